@@ -30,12 +30,18 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod abi;
+mod config;
 pub mod data;
+#[doc(hidden)]
+pub mod export;
 mod packet;
 mod pipeline_data;
 mod pool;
 mod queue;
+mod stage;
 mod sync;
+pub mod testing;
 
 pub use data::{
     EVENT_LABEL_CAPACITY, EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket,
@@ -45,3 +51,7 @@ pub use packet::Packet;
 pub use pipeline_data::PipelineData;
 pub use pool::{MemoryPool, PoolStats};
 pub use queue::{Input, Output, PushError, QueueConsumer, QueueProducer, SendError, StageQueue};
+
+pub use abi::{ConfigType, Outcome, PacketMut, PacketRef, StreamFormat};
+pub use config::{ConfigSpec, parse_config};
+pub use stage::{DataPlaneStage, NoPacket, PortPacket, Stage, StageError};

@@ -1,0 +1,293 @@
+//! The plugin ABI: what crosses the boundary between the host and a plugin
+//! library, all `StableAbi` so the host checks its layout when it loads a file.
+//!
+//! **The ABI rule.** A plugin loads into a host when both were built against
+//! the same `hsp-sdk` minor version (`0.1.x` with `0.1.y`) *and* every type
+//! here has the same layout on both sides; the host checks both and also
+//! [`HSP_ABI_VERSION`]. What breaks plugins: changing, reordering or removing
+//! a field or variant of any type in this module or of a packet type, changing
+//! a method of [`FfiStage`], changing `hsp-sdk`'s minor version (0.1 -> 0.2),
+//! or bumping [`HSP_ABI_VERSION`]. What does not: anything in the plain-Rust
+//! layer (`Stage`, `testing`, helpers), and patch releases of the SDK that
+//! keep these types. A plugin built against another SDK is refused at load
+//! with one line naming the file and what differed, e.g.
+//! `libhsp_gain.so: built against hsp-sdk 0.2.0, this host has 0.1.0: rebuild the plugin`.
+//!
+//! Plugin authors never touch this module directly: they implement
+//! [`Stage`](crate::Stage) and call [`export_plugin!`](crate::export_plugin).
+//! abi_stable is kept behind these names so a later move to another ABI crate
+//! touches this room only.
+
+use crate::data::{EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, PacketKind};
+use abi_stable::StableAbi;
+use abi_stable::library::RootModule;
+use abi_stable::package_version_strings;
+use abi_stable::sabi_types::VersionStrings;
+use abi_stable::std_types::{RBox, ROption, RResult, RStr, RString, RVec};
+
+/// Bumped by hand on an intentional ABI break that layout checks cannot see
+/// (a change of meaning). Checked by the host after abi_stable's own checks.
+pub const HSP_ABI_VERSION: u32 = 1;
+
+/// The shape of a stream on one edge: what a stage produces, given what it
+/// gets. The host computes these along the graph before anything runs, to
+/// size pools and to reject mismatched edges.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq)]
+pub struct StreamFormat {
+    /// Packet type on the edge.
+    pub kind: PacketKind,
+    /// Channels (rows) per packet.
+    pub channels: u32,
+    /// Values per channel per packet: samples (EEG), bins (FFT), features.
+    pub values_per_channel: u32,
+    /// EEG: samples per second per channel. FFT / features: the sample rate
+    /// of the EEG they were computed from.
+    pub sample_rate_hz: f64,
+    /// Packets per second on the edge (0 when unknown or irregular).
+    pub packet_rate_hz: f64,
+}
+
+impl StreamFormat {
+    /// An EEG stream of `channels` at `sample_rate_hz`, in blocks of
+    /// `block_size` samples per channel.
+    pub fn eeg(kind: PacketKind, channels: usize, sample_rate_hz: f64, block_size: usize) -> Self {
+        Self {
+            kind,
+            channels: channels as u32,
+            values_per_channel: block_size as u32,
+            sample_rate_hz,
+            packet_rate_hz: if block_size == 0 {
+                0.0
+            } else {
+                sample_rate_hz / block_size as f64
+            },
+        }
+    }
+
+    /// Channels, as `usize`.
+    pub fn channels(&self) -> usize {
+        self.channels as usize
+    }
+
+    /// Values per channel, as `usize`.
+    pub fn values_per_channel(&self) -> usize {
+        self.values_per_channel as usize
+    }
+}
+
+/// A borrowed input packet, for one call.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy)]
+pub enum PacketRef<'a> {
+    /// No input: a source, or a stage being drained after [`Outcome::MoreOutput`].
+    None,
+    /// See [`EegPacket`].
+    RawEeg(&'a EegPacket),
+    /// See [`FilteredEegPacket`].
+    FilteredEeg(&'a FilteredEegPacket),
+    /// See [`FftPacket`].
+    Fft(&'a FftPacket),
+    /// See [`FeaturePacket`].
+    Features(&'a FeaturePacket),
+    /// See [`Event`].
+    Event(&'a Event),
+}
+
+impl PacketRef<'_> {
+    /// The packet's kind; `None` for [`PacketRef::None`].
+    pub fn kind(&self) -> Option<PacketKind> {
+        match self {
+            Self::None => None,
+            Self::RawEeg(_) => Some(PacketKind::RawEeg),
+            Self::FilteredEeg(_) => Some(PacketKind::FilteredEeg),
+            Self::Fft(_) => Some(PacketKind::Fft),
+            Self::Features(_) => Some(PacketKind::Features),
+            Self::Event(_) => Some(PacketKind::Event),
+        }
+    }
+}
+
+/// A borrowed output packet to fill, for one call.
+#[repr(u8)]
+#[derive(StableAbi, Debug)]
+pub enum PacketMut<'a> {
+    /// No output: a sink.
+    None,
+    /// See [`EegPacket`].
+    RawEeg(&'a mut EegPacket),
+    /// See [`FilteredEegPacket`].
+    FilteredEeg(&'a mut FilteredEegPacket),
+    /// See [`FftPacket`].
+    Fft(&'a mut FftPacket),
+    /// See [`FeaturePacket`].
+    Features(&'a mut FeaturePacket),
+    /// See [`Event`].
+    Event(&'a mut Event),
+}
+
+/// What a `process` call did.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The output was filled: forward it.
+    Emitted,
+    /// The input was taken in; nothing to forward yet (still buffering).
+    NoOutput,
+    /// The output was filled and more is ready: forward it, then call again
+    /// with no input and a fresh output.
+    MoreOutput,
+    /// The stage has nothing more to give, ever (a finite source at its end).
+    Finished,
+}
+
+/// The type of a config value, as the host checks it before a stage is built.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigType {
+    /// `true` / `false`.
+    Bool,
+    /// A whole number.
+    Integer,
+    /// A number (a whole number is accepted too).
+    Float,
+    /// A string.
+    String,
+    /// A list of numbers.
+    FloatList,
+}
+
+impl ConfigType {
+    /// The name shown in `host plugins inspect` and in error messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Bool => "bool",
+            Self::Integer => "integer",
+            Self::Float => "float",
+            Self::String => "string",
+            Self::FloatList => "list of floats",
+        }
+    }
+}
+
+/// One config key of a stage kind, as published in its manifest.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq)]
+pub struct ConfigField {
+    /// The key in `[stage.config]`.
+    pub key: RString,
+    /// The value's type.
+    pub ty: ConfigType,
+    /// The default as a JSON literal; `None` when the key is required.
+    pub default: ROption<RString>,
+    /// Unit of the value ("Hz", "s"), empty when it has none.
+    pub unit: RString,
+    /// One line on what the key does.
+    pub doc: RString,
+}
+
+/// One stage kind a plugin provides.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq)]
+pub struct StageDescriptor {
+    /// The name pipelines use in `plugin = "..."`.
+    pub kind: RString,
+    /// One line on what the stage does.
+    pub doc: RString,
+    /// Packet type it takes, `None` for a source.
+    pub input: ROption<PacketKind>,
+    /// Packet type it produces, `None` for a sink.
+    pub output: ROption<PacketKind>,
+    /// Its config keys.
+    pub config: RVec<ConfigField>,
+}
+
+/// What a plugin library declares about itself.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq)]
+pub struct Manifest {
+    /// Plugin name (usually the crate name).
+    pub name: RString,
+    /// Plugin version (usually the crate version).
+    pub version: RString,
+    /// The [`HSP_ABI_VERSION`] the plugin was built with.
+    pub abi_version: u32,
+    /// The `hsp-sdk` version the plugin was built against.
+    pub sdk_version: RString,
+    /// The stage kinds it provides.
+    pub stages: RVec<StageDescriptor>,
+}
+
+pub use ffi_stage::{FfiStage, FfiStage_TO};
+
+/// A stage built by a plugin, owned by the host: one indirect call per method.
+pub type FfiStageBox = FfiStage_TO<'static, RBox<()>>;
+
+// The host moves stages onto its data-plane thread.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<FfiStageBox>();
+};
+
+// `#[sabi_trait]` generates an `impl` inside a `const _` block, which rustc
+// flags as `non_local_definitions`; allowed on this module only.
+#[allow(non_local_definitions)]
+mod ffi_stage {
+    use super::{Outcome, PacketMut, PacketRef};
+    use abi_stable::sabi_trait;
+    use abi_stable::std_types::{RResult, RString};
+
+    /// The stage object as the host sees it. Every method runs the plugin's
+    /// code under `catch_unwind` (see `export.rs`): a panic comes back as
+    /// `RErr` with its message, and the stage refuses later calls.
+    #[sabi_trait]
+    pub trait FfiStage: Send {
+        /// Called once before the first `process`.
+        fn start(&mut self) -> RResult<(), RString>;
+
+        /// Takes one input (or none) and may fill the output.
+        fn process(
+            &mut self,
+            input: PacketRef<'_>,
+            output: PacketMut<'_>,
+        ) -> RResult<Outcome, RString>;
+
+        /// Called once after the last `process`: flush and close.
+        #[sabi(last_prefix_field)]
+        fn stop(&mut self) -> RResult<(), RString>;
+    }
+}
+
+/// The root module every plugin exports (built by [`export_plugin!`](crate::export_plugin)).
+#[repr(C)]
+#[derive(StableAbi)]
+#[sabi(kind(Prefix(prefix_ref = PluginModuleRef)))]
+#[sabi(missing_field(panic))]
+pub struct PluginModule {
+    /// The plugin's manifest.
+    pub manifest: extern "C" fn() -> Manifest,
+    /// What stage `kind` with `config_json` outputs given `input`
+    /// (`None` for a sink); an error names the key or value at fault.
+    pub output_format: extern "C" fn(
+        kind: RStr<'_>,
+        config_json: RStr<'_>,
+        input: ROption<StreamFormat>,
+    ) -> RResult<ROption<StreamFormat>, RString>,
+    /// Builds a stage of `kind` from its config, for input of `input`.
+    #[sabi(last_prefix_field)]
+    pub create_stage: extern "C" fn(
+        kind: RStr<'_>,
+        config_json: RStr<'_>,
+        input: ROption<StreamFormat>,
+    ) -> RResult<FfiStageBox, RString>,
+}
+
+impl RootModule for PluginModuleRef {
+    abi_stable::declare_root_module_statics! {PluginModuleRef}
+    const BASE_NAME: &'static str = "hsp_plugin";
+    const NAME: &'static str = "hsp_plugin";
+    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+}
+
+/// The `hsp-sdk` version this crate is, as plugins report it.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

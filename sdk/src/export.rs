@@ -1,0 +1,320 @@
+//! The export layer: adapts a [`Stage`] to the ABI's [`FfiStage`] object with
+//! every call under `catch_unwind`, and [`export_plugin!`] to publish them.
+//!
+//! Everything generic here is instantiated inside the plugin crate, so the
+//! `catch_unwind` runs in the plugin's own copy of std, on the plugin's side
+//! of the boundary: a panic never unwinds into the host (which would abort it).
+
+use crate::abi::{
+    FfiStage, FfiStage_TO, FfiStageBox, HSP_ABI_VERSION, Manifest, Outcome, PacketMut, PacketRef,
+    SDK_VERSION, StageDescriptor, StreamFormat,
+};
+use crate::config::parse_config;
+use crate::stage::{DataPlaneStage, PortPacket, Stage, StageError};
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::{RErr, RNone, ROk, ROption, RResult, RSome, RString, RVec};
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// The message of a panic payload (`&str` or `String`, as `panic!` makes).
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&'static str>() {
+        (*message).to_string()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}
+
+/// Runs `f`, turning an error or a panic into a message.
+fn guarded<T>(f: impl FnOnce() -> Result<T, StageError>) -> Result<T, StageError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => Err(StageError::new(format!(
+            "panicked: {}",
+            panic_message(&*payload)
+        ))),
+    }
+}
+
+/// A [`Stage`] behind the ABI: type-checks the packets, catches panics, and
+/// refuses every call after a panic (its state may be broken).
+pub struct StageAdapter<S: Stage> {
+    stage: S,
+    poisoned: bool,
+}
+
+impl<S: Stage> StageAdapter<S> {
+    /// Wraps `stage`.
+    pub fn new(stage: S) -> Self {
+        Self {
+            stage,
+            poisoned: false,
+        }
+    }
+
+    /// The wrapped stage.
+    pub fn stage(&self) -> &S {
+        &self.stage
+    }
+
+    fn call<T>(
+        &mut self,
+        method: &str,
+        f: impl FnOnce(&mut S) -> Result<T, StageError>,
+    ) -> Result<T, StageError> {
+        if self.poisoned {
+            return Err(StageError::new(format!(
+                "{method}: refused, the stage panicked earlier"
+            )));
+        }
+        let stage = &mut self.stage;
+        match catch_unwind(AssertUnwindSafe(|| f(stage))) {
+            Ok(result) => result,
+            Err(payload) => {
+                self.poisoned = true;
+                Err(StageError::new(format!(
+                    "{method} panicked: {}",
+                    panic_message(&*payload)
+                )))
+            }
+        }
+    }
+}
+
+impl<S: Stage> DataPlaneStage for StageAdapter<S> {
+    fn start(&mut self) -> Result<(), StageError> {
+        self.call("start", S::start)
+    }
+
+    #[inline]
+    fn process(
+        &mut self,
+        input: PacketRef<'_>,
+        output: PacketMut<'_>,
+    ) -> Result<Outcome, StageError> {
+        let input = match input {
+            PacketRef::None => None,
+            packet => Some(S::Input::from_ref(packet).ok_or_else(|| {
+                StageError::new(format!(
+                    "process: got a {:?} packet, `{}` takes {:?}",
+                    packet.kind(),
+                    S::KIND,
+                    S::Input::KIND
+                ))
+            })?),
+        };
+        let output = S::Output::from_mut(output).ok_or_else(|| {
+            StageError::new(format!(
+                "process: wrong output packet type, `{}` produces {:?}",
+                S::KIND,
+                S::Output::KIND
+            ))
+        })?;
+        self.call("process", |stage| stage.process(input, output))
+    }
+
+    fn stop(&mut self) -> Result<(), StageError> {
+        self.call("stop", S::stop)
+    }
+}
+
+impl<S: Stage> FfiStage for StageAdapter<S> {
+    fn start(&mut self) -> RResult<(), RString> {
+        into_rresult(DataPlaneStage::start(self))
+    }
+
+    #[inline]
+    fn process(
+        &mut self,
+        input: PacketRef<'_>,
+        output: PacketMut<'_>,
+    ) -> RResult<Outcome, RString> {
+        into_rresult(DataPlaneStage::process(self, input, output))
+    }
+
+    fn stop(&mut self) -> RResult<(), RString> {
+        into_rresult(DataPlaneStage::stop(self))
+    }
+}
+
+/// The host drives plugin stages through the same trait as linked-in ones.
+impl DataPlaneStage for FfiStageBox {
+    fn start(&mut self) -> Result<(), StageError> {
+        from_rresult(FfiStage_TO::start(self))
+    }
+
+    #[inline]
+    fn process(
+        &mut self,
+        input: PacketRef<'_>,
+        output: PacketMut<'_>,
+    ) -> Result<Outcome, StageError> {
+        from_rresult(FfiStage_TO::process(self, input, output))
+    }
+
+    fn stop(&mut self) -> Result<(), StageError> {
+        from_rresult(FfiStage_TO::stop(self))
+    }
+}
+
+#[inline]
+fn into_rresult<T>(result: Result<T, StageError>) -> RResult<T, RString> {
+    match result {
+        Ok(value) => ROk(value),
+        Err(error) => RErr(RString::from(error.message())),
+    }
+}
+
+#[inline]
+fn from_rresult<T>(result: RResult<T, RString>) -> Result<T, StageError> {
+    result
+        .into_result()
+        .map_err(|e| StageError::new(e.into_string()))
+}
+
+fn parse<S: Stage>(config_json: &str) -> Result<S::Config, StageError> {
+    parse_config::<S::Config>(S::CONFIG, config_json)
+}
+
+/// Builds stage `S` behind the ABI. Used by [`export_plugin!`].
+pub fn create<S: Stage>(
+    config_json: &str,
+    input: ROption<StreamFormat>,
+) -> RResult<FfiStageBox, RString> {
+    into_rresult(guarded(|| {
+        let input = input.into_option();
+        let config = parse::<S>(config_json)?;
+        let stage = S::new(config, input.as_ref())?;
+        Ok(FfiStage_TO::from_value(StageAdapter::new(stage), TD_Opaque))
+    }))
+}
+
+/// Stage `S`'s output format for `config_json` and `input`. Used by [`export_plugin!`].
+pub fn output_format<S: Stage>(
+    config_json: &str,
+    input: ROption<StreamFormat>,
+) -> RResult<ROption<StreamFormat>, RString> {
+    into_rresult(guarded(|| {
+        let input = input.into_option();
+        if let (Some(expected), Some(got)) = (S::Input::KIND, input.as_ref()) {
+            if expected != got.kind {
+                return Err(StageError::new(format!(
+                    "takes {expected} packets but its input carries {}",
+                    got.kind
+                )));
+            }
+        }
+        let config = parse::<S>(config_json)?;
+        Ok(match S::output_format(&config, input.as_ref())? {
+            Some(format) => RSome(format),
+            None => RNone,
+        })
+    }))
+}
+
+/// Stage `S`'s entry in the manifest. Used by [`export_plugin!`].
+pub fn describe<S: Stage>() -> StageDescriptor {
+    StageDescriptor {
+        kind: S::KIND.into(),
+        doc: S::DOC.into(),
+        input: S::Input::KIND.map_or(RNone, RSome),
+        output: S::Output::KIND.map_or(RNone, RSome),
+        config: S::CONFIG.iter().map(|spec| spec.to_field()).collect(),
+    }
+}
+
+/// The plugin's manifest. Used by [`export_plugin!`].
+pub fn manifest(name: &str, version: &str, stages: Vec<StageDescriptor>) -> Manifest {
+    Manifest {
+        name: name.into(),
+        version: version.into(),
+        abi_version: HSP_ABI_VERSION,
+        sdk_version: SDK_VERSION.into(),
+        stages: RVec::from(stages),
+    }
+}
+
+/// A panic in the export glue itself would unwind into `extern "C"` and abort
+/// the host; this turns it into an error value. Used by [`export_plugin!`].
+pub fn guard_ffi<T>(what: &str, f: impl FnOnce() -> RResult<T, RString>) -> RResult<T, RString> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => RErr(format!("{what} panicked: {}", panic_message(&*payload)).into()),
+    }
+}
+
+/// Publishes a plugin's stages: generates the library's root module and its
+/// manifest (name and version from the plugin's `Cargo.toml`).
+///
+/// Use it once, at the crate root of a `cdylib` crate that depends on
+/// `hsp-sdk` and on `abi_stable` (the generated code names it directly), and
+/// builds with `panic = "unwind"`:
+///
+/// ```ignore
+/// hsp_sdk::export_plugin!(Gain, Offset);
+/// ```
+#[macro_export]
+macro_rules! export_plugin {
+    ($($stage:ty),+ $(,)?) => {
+        #[::abi_stable::export_root_module]
+        pub fn hsp_plugin_root_module() -> $crate::abi::PluginModuleRef {
+            use ::abi_stable::prefix_type::PrefixTypeTrait as _;
+            $crate::abi::PluginModule {
+                manifest: hsp_plugin_manifest,
+                output_format: hsp_plugin_output_format,
+                create_stage: hsp_plugin_create_stage,
+            }
+            .leak_into_prefix()
+        }
+
+        extern "C" fn hsp_plugin_manifest() -> $crate::abi::Manifest {
+            $crate::export::manifest(
+                env!("CARGO_PKG_NAME"),
+                env!("CARGO_PKG_VERSION"),
+                ::std::vec![$($crate::export::describe::<$stage>()),+],
+            )
+        }
+
+        extern "C" fn hsp_plugin_output_format(
+            kind: ::abi_stable::std_types::RStr<'_>,
+            config_json: ::abi_stable::std_types::RStr<'_>,
+            input: ::abi_stable::std_types::ROption<$crate::abi::StreamFormat>,
+        ) -> ::abi_stable::std_types::RResult<
+            ::abi_stable::std_types::ROption<$crate::abi::StreamFormat>,
+            ::abi_stable::std_types::RString,
+        > {
+            $crate::export::guard_ffi("output_format", || {
+                $(
+                    if kind.as_str() == <$stage as $crate::Stage>::KIND {
+                        return $crate::export::output_format::<$stage>(config_json.as_str(), input);
+                    }
+                )+
+                ::abi_stable::std_types::RErr(
+                    ::std::format!("no stage kind `{}` in plugin {}", kind, env!("CARGO_PKG_NAME")).into(),
+                )
+            })
+        }
+
+        extern "C" fn hsp_plugin_create_stage(
+            kind: ::abi_stable::std_types::RStr<'_>,
+            config_json: ::abi_stable::std_types::RStr<'_>,
+            input: ::abi_stable::std_types::ROption<$crate::abi::StreamFormat>,
+        ) -> ::abi_stable::std_types::RResult<
+            $crate::abi::FfiStageBox,
+            ::abi_stable::std_types::RString,
+        > {
+            $crate::export::guard_ffi("create_stage", || {
+                $(
+                    if kind.as_str() == <$stage as $crate::Stage>::KIND {
+                        return $crate::export::create::<$stage>(config_json.as_str(), input);
+                    }
+                )+
+                ::abi_stable::std_types::RErr(
+                    ::std::format!("no stage kind `{}` in plugin {}", kind, env!("CARGO_PKG_NAME")).into(),
+                )
+            })
+        }
+    };
+}

@@ -1,0 +1,256 @@
+//! The stage traits: [`Stage`], what a plugin author implements, and
+//! [`DataPlaneStage`], what the runtime drives (plugin and built-in alike).
+
+use crate::abi::{Outcome, PacketMut, PacketRef, StreamFormat};
+use crate::config::ConfigSpec;
+use crate::data::{EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, PacketKind};
+use serde::de::DeserializeOwned;
+use std::fmt;
+
+/// A stage's error: a message for the person running the pipeline. The host
+/// adds which stage (id, kind, plugin file) it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageError(String);
+
+impl StageError {
+    /// An error with `message`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StageError {}
+
+impl From<String> for StageError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+impl From<&str> for StageError {
+    fn from(message: &str) -> Self {
+        Self(message.to_string())
+    }
+}
+
+/// A stage of a pipeline, as a plugin author writes it: built from config,
+/// started, fed one packet per `process` call, stopped.
+///
+/// **Guarantees the host gives.** `output_format` is called before anything
+/// runs, with the format of the upstream edge, to check the graph and size
+/// the output pool. `new`, then `start`, then `process` any number of times,
+/// then `stop`, all on one thread at a time. Every output packet handed to
+/// `process` has room for the format the stage declared. A panic in any of
+/// these is caught at the library boundary and reported with its message.
+///
+/// **What the stage must do.** Not allocate, lock or block in `process`: it
+/// runs on the data-plane thread. Fill every field of the output it emits
+/// (pooled packets come back with old contents).
+///
+/// Sources use [`NoPacket`] as `Input` and are called with `None`; sinks use
+/// [`NoPacket`] as `Output`.
+///
+/// ```
+/// use hsp_sdk::{parse_config, ConfigSpec, ConfigType, EegPacket, Outcome, Stage, StageError, StreamFormat};
+///
+/// /// Multiplies every sample by `gain`.
+/// pub struct Gain { gain: f32 }
+///
+/// #[derive(serde::Deserialize)]
+/// #[serde(deny_unknown_fields)]
+/// pub struct GainConfig { gain: f32 }
+///
+/// impl Stage for Gain {
+///     const KIND: &'static str = "gain";
+///     const DOC: &'static str = "Multiplies every sample by a constant.";
+///     const CONFIG: &'static [ConfigSpec] =
+///         &[ConfigSpec::optional("gain", ConfigType::Float, "1.0", "Factor applied to every sample")];
+///     type Config = GainConfig;
+///     type Input = EegPacket;
+///     type Output = EegPacket;
+///
+///     fn new(config: GainConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
+///         Ok(Gain { gain: config.gain })
+///     }
+///
+///     fn process(&mut self, input: Option<&EegPacket>, output: &mut EegPacket) -> Result<Outcome, StageError> {
+///         let Some(input) = input else { return Ok(Outcome::NoOutput) };
+///         output.copy_from(input).map_err(|e| StageError::new(e.to_string()))?;
+///         output.samples_mut().iter_mut().for_each(|s| *s *= self.gain);
+///         Ok(Outcome::Emitted)
+///     }
+/// }
+/// ```
+pub trait Stage: Send + Sized + 'static {
+    /// The stage kind's name, as pipelines write it in `plugin = "..."`.
+    const KIND: &'static str;
+    /// One line on what the stage does, for `host plugins inspect`.
+    const DOC: &'static str;
+    /// Its config keys; defaults here are filled in before `Config` is parsed.
+    const CONFIG: &'static [ConfigSpec] = &[];
+    /// Its typed config (use `#[serde(deny_unknown_fields)]`).
+    type Config: DeserializeOwned;
+    /// The packet type it takes ([`NoPacket`] for a source).
+    type Input: PortPacket;
+    /// The packet type it produces ([`NoPacket`] for a sink).
+    type Output: PortPacket;
+
+    /// What it outputs given what it gets, before it is built. The default
+    /// keeps the input's shape and rate (a filter) and has no output for a
+    /// sink; sources and reshaping stages override it.
+    fn output_format(
+        config: &Self::Config,
+        input: Option<&StreamFormat>,
+    ) -> Result<Option<StreamFormat>, StageError> {
+        let _ = config;
+        match (Self::Output::KIND, input) {
+            (None, _) => Ok(None),
+            (Some(kind), Some(input)) => Ok(Some(StreamFormat { kind, ..*input })),
+            (Some(_), None) => Err(StageError::new(format!(
+                "stage `{}` has no input, so it must say what it outputs (override Stage::output_format)",
+                Self::KIND
+            ))),
+        }
+    }
+
+    /// Builds the stage for input of format `input` (`None` for a source).
+    fn new(config: Self::Config, input: Option<&StreamFormat>) -> Result<Self, StageError>;
+
+    /// Called once before the first `process`: open files, reset clocks.
+    fn start(&mut self) -> Result<(), StageError> {
+        Ok(())
+    }
+
+    /// Takes one input (`None` for a source, or when drained after
+    /// [`Outcome::MoreOutput`]) and may fill `output`.
+    fn process(
+        &mut self,
+        input: Option<&Self::Input>,
+        output: &mut Self::Output,
+    ) -> Result<Outcome, StageError>;
+
+    /// Called once after the last `process`: flush and close.
+    fn stop(&mut self) -> Result<(), StageError> {
+        Ok(())
+    }
+}
+
+/// A packet type that can sit on a stage port. Implemented for the SDK's
+/// packet types and [`NoPacket`]; not meant to be implemented elsewhere.
+pub trait PortPacket: Sized + 'static {
+    /// The packet kind on the wire; `None` for [`NoPacket`].
+    const KIND: Option<PacketKind>;
+    /// The packet, if `packet` is one of this type.
+    fn from_ref(packet: PacketRef<'_>) -> Option<&Self>;
+    /// The packet, if `packet` is one of this type.
+    fn from_mut(packet: PacketMut<'_>) -> Option<&mut Self>;
+    /// Borrows it as the ABI's tagged reference.
+    fn as_packet_ref(&self) -> PacketRef<'_>;
+    /// Borrows it as the ABI's tagged mutable reference.
+    fn as_packet_mut(&mut self) -> PacketMut<'_>;
+    /// An empty packet with room for one packet of `format`.
+    fn for_format(format: &StreamFormat) -> Self;
+}
+
+/// The "packet" of a port that does not exist: a source's input, a sink's
+/// output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NoPacket;
+
+impl PortPacket for NoPacket {
+    const KIND: Option<PacketKind> = None;
+    fn from_ref(packet: PacketRef<'_>) -> Option<&Self> {
+        matches!(packet, PacketRef::None).then_some(&NoPacket)
+    }
+    fn from_mut(packet: PacketMut<'_>) -> Option<&mut Self> {
+        // A zero-sized `Box` does not allocate, and leaking it leaks nothing.
+        matches!(packet, PacketMut::None).then(|| Box::leak(Box::new(NoPacket)))
+    }
+    fn as_packet_ref(&self) -> PacketRef<'_> {
+        PacketRef::None
+    }
+    fn as_packet_mut(&mut self) -> PacketMut<'_> {
+        PacketMut::None
+    }
+    fn for_format(_: &StreamFormat) -> Self {
+        NoPacket
+    }
+}
+
+macro_rules! port_packet {
+    ($type:ty, $variant:ident, $make:expr) => {
+        impl PortPacket for $type {
+            const KIND: Option<PacketKind> = Some(PacketKind::$variant);
+            #[inline]
+            fn from_ref(packet: PacketRef<'_>) -> Option<&Self> {
+                match packet {
+                    PacketRef::$variant(packet) => Some(packet),
+                    _ => None,
+                }
+            }
+            #[inline]
+            fn from_mut(packet: PacketMut<'_>) -> Option<&mut Self> {
+                match packet {
+                    PacketMut::$variant(packet) => Some(packet),
+                    _ => None,
+                }
+            }
+            #[inline]
+            fn as_packet_ref(&self) -> PacketRef<'_> {
+                PacketRef::$variant(self)
+            }
+            #[inline]
+            fn as_packet_mut(&mut self) -> PacketMut<'_> {
+                PacketMut::$variant(self)
+            }
+            fn for_format(format: &StreamFormat) -> Self {
+                let make: fn(&StreamFormat) -> Self = $make;
+                make(format)
+            }
+        }
+    };
+}
+
+port_packet!(EegPacket, RawEeg, |f| EegPacket::with_capacity(
+    f.channels(),
+    f.values_per_channel()
+));
+port_packet!(FilteredEegPacket, FilteredEeg, |f| {
+    FilteredEegPacket::with_capacity(f.channels(), f.values_per_channel())
+});
+port_packet!(FftPacket, Fft, |f| FftPacket::with_capacity(
+    f.channels(),
+    f.values_per_channel()
+));
+port_packet!(FeaturePacket, Features, |f| FeaturePacket::with_capacity(
+    f.channels(),
+    f.values_per_channel()
+));
+port_packet!(Event, Event, |_| Event::new(0, ""));
+
+/// A stage as the data-plane runtime drives it, whether it came from a plugin
+/// library ([`FfiStageBox`](crate::abi::FfiStageBox)) or was linked in: one
+/// call per packet, errors as values, panics already caught.
+pub trait DataPlaneStage: Send {
+    /// See [`Stage::start`].
+    fn start(&mut self) -> Result<(), StageError>;
+    /// See [`Stage::process`]; packets travel as the ABI's tagged references.
+    fn process(
+        &mut self,
+        input: PacketRef<'_>,
+        output: PacketMut<'_>,
+    ) -> Result<Outcome, StageError>;
+    /// See [`Stage::stop`].
+    fn stop(&mut self) -> Result<(), StageError>;
+}

@@ -1,0 +1,157 @@
+//! Run a stage without a host, for plugin authors' unit tests.
+//!
+//! The harness drives the stage exactly as the host does: through the ABI
+//! adapter (so panics come back as errors), with output packets sized from
+//! the stage's declared output format, honouring [`Outcome::MoreOutput`].
+
+use crate::abi::{Outcome, StreamFormat};
+use crate::config::parse_config;
+use crate::export::StageAdapter;
+use crate::stage::{DataPlaneStage, PortPacket, Stage, StageError};
+
+/// A stage under test.
+///
+/// ```
+/// use hsp_sdk::testing::StageHarness;
+/// use hsp_sdk::{EegPacket, NoPacket, Outcome, Stage, StageError, StreamFormat, PacketKind};
+///
+/// /// Emits `blocks` blocks of ones, then finishes.
+/// struct Ones { left: u32 }
+///
+/// impl Stage for Ones {
+///     const KIND: &'static str = "ones";
+///     const DOC: &'static str = "Blocks of ones.";
+///     type Config = serde_json::Value;
+///     type Input = NoPacket;
+///     type Output = EegPacket;
+///     fn output_format(_: &serde_json::Value, _: Option<&StreamFormat>) -> Result<Option<StreamFormat>, StageError> {
+///         Ok(Some(StreamFormat::eeg(PacketKind::RawEeg, 2, 100.0, 10)))
+///     }
+///     fn new(_: serde_json::Value, _: Option<&StreamFormat>) -> Result<Self, StageError> {
+///         Ok(Ones { left: 3 })
+///     }
+///     fn process(&mut self, _: Option<&NoPacket>, out: &mut EegPacket) -> Result<Outcome, StageError> {
+///         if self.left == 0 { return Ok(Outcome::Finished) }
+///         self.left -= 1;
+///         out.set_shape(2, 10).unwrap();
+///         out.samples_mut().fill(1.0);
+///         Ok(Outcome::Emitted)
+///     }
+/// }
+///
+/// let mut harness = StageHarness::<Ones>::new("{}", None).unwrap();
+/// let blocks = harness.run_source(100).unwrap();
+/// assert_eq!(blocks.len(), 3);
+/// assert_eq!(blocks[2].samples(), &[1.0; 20]);
+/// ```
+pub struct StageHarness<S: Stage> {
+    stage: StageAdapter<S>,
+    output_format: Option<StreamFormat>,
+    started: bool,
+}
+
+impl<S: Stage> StageHarness<S> {
+    /// Builds the stage from `config_json` (a JSON object, `"{}"` for all
+    /// defaults) for input of `input` (`None` for a source).
+    pub fn new(config_json: &str, input: Option<StreamFormat>) -> Result<Self, StageError> {
+        let config = parse_config::<S::Config>(S::CONFIG, config_json)?;
+        let output_format = S::output_format(&config, input.as_ref())?;
+        let stage = S::new(config, input.as_ref())?;
+        Ok(Self {
+            stage: StageAdapter::new(stage),
+            output_format,
+            started: false,
+        })
+    }
+
+    /// The output format the stage declared.
+    pub fn output_format(&self) -> Option<StreamFormat> {
+        self.output_format
+    }
+
+    /// The stage itself, to inspect its state.
+    pub fn stage(&self) -> &S {
+        self.stage.stage()
+    }
+
+    /// Feeds one input (or `None` for a source) and returns every packet it
+    /// emitted for it, plus the last outcome.
+    pub fn process(
+        &mut self,
+        input: Option<&S::Input>,
+    ) -> Result<(Vec<S::Output>, Outcome), StageError> {
+        self.ensure_started()?;
+        let mut emitted = Vec::new();
+        let mut input = input;
+        loop {
+            let mut output = self.fresh_output();
+            let input_ref = match input.take() {
+                Some(packet) => packet.as_packet_ref(),
+                None => crate::abi::PacketRef::None,
+            };
+            let outcome = self.stage.process(input_ref, output.as_packet_mut())?;
+            match outcome {
+                Outcome::Emitted => emitted.push(output),
+                Outcome::MoreOutput => {
+                    emitted.push(output);
+                    continue;
+                }
+                Outcome::NoOutput | Outcome::Finished => {}
+            }
+            return Ok((emitted, outcome));
+        }
+    }
+
+    /// Feeds every input in turn, then stops the stage; returns all outputs.
+    pub fn run<'a>(
+        &mut self,
+        inputs: impl IntoIterator<Item = &'a S::Input>,
+    ) -> Result<Vec<S::Output>, StageError> {
+        let mut all = Vec::new();
+        for input in inputs {
+            all.extend(self.process(Some(input))?.0);
+        }
+        self.stop()?;
+        Ok(all)
+    }
+
+    /// Calls a source until it finishes or `max_calls` is reached, then stops it.
+    pub fn run_source(&mut self, max_calls: usize) -> Result<Vec<S::Output>, StageError> {
+        let mut all = Vec::new();
+        for _ in 0..max_calls {
+            let (emitted, outcome) = self.process(None)?;
+            all.extend(emitted);
+            if outcome == Outcome::Finished {
+                break;
+            }
+        }
+        self.stop()?;
+        Ok(all)
+    }
+
+    /// Stops the stage (flush and close).
+    pub fn stop(&mut self) -> Result<(), StageError> {
+        self.ensure_started()?;
+        self.stage.stop()
+    }
+
+    fn ensure_started(&mut self) -> Result<(), StageError> {
+        if !self.started {
+            self.started = true;
+            self.stage.start()?;
+        }
+        Ok(())
+    }
+
+    fn fresh_output(&self) -> S::Output {
+        match &self.output_format {
+            Some(format) => S::Output::for_format(format),
+            None => S::Output::for_format(&StreamFormat::eeg(
+                crate::data::PacketKind::RawEeg,
+                0,
+                0.0,
+                0,
+            )),
+        }
+    }
+}
