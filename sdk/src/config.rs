@@ -91,7 +91,7 @@ impl ConfigSpec {
 /// ```
 /// use hsp_sdk::{parse_config, ConfigSpec, ConfigType};
 ///
-/// #[derive(serde::Deserialize)]
+/// #[derive(Debug, serde::Deserialize)]
 /// #[serde(deny_unknown_fields)]
 /// struct Gain { gain: f64 }
 ///

@@ -252,13 +252,41 @@ pub fn guard_ffi<T>(what: &str, f: impl FnOnce() -> RResult<T, RString>) -> RRes
 /// `hsp-sdk` and on `abi_stable` (the generated code names it directly), and
 /// builds with `panic = "unwind"`:
 ///
-/// ```ignore
-/// hsp_sdk::export_plugin!(Gain, Offset);
 /// ```
+/// use hsp_sdk::{EegPacket, Outcome, Stage, StageError, StreamFormat};
+///
+/// /// Forwards blocks unchanged.
+/// pub struct Identity;
+///
+/// impl Stage for Identity {
+///     const KIND: &'static str = "identity";
+///     const DOC: &'static str = "Forwards raw EEG unchanged.";
+///     type Config = serde_json::Value;
+///     type Input = EegPacket;
+///     type Output = EegPacket;
+///     fn new(_: serde_json::Value, _: Option<&StreamFormat>) -> Result<Self, StageError> {
+///         Ok(Identity)
+///     }
+///     fn process(&mut self, input: Option<&EegPacket>, output: &mut EegPacket) -> Result<Outcome, StageError> {
+///         let Some(input) = input else { return Ok(Outcome::NoOutput) };
+///         output.copy_from(input).map_err(|e| StageError::new(e.to_string()))?;
+///         Ok(Outcome::Emitted)
+///     }
+/// }
+///
+/// hsp_sdk::export_plugin!(Identity);
+/// # fn main() {}
+/// ```
+///
+/// The exported items are left out of `cfg(test)` builds of the plugin
+/// crate, so one crate's unit tests may link another plugin crate (their
+/// root-module symbols would collide).
 #[macro_export]
 macro_rules! export_plugin {
     ($($stage:ty),+ $(,)?) => {
+        #[cfg(not(test))]
         #[::abi_stable::export_root_module]
+        #[doc(hidden)]
         pub fn hsp_plugin_root_module() -> $crate::abi::PluginModuleRef {
             use ::abi_stable::prefix_type::PrefixTypeTrait as _;
             $crate::abi::PluginModule {
@@ -269,6 +297,7 @@ macro_rules! export_plugin {
             .leak_into_prefix()
         }
 
+        #[cfg(not(test))]
         extern "C" fn hsp_plugin_manifest() -> $crate::abi::Manifest {
             $crate::export::manifest(
                 env!("CARGO_PKG_NAME"),
@@ -277,6 +306,7 @@ macro_rules! export_plugin {
             )
         }
 
+        #[cfg(not(test))]
         extern "C" fn hsp_plugin_output_format(
             kind: ::abi_stable::std_types::RStr<'_>,
             config_json: ::abi_stable::std_types::RStr<'_>,
@@ -297,6 +327,7 @@ macro_rules! export_plugin {
             })
         }
 
+        #[cfg(not(test))]
         extern "C" fn hsp_plugin_create_stage(
             kind: ::abi_stable::std_types::RStr<'_>,
             config_json: ::abi_stable::std_types::RStr<'_>,

@@ -1,26 +1,42 @@
 //! `passthrough`: forwards raw EEG blocks unchanged. For tests and for
-//! measuring what a stage costs when it does nothing.
+//! measuring what a stage costs when it does nothing; it can also panic at a
+//! chosen packet, to test the host's `on_error` policies.
 
-use hsp_sdk::{EegPacket, Outcome, Stage, StageError, StreamFormat};
+use hsp_sdk::{ConfigSpec, ConfigType, EegPacket, Outcome, Stage, StageError, StreamFormat};
 use serde::Deserialize;
 
 /// Copies each input block to its output.
-pub struct Passthrough;
+pub struct Passthrough {
+    packets: u64,
+    panic_at_packet: u64,
+}
 
-/// `passthrough` takes no config keys.
+/// `[stage.config]` of `passthrough`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PassthroughConfig {}
+pub struct PassthroughConfig {
+    /// Panic on this packet (1-based, counted per stage instance); 0 never.
+    pub panic_at_packet: u64,
+}
 
 impl Stage for Passthrough {
     const KIND: &'static str = "passthrough";
     const DOC: &'static str = "Forwards raw EEG blocks unchanged.";
+    const CONFIG: &'static [ConfigSpec] = &[ConfigSpec::optional(
+        "panic_at_packet",
+        ConfigType::Integer,
+        "0",
+        "Panic on this packet, 1-based (fault injection for tests); 0 never",
+    )];
     type Config = PassthroughConfig;
     type Input = EegPacket;
     type Output = EegPacket;
 
-    fn new(_config: PassthroughConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
-        Ok(Self)
+    fn new(config: PassthroughConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
+        Ok(Self {
+            packets: 0,
+            panic_at_packet: config.panic_at_packet,
+        })
     }
 
     #[inline]
@@ -32,6 +48,10 @@ impl Stage for Passthrough {
         let Some(input) = input else {
             return Ok(Outcome::NoOutput);
         };
+        self.packets += 1;
+        if self.packets == self.panic_at_packet {
+            panic!("passthrough: injected fault at packet {}", self.packets);
+        }
         output
             .copy_from(input)
             .map_err(|e| StageError::new(e.to_string()))?;

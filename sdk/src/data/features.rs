@@ -119,4 +119,16 @@ impl FeaturePacket {
         let n = self.features_per_channel();
         &mut self.values[channel * n..(channel + 1) * n]
     }
+
+    /// Makes `self` a copy of `other` (metadata, shape and values) without
+    /// allocating.
+    #[inline]
+    pub fn copy_from(&mut self, other: &FeaturePacket) -> Result<(), ShapeError> {
+        self.set_shape(other.channels(), other.features_per_channel())?;
+        self.stream_id = other.stream_id;
+        self.sequence = other.sequence;
+        self.timestamp_ns = other.timestamp_ns;
+        self.values_mut().copy_from_slice(other.values());
+        Ok(())
+    }
 }

@@ -135,4 +135,18 @@ impl FftPacket {
         let n = self.bins_per_channel();
         &mut self.bins[channel * n..(channel + 1) * n]
     }
+
+    /// Makes `self` a copy of `other` (metadata, shape and bins) without
+    /// allocating.
+    #[inline]
+    pub fn copy_from(&mut self, other: &FftPacket) -> Result<(), ShapeError> {
+        self.set_shape(other.channels(), other.bins_per_channel())?;
+        self.stream_id = other.stream_id;
+        self.scale = other.scale;
+        self.sequence = other.sequence;
+        self.timestamp_ns = other.timestamp_ns;
+        self.bin_hz = other.bin_hz;
+        self.bins_mut().copy_from_slice(other.bins());
+        Ok(())
+    }
 }

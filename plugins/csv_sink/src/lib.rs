@@ -1,0 +1,557 @@
+//! `csv_sink`, `csv_sink_filtered` and `csv_features`: write a stream to a
+//! CSV file. EEG (raw or filtered) becomes one row per sample,
+//! `timestamp_ns,<channel>...`, each sample stamped with its block's
+//! timestamp plus its offset at the block's sample rate. Features become one
+//! row per packet, `timestamp_ns,<channel>_f0,<channel>_f1,...`.
+//!
+//! The file is created (or truncated) in `start`, written through a buffer
+//! sized once, and flushed and closed in `stop`; with `flush_every` it is also
+//! flushed every that many packets, so a reader sees progress.
+
+use hsp_sdk::{
+    ConfigSpec, ConfigType, EegPacket, FeaturePacket, FilteredEegPacket, NoPacket, Outcome,
+    PortPacket, Stage, StageError, StreamFormat,
+};
+use serde::Deserialize;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+/// Bytes buffered before a write to the file: a few hundred rows of EEG.
+const BUFFER_BYTES: usize = 1 << 16;
+
+/// `[stage.config]` of the CSV sinks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvConfig {
+    /// File to write; its directory must exist.
+    pub path: String,
+    /// Comma-separated column names, one per channel; empty for `ch0,ch1,...`.
+    pub channel_names: String,
+    /// Flush every this many packets; 0 only when the stage stops.
+    pub flush_every: i64,
+}
+
+const CONFIG: &[ConfigSpec] = &[
+    ConfigSpec::required(
+        "path",
+        ConfigType::String,
+        "CSV file to write (created or truncated); its directory must exist",
+    ),
+    ConfigSpec::optional(
+        "channel_names",
+        ConfigType::String,
+        "\"\"",
+        "Comma-separated channel names, one per channel; empty = ch0,ch1,...",
+    ),
+    ConfigSpec::optional(
+        "flush_every",
+        ConfigType::Integer,
+        "0",
+        "Flush the file every this many packets; 0 = only when the stage stops",
+    ),
+];
+
+/// The config, checked against the input stream.
+struct Settings {
+    path: PathBuf,
+    names: Vec<String>,
+    flush_every: u64,
+}
+
+impl Settings {
+    fn new(
+        config: &CsvConfig,
+        input: Option<&StreamFormat>,
+        kind: &str,
+    ) -> Result<Self, StageError> {
+        let input = input
+            .ok_or_else(|| StageError::new(format!("`{kind}` needs an input stream to write")))?;
+        if config.path.trim().is_empty() {
+            return Err(StageError::new("`path` must name a file, got \"\""));
+        }
+        let path = PathBuf::from(&config.path);
+        check_directory(&path)?;
+        let flush_every = u64::try_from(config.flush_every).map_err(|_| {
+            StageError::new(format!(
+                "`flush_every` must be 0 (only at stop) or a number of packets, got {}",
+                config.flush_every
+            ))
+        })?;
+        let channels = input.channels();
+        let names: Vec<String> = if config.channel_names.trim().is_empty() {
+            (0..channels).map(|c| format!("ch{c}")).collect()
+        } else {
+            config
+                .channel_names
+                .split(',')
+                .map(|n| n.trim().to_string())
+                .collect()
+        };
+        if names.len() != channels {
+            return Err(StageError::new(format!(
+                "`channel_names` = {:?} names {} channels, the input has {channels}",
+                config.channel_names,
+                names.len()
+            )));
+        }
+        // Names go into the header unquoted: refuse what would break a row.
+        if let Some(bad) = names
+            .iter()
+            .find(|n| n.is_empty() || n.contains(['"', '\n', '\r']))
+        {
+            return Err(StageError::new(format!(
+                "`channel_names` = {:?}: name {bad:?} is empty or holds a quote or line break",
+                config.channel_names
+            )));
+        }
+        Ok(Self {
+            path,
+            names,
+            flush_every,
+        })
+    }
+}
+
+/// Refuses a path whose directory does not exist: the sink does not create
+/// directories, so a typo does not scatter files.
+fn check_directory(path: &Path) -> Result<(), StageError> {
+    let directory = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => return Ok(()),
+    };
+    if directory.is_dir() {
+        Ok(())
+    } else {
+        Err(StageError::new(format!(
+            "`path` = {:?}: directory {:?} does not exist",
+            path.display().to_string(),
+            directory.display().to_string()
+        )))
+    }
+}
+
+fn write_error(path: &Path, error: std::io::Error) -> StageError {
+    StageError::new(format!("writing {:?}: {error}", path.display().to_string()))
+}
+
+/// A packet a CSV sink can write: ties each input type to its stage kind
+/// and its row layout.
+pub trait CsvInput: PortPacket + Send {
+    /// The stage kind writing this input.
+    const STAGE_KIND: &'static str;
+    /// One line on that stage kind.
+    const STAGE_DOC: &'static str;
+
+    /// Writes the header line: `timestamp_ns` then one column per value.
+    /// `values_per_channel` is the input format's.
+    fn write_header(
+        out: &mut impl Write,
+        names: &[String],
+        values_per_channel: usize,
+    ) -> std::io::Result<()>;
+
+    /// Writes the packet's rows; returns how many. `fallback_rate_hz` is the
+    /// format's rate, for a packet that leaves its own unset.
+    fn write_rows(&self, out: &mut impl Write, fallback_rate_hz: f64) -> std::io::Result<u64>;
+}
+
+fn write_eeg_header(out: &mut impl Write, names: &[String]) -> std::io::Result<()> {
+    out.write_all(b"timestamp_ns")?;
+    for name in names {
+        write!(out, ",{name}")?;
+    }
+    out.write_all(b"\n")
+}
+
+/// One row per sample, `timestamp_ns` then each channel's sample.
+fn write_eeg_rows(
+    block: &EegPacket,
+    out: &mut impl Write,
+    fallback_rate_hz: f64,
+) -> std::io::Result<u64> {
+    let n = block.samples_per_channel();
+    let rate = if block.sample_rate_hz > 0.0 {
+        block.sample_rate_hz
+    } else {
+        fallback_rate_hz
+    };
+    let samples = block.samples();
+    for i in 0..n {
+        // Offsets from the block's stamp, not accumulated steps, so rounding
+        // never builds up across a block.
+        let offset = (i as f64 * 1e9 / rate).round() as u64;
+        write!(out, "{}", block.timestamp_ns.saturating_add(offset))?;
+        for channel in 0..block.channels() {
+            write!(out, ",{}", samples[channel * n + i])?;
+        }
+        out.write_all(b"\n")?;
+    }
+    Ok(n as u64)
+}
+
+impl CsvInput for EegPacket {
+    const STAGE_KIND: &'static str = "csv_sink";
+    const STAGE_DOC: &'static str = "Writes raw EEG to a CSV file, one row per sample: timestamp_ns, then one column per channel.";
+
+    fn write_header(out: &mut impl Write, names: &[String], _: usize) -> std::io::Result<()> {
+        write_eeg_header(out, names)
+    }
+
+    fn write_rows(&self, out: &mut impl Write, fallback_rate_hz: f64) -> std::io::Result<u64> {
+        write_eeg_rows(self, out, fallback_rate_hz)
+    }
+}
+
+impl CsvInput for FilteredEegPacket {
+    const STAGE_KIND: &'static str = "csv_sink_filtered";
+    const STAGE_DOC: &'static str = "Writes filtered EEG to a CSV file, one row per sample: timestamp_ns, then one column per channel.";
+
+    fn write_header(out: &mut impl Write, names: &[String], _: usize) -> std::io::Result<()> {
+        write_eeg_header(out, names)
+    }
+
+    fn write_rows(&self, out: &mut impl Write, fallback_rate_hz: f64) -> std::io::Result<u64> {
+        write_eeg_rows(self, out, fallback_rate_hz)
+    }
+}
+
+impl CsvInput for FeaturePacket {
+    const STAGE_KIND: &'static str = "csv_features";
+    const STAGE_DOC: &'static str = "Writes features to a CSV file, one row per packet: timestamp_ns, then <channel>_f0, <channel>_f1, ... for every channel.";
+
+    fn write_header(
+        out: &mut impl Write,
+        names: &[String],
+        values_per_channel: usize,
+    ) -> std::io::Result<()> {
+        out.write_all(b"timestamp_ns")?;
+        for name in names {
+            for feature in 0..values_per_channel {
+                write!(out, ",{name}_f{feature}")?;
+            }
+        }
+        out.write_all(b"\n")
+    }
+
+    fn write_rows(&self, out: &mut impl Write, _: f64) -> std::io::Result<u64> {
+        write!(out, "{}", self.timestamp_ns)?;
+        for value in self.values() {
+            write!(out, ",{value}")?;
+        }
+        out.write_all(b"\n")?;
+        Ok(1)
+    }
+}
+
+/// Writes every packet of type `I` it takes to a CSV file.
+pub struct CsvSink<I> {
+    settings: Settings,
+    values_per_channel: usize,
+    sample_rate_hz: f64,
+    writer: Option<BufWriter<File>>,
+    packets: u64,
+    rows: u64,
+    _input: PhantomData<fn(&I)>,
+}
+
+/// The `csv_sink` stage: raw EEG in.
+pub type CsvSinkRaw = CsvSink<EegPacket>;
+
+/// The `csv_sink_filtered` stage: filtered EEG in.
+pub type CsvSinkFiltered = CsvSink<FilteredEegPacket>;
+
+/// The `csv_features` stage: features in.
+pub type CsvFeatures = CsvSink<FeaturePacket>;
+
+impl<I> CsvSink<I> {
+    /// Data rows written so far (the header not counted).
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The file written.
+    pub fn path(&self) -> &Path {
+        &self.settings.path
+    }
+}
+
+impl<I: CsvInput> Stage for CsvSink<I> {
+    const KIND: &'static str = I::STAGE_KIND;
+    const DOC: &'static str = I::STAGE_DOC;
+    const CONFIG: &'static [ConfigSpec] = CONFIG;
+    type Config = CsvConfig;
+    type Input = I;
+    type Output = NoPacket;
+
+    fn output_format(
+        config: &CsvConfig,
+        input: Option<&StreamFormat>,
+    ) -> Result<Option<StreamFormat>, StageError> {
+        // Checked here too so a bad path or name list fails the graph check,
+        // before any stage starts.
+        Settings::new(config, input, Self::KIND)?;
+        Ok(None)
+    }
+
+    fn new(config: CsvConfig, input: Option<&StreamFormat>) -> Result<Self, StageError> {
+        let settings = Settings::new(&config, input, Self::KIND)?;
+        let (values_per_channel, sample_rate_hz) = input
+            .map(|f| (f.values_per_channel(), f.sample_rate_hz))
+            .unwrap_or_default();
+        Ok(Self {
+            settings,
+            values_per_channel,
+            sample_rate_hz,
+            writer: None,
+            packets: 0,
+            rows: 0,
+            _input: PhantomData,
+        })
+    }
+
+    fn start(&mut self) -> Result<(), StageError> {
+        let path = &self.settings.path;
+        check_directory(path)?;
+        let file = File::create(path).map_err(|e| {
+            StageError::new(format!(
+                "cannot create {:?}: {e}",
+                path.display().to_string()
+            ))
+        })?;
+        let mut writer = BufWriter::with_capacity(BUFFER_BYTES, file);
+        I::write_header(&mut writer, &self.settings.names, self.values_per_channel)
+            .map_err(|e| write_error(path, e))?;
+        self.writer = Some(writer);
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        input: Option<&I>,
+        _output: &mut NoPacket,
+    ) -> Result<Outcome, StageError> {
+        let Some(input) = input else {
+            return Ok(Outcome::NoOutput);
+        };
+        let path = &self.settings.path;
+        let Some(writer) = self.writer.as_mut() else {
+            return Err(StageError::new(format!(
+                "{}: got a packet before start opened {:?}",
+                Self::KIND,
+                path.display().to_string()
+            )));
+        };
+        self.rows += input
+            .write_rows(writer, self.sample_rate_hz)
+            .map_err(|e| write_error(path, e))?;
+        self.packets += 1;
+        let every = self.settings.flush_every;
+        if every > 0 && self.packets % every == 0 {
+            writer.flush().map_err(|e| write_error(path, e))?;
+        }
+        Ok(Outcome::NoOutput)
+    }
+
+    fn stop(&mut self) -> Result<(), StageError> {
+        let path = &self.settings.path;
+        if let Some(writer) = self.writer.take() {
+            // `into_inner` flushes and reports a failed flush, which dropping
+            // the writer would swallow.
+            let file = writer
+                .into_inner()
+                .map_err(|e| write_error(path, e.into_error()))?;
+            file.sync_all().map_err(|e| write_error(path, e))?;
+        }
+        Ok(())
+    }
+}
+
+hsp_sdk::export_plugin!(CsvSinkRaw, CsvSinkFiltered, CsvFeatures);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hsp_sdk::PacketKind;
+    use hsp_sdk::testing::StageHarness;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// A path in the temp directory no other test (or run) uses.
+    fn temp_path(name: &str) -> PathBuf {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        std::env::temp_dir().join(format!(
+            "hsp-csv-sink-{}-{name}-{nanos}.csv",
+            std::process::id()
+        ))
+    }
+
+    fn config(path: &Path, extra: &str) -> String {
+        format!(r#"{{"path": {:?}{extra}}}"#, path.to_str().unwrap())
+    }
+
+    const FS: f64 = 250.0;
+    const T0: u64 = 1_700_000_000_000_000_000;
+
+    /// `count` blocks of 3 channels, sample `i` of channel `c` = `c * 1000 + i`.
+    fn eeg_blocks(count: usize, n: usize) -> Vec<EegPacket> {
+        (0..count)
+            .map(|b| {
+                let mut block = EegPacket::with_capacity(3, n);
+                for c in 0..3 {
+                    for (i, v) in block.channel_mut(c).iter_mut().enumerate() {
+                        *v = (c * 1000 + b * n + i) as f32;
+                    }
+                }
+                block.sequence = b as u64;
+                block.timestamp_ns = T0 + (b * n) as u64 * 4_000_000;
+                block.sample_rate_hz = FS;
+                block
+            })
+            .collect()
+    }
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn writes_one_row_per_sample() {
+        let path = temp_path("raw");
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
+        let mut h = StageHarness::<CsvSinkRaw>::new(&config(&path, ""), Some(format)).unwrap();
+        let mut blocks = eeg_blocks(4, 10);
+        // A short last block, as a finite source ends.
+        blocks[3].set_shape(3, 7).unwrap();
+        h.run(&blocks).unwrap();
+        assert_eq!(h.stage().rows(), 37);
+
+        let lines = lines(&path);
+        assert_eq!(lines[0], "timestamp_ns,ch0,ch1,ch2");
+        assert_eq!(lines.len() - 1, 37, "rows == samples per channel");
+        // 250 Hz: 4 ms per sample, the same step across block edges.
+        for (i, line) in lines[1..].iter().enumerate() {
+            let fields: Vec<&str> = line.split(',').collect();
+            assert_eq!(fields.len(), 4);
+            let ts: u64 = fields[0].parse().unwrap();
+            assert_eq!(ts, T0 + i as u64 * 4_000_000, "row {i}");
+        }
+        assert_eq!(lines[12], format!("{},11,1011,2011", T0 + 11 * 4_000_000));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn filtered_eeg_with_names_and_periodic_flush() {
+        let path = temp_path("filtered");
+        let format = StreamFormat::eeg(PacketKind::FilteredEeg, 3, FS, 5);
+        let mut h = StageHarness::<CsvSinkFiltered>::new(
+            &config(&path, r#", "channel_names": "Fz, Cz,Pz", "flush_every": 2"#),
+            Some(format),
+        )
+        .unwrap();
+        let blocks: Vec<FilteredEegPacket> = eeg_blocks(3, 5)
+            .into_iter()
+            .map(FilteredEegPacket)
+            .collect();
+        h.process(Some(&blocks[0])).unwrap();
+        h.process(Some(&blocks[1])).unwrap();
+        // Flushed after the second packet, before `stop`.
+        assert_eq!(lines(&path).len(), 1 + 10);
+        h.process(Some(&blocks[2])).unwrap();
+        h.stop().unwrap();
+        let lines = lines(&path);
+        assert_eq!(lines[0], "timestamp_ns,Fz,Cz,Pz");
+        assert_eq!(lines.len(), 1 + 15);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn features_write_one_row_per_packet() {
+        let path = temp_path("features");
+        let format = StreamFormat {
+            kind: PacketKind::Features,
+            channels: 2,
+            values_per_channel: 3,
+            sample_rate_hz: FS,
+            packet_rate_hz: 2.0,
+        };
+        let mut h = StageHarness::<CsvFeatures>::new(
+            &config(&path, r#", "channel_names": "left,right""#),
+            Some(format),
+        )
+        .unwrap();
+        let packets: Vec<FeaturePacket> = (0..4)
+            .map(|k| {
+                let mut p = FeaturePacket::with_capacity(2, 3);
+                p.values_mut()
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, v)| *v = (k * 10 + i) as f32 + 0.5);
+                p.timestamp_ns = T0 + k as u64;
+                p
+            })
+            .collect();
+        h.run(&packets).unwrap();
+        let lines = lines(&path);
+        assert_eq!(
+            lines[0],
+            "timestamp_ns,left_f0,left_f1,left_f2,right_f0,right_f1,right_f2"
+        );
+        assert_eq!(lines.len(), 1 + 4);
+        assert_eq!(
+            lines[2],
+            format!("{},10.5,11.5,12.5,13.5,14.5,15.5", T0 + 1)
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn missing_directory_is_named() {
+        let dir = temp_path("no-such-dir");
+        let path = dir.join("out.csv");
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
+        let e = StageHarness::<CsvSinkRaw>::new(&config(&path, ""), Some(format))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("`path`") && e.contains("does not exist"), "{e}");
+        assert!(e.contains(dir.to_str().unwrap()), "{e}");
+    }
+
+    #[test]
+    fn bad_config_names_the_key() {
+        let path = temp_path("unused");
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
+        for (extra, needle) in [
+            (
+                r#", "channel_names": "a,b""#,
+                "names 2 channels, the input has 3",
+            ),
+            (r#", "channel_names": "a,,c""#, "`channel_names`"),
+            (r#", "channel_names": "a,\"b,c""#, "`channel_names`"),
+            (r#", "flush_every": -1"#, "`flush_every`"),
+            (r#", "mode": "append""#, "unknown key `mode`"),
+        ] {
+            let e = StageHarness::<CsvSinkRaw>::new(&config(&path, extra), Some(format))
+                .err()
+                .unwrap();
+            assert!(e.to_string().contains(needle), "{extra}: {e}");
+        }
+        let e = StageHarness::<CsvSinkRaw>::new("{}", Some(format))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("missing required key `path`"), "{e}");
+        let e = StageHarness::<CsvSinkRaw>::new(&config(&path, ""), None)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("needs an input"), "{e}");
+        assert!(!path.exists(), "nothing is created before start");
+    }
+}

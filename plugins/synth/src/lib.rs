@@ -1,0 +1,449 @@
+//! `synth`: a source of deterministic synthetic EEG (sinusoids in the theta,
+//! alpha and beta bands, pink background noise, waxing and waning alpha
+//! bursts; see `src/signal.rs`), in blocks of raw EEG. Endless or finite, paced
+//! to the wall clock or as fast as the pipeline takes it.
+
+use hsp_sdk::{
+    ConfigSpec, ConfigType, EegPacket, NoPacket, Outcome, PacketKind, Stage, StageError,
+    StreamFormat,
+};
+use serde::Deserialize;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+// A complete DSP module with its own tests; the stage uses part of its API
+// (no restart, no config read-back), and the rest stays as its author wrote it.
+#[allow(dead_code)]
+mod signal;
+
+use signal::{EegSynth, MIN_SAMPLE_RATE_HZ, SynthConfig};
+
+/// Most channels a `synth` stage generates.
+pub const MAX_CHANNELS: usize = 1024;
+
+/// Generates blocks of synthetic multichannel EEG.
+pub struct Synth {
+    generator: EegSynth,
+    settings: Settings,
+    /// Samples per channel emitted so far: the position of the next block.
+    produced: u64,
+    sequence: u64,
+    /// Wall-clock time of sample 0, for timestamps.
+    start_unix_ns: u64,
+    /// Monotonic time of sample 0, for pacing: the wall clock may jump.
+    start_instant: Instant,
+}
+
+/// `[stage.config]` of `synth`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SynthStageConfig {
+    /// Channels to generate, 1 to [`MAX_CHANNELS`].
+    pub channels: i64,
+    /// Samples per second per channel.
+    pub sample_rate_hz: f64,
+    /// Samples per channel per block.
+    pub block_size: i64,
+    /// Seed of the noise and burst timing; equal seeds give equal output.
+    pub seed: i64,
+    /// Length of the recording in seconds; 0 for endless (unless `samples`).
+    pub duration_s: f64,
+    /// Length of the recording in samples per channel; 0 to use `duration_s`.
+    pub samples: i64,
+    /// Pace blocks to the wall clock (`true`) or emit as fast as possible.
+    pub realtime: bool,
+    /// Stream id stamped on every block.
+    pub stream_id: i64,
+}
+
+/// The config, checked and converted to the types the stage works in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Settings {
+    channels: usize,
+    sample_rate_hz: f64,
+    block_size: usize,
+    seed: u64,
+    /// Samples per channel in total; `None` for endless.
+    total: Option<u64>,
+    realtime: bool,
+    stream_id: u32,
+}
+
+impl Settings {
+    fn from_config(config: &SynthStageConfig) -> Result<Self, StageError> {
+        let channels = usize::try_from(config.channels)
+            .ok()
+            .filter(|c| (1..=MAX_CHANNELS).contains(c))
+            .ok_or_else(|| {
+                StageError::new(format!(
+                    "`channels` must be between 1 and {MAX_CHANNELS}, got {}",
+                    config.channels
+                ))
+            })?;
+        let rate = config.sample_rate_hz;
+        // The generator's components reach 20 Hz; below its minimum rate
+        // they would alias, so its limit is this key's limit.
+        if !(rate.is_finite() && rate >= MIN_SAMPLE_RATE_HZ) {
+            return Err(StageError::new(format!(
+                "`sample_rate_hz` must be a finite number of at least {MIN_SAMPLE_RATE_HZ} Hz, got {rate}"
+            )));
+        }
+        let block_size = usize::try_from(config.block_size)
+            .ok()
+            .filter(|&b| b >= 1 && u32::try_from(b).is_ok())
+            .ok_or_else(|| {
+                StageError::new(format!(
+                    "`block_size` must be at least 1 sample, got {}",
+                    config.block_size
+                ))
+            })?;
+        let seed = u64::try_from(config.seed).map_err(|_| {
+            StageError::new(format!("`seed` must be 0 or more, got {}", config.seed))
+        })?;
+        let stream_id = u32::try_from(config.stream_id).map_err(|_| {
+            StageError::new(format!(
+                "`stream_id` must be between 0 and {}, got {}",
+                u32::MAX,
+                config.stream_id
+            ))
+        })?;
+        let samples = u64::try_from(config.samples).map_err(|_| {
+            StageError::new(format!(
+                "`samples` must be 0 (use `duration_s`) or more, got {}",
+                config.samples
+            ))
+        })?;
+        let duration = config.duration_s;
+        if !(duration.is_finite() && duration >= 0.0) {
+            return Err(StageError::new(format!(
+                "`duration_s` must be a finite number of seconds, 0 or more, got {duration}"
+            )));
+        }
+        let total = match (samples, duration > 0.0) {
+            (0, false) => None,
+            (0, true) => {
+                let count = (duration * rate).round();
+                if count < 1.0 || count >= u64::MAX as f64 {
+                    return Err(StageError::new(format!(
+                        "`duration_s` = {duration} s at {rate} Hz is {count} samples: \
+                         need at least one (0 means endless)"
+                    )));
+                }
+                Some(count as u64)
+            }
+            (n, false) => Some(n),
+            (n, true) => {
+                return Err(StageError::new(format!(
+                    "set either `samples` ({n}) or `duration_s` ({duration} s), not both"
+                )));
+            }
+        };
+        Ok(Self {
+            channels,
+            sample_rate_hz: rate,
+            block_size,
+            seed,
+            total,
+            realtime: config.realtime,
+            stream_id,
+        })
+    }
+
+    /// Nanoseconds from sample 0 to sample `index`, rounded; exact sample
+    /// offsets (not summed block lengths) keep rounding from accumulating.
+    fn offset_ns(&self, index: u64) -> u64 {
+        (index as f64 * 1e9 / self.sample_rate_hz).round() as u64
+    }
+}
+
+fn unix_now_ns() -> u64 {
+    // A clock set before 1970 is a broken machine, not a reason to stop;
+    // timestamps then start at 0 and stay evenly spaced.
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+impl Synth {
+    /// Samples per channel emitted so far.
+    pub fn produced(&self) -> u64 {
+        self.produced
+    }
+}
+
+impl Stage for Synth {
+    const KIND: &'static str = "synth";
+    const DOC: &'static str = "Synthetic multichannel EEG (theta/alpha/beta sines, pink noise, alpha bursts), seeded and reproducible.";
+    const CONFIG: &'static [ConfigSpec] = &[
+        ConfigSpec::optional(
+            "channels",
+            ConfigType::Integer,
+            "8",
+            "Channels to generate, 1 to 1024",
+        ),
+        ConfigSpec::optional(
+            "sample_rate_hz",
+            ConfigType::Float,
+            "250.0",
+            "Samples per second per channel, at least 64",
+        )
+        .unit("Hz"),
+        ConfigSpec::optional(
+            "block_size",
+            ConfigType::Integer,
+            "32",
+            "Samples per channel per packet",
+        ),
+        ConfigSpec::optional(
+            "seed",
+            ConfigType::Integer,
+            "1",
+            "Seed of the noise and burst timing; equal seeds give equal output",
+        ),
+        ConfigSpec::optional(
+            "duration_s",
+            ConfigType::Float,
+            "0.0",
+            "Length of the recording; 0 = endless (unless `samples` is set)",
+        )
+        .unit("s"),
+        ConfigSpec::optional(
+            "samples",
+            ConfigType::Integer,
+            "0",
+            "Length of the recording in samples per channel; 0 = use `duration_s`; setting both is an error",
+        ),
+        ConfigSpec::optional(
+            "realtime",
+            ConfigType::Bool,
+            "true",
+            "true: pace blocks to the wall clock; false: as fast as the pipeline takes them",
+        ),
+        ConfigSpec::optional(
+            "stream_id",
+            ConfigType::Integer,
+            "0",
+            "Stream id stamped on every block",
+        ),
+    ];
+    type Config = SynthStageConfig;
+    type Input = NoPacket;
+    type Output = EegPacket;
+
+    fn output_format(
+        config: &SynthStageConfig,
+        _input: Option<&StreamFormat>,
+    ) -> Result<Option<StreamFormat>, StageError> {
+        let s = Settings::from_config(config)?;
+        Ok(Some(StreamFormat::eeg(
+            PacketKind::RawEeg,
+            s.channels,
+            s.sample_rate_hz,
+            s.block_size,
+        )))
+    }
+
+    fn new(config: SynthStageConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
+        let settings = Settings::from_config(&config)?;
+        let generator = EegSynth::new(SynthConfig::new(
+            settings.channels,
+            settings.sample_rate_hz,
+            settings.seed,
+        ))
+        .map_err(|e| StageError::new(format!("synth: {e}")))?;
+        Ok(Self {
+            generator,
+            settings,
+            produced: 0,
+            sequence: 0,
+            // Set again in `start`; a value here keeps `process` well-defined
+            // even for a driver that skips `start`.
+            start_unix_ns: unix_now_ns(),
+            start_instant: Instant::now(),
+        })
+    }
+
+    fn start(&mut self) -> Result<(), StageError> {
+        self.start_unix_ns = unix_now_ns();
+        self.start_instant = Instant::now();
+        Ok(())
+    }
+
+    fn process(
+        &mut self,
+        _input: Option<&NoPacket>,
+        output: &mut EegPacket,
+    ) -> Result<Outcome, StageError> {
+        let s = self.settings;
+        let block = match s.total {
+            Some(total) => {
+                let left = total - self.produced;
+                if left == 0 {
+                    return Ok(Outcome::Finished);
+                }
+                // At most `block_size`, so the cast back to usize is lossless.
+                (s.block_size as u64).min(left) as usize
+            }
+            None => s.block_size,
+        };
+        if s.realtime {
+            // A block is due once its last sample would have been measured,
+            // as an amplifier delivers it; never sleep here (data-plane
+            // thread): the host polls again.
+            let end = (self.produced + block as u64) as f64;
+            if self.start_instant.elapsed().as_secs_f64() * s.sample_rate_hz < end {
+                return Ok(Outcome::NoOutput);
+            }
+        }
+        output
+            .set_shape(s.channels, block)
+            .map_err(|e| StageError::new(format!("synth: output packet: {e}")))?;
+        self.generator
+            .fill(output.samples_mut(), s.channels, block)
+            .map_err(|e| StageError::new(format!("synth: {e}")))?;
+        output.stream_id = s.stream_id;
+        output.sequence = self.sequence;
+        output.timestamp_ns = self
+            .start_unix_ns
+            .saturating_add(s.offset_ns(self.produced));
+        output.sample_rate_hz = s.sample_rate_hz;
+        self.produced += block as u64;
+        self.sequence += 1;
+        Ok(Outcome::Emitted)
+    }
+}
+
+hsp_sdk::export_plugin!(Synth);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hsp_sdk::testing::StageHarness;
+    use std::time::Duration;
+
+    fn harness(config: &str) -> StageHarness<Synth> {
+        StageHarness::<Synth>::new(config, None).unwrap()
+    }
+
+    #[test]
+    fn defaults_declare_8_channels_at_250_hz_in_blocks_of_32() {
+        let h = harness("{}");
+        let format = h.output_format().unwrap();
+        assert_eq!(
+            format,
+            StreamFormat::eeg(PacketKind::RawEeg, 8, 250.0, 32),
+            "{format:?}"
+        );
+        assert!(h.stage().settings.realtime);
+        assert_eq!(h.stage().settings.total, None);
+    }
+
+    #[test]
+    fn finite_run_ends_with_a_short_block_and_exact_sample_count() {
+        let mut h = harness(
+            r#"{"channels": 3, "block_size": 32, "samples": 100, "realtime": false, "stream_id": 4, "seed": 9}"#,
+        );
+        let blocks = h.run_source(100).unwrap();
+        let lengths: Vec<usize> = blocks.iter().map(|b| b.samples_per_channel()).collect();
+        assert_eq!(lengths, [32, 32, 32, 4]);
+        assert_eq!(h.stage().produced(), 100);
+        for (i, b) in blocks.iter().enumerate() {
+            assert_eq!(b.sequence, i as u64);
+            assert_eq!(b.stream_id, 4);
+            assert_eq!(b.channels(), 3);
+            assert_eq!(b.sample_rate_hz, 250.0);
+        }
+        // 32 samples at 250 Hz are exactly 128 ms.
+        for pair in blocks.windows(2) {
+            assert_eq!(pair[1].timestamp_ns - pair[0].timestamp_ns, 128_000_000);
+        }
+
+        // Same samples as the generator run in one go: blocks only split it.
+        let mut reference = EegSynth::new(SynthConfig::new(3, 250.0, 9)).unwrap();
+        let mut whole = vec![0.0f32; 3 * 100];
+        reference.fill(&mut whole, 3, 100).unwrap();
+        for ch in 0..3 {
+            let joined: Vec<f32> = blocks.iter().flat_map(|b| b.channel(ch).to_vec()).collect();
+            assert_eq!(joined, &whole[ch * 100..(ch + 1) * 100]);
+        }
+    }
+
+    #[test]
+    fn finished_is_sticky_and_emits_nothing() {
+        let mut h = harness(r#"{"samples": 32, "realtime": false}"#);
+        assert_eq!(h.process(None).unwrap().1, Outcome::Emitted);
+        assert_eq!(h.process(None).unwrap(), (vec![], Outcome::Finished));
+        assert_eq!(h.process(None).unwrap(), (vec![], Outcome::Finished));
+    }
+
+    #[test]
+    fn duration_is_rounded_to_whole_samples() {
+        let mut h = harness(r#"{"duration_s": 1.0, "sample_rate_hz": 100.0, "realtime": false}"#);
+        let blocks = h.run_source(1000).unwrap();
+        let total: usize = blocks.iter().map(|b| b.samples_per_channel()).sum();
+        assert_eq!(total, 100);
+        assert_eq!(blocks.last().unwrap().samples_per_channel(), 100 % 32);
+    }
+
+    #[test]
+    fn timestamps_follow_sample_time_from_start() {
+        // 1e9 / 300 is not a whole number of ns: stamps are rounded from the
+        // exact sample time, so no block drifts by more than half a ns.
+        let mut h = harness(
+            r#"{"sample_rate_hz": 300.0, "block_size": 7, "samples": 700, "realtime": false}"#,
+        );
+        let before = unix_now_ns();
+        let blocks = h.run_source(1000).unwrap();
+        let t0 = blocks[0].timestamp_ns;
+        assert!(
+            t0 >= before && t0 - before < 5_000_000_000,
+            "{t0} vs {before}"
+        );
+        for (i, b) in blocks.iter().enumerate() {
+            let exact = (i * 7) as f64 * 1e9 / 300.0;
+            let got = (b.timestamp_ns - t0) as f64;
+            assert!((got - exact).abs() <= 0.5, "block {i}: {got} vs {exact}");
+        }
+    }
+
+    #[test]
+    fn realtime_waits_for_the_clock_without_blocking() {
+        // A 1 s block cannot be due right after start.
+        let mut h = harness(r#"{"sample_rate_hz": 250.0, "block_size": 250}"#);
+        let called = Instant::now();
+        assert_eq!(h.process(None).unwrap(), (vec![], Outcome::NoOutput));
+        assert!(
+            called.elapsed() < Duration::from_millis(100),
+            "process slept"
+        );
+
+        // A 1 ms block is due after 1 ms.
+        let mut h = harness(r#"{"sample_rate_hz": 1000.0, "block_size": 1, "samples": 2}"#);
+        h.process(None).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        let (blocks, outcome) = h.process(None).unwrap();
+        assert_eq!(outcome, Outcome::Emitted);
+        assert_eq!(blocks.len(), 1);
+    }
+
+    #[test]
+    fn bad_config_names_the_key() {
+        for (config, key) in [
+            (r#"{"channels": 0}"#, "`channels`"),
+            (r#"{"channels": 1025}"#, "`channels`"),
+            (r#"{"sample_rate_hz": 0}"#, "`sample_rate_hz`"),
+            (r#"{"sample_rate_hz": -250}"#, "`sample_rate_hz`"),
+            (r#"{"block_size": 0}"#, "`block_size`"),
+            (r#"{"seed": -1}"#, "`seed`"),
+            (r#"{"stream_id": -1}"#, "`stream_id`"),
+            (r#"{"samples": -5}"#, "`samples`"),
+            (r#"{"duration_s": -1}"#, "`duration_s`"),
+            (r#"{"duration_s": 0.001}"#, "`duration_s`"),
+            (r#"{"samples": 10, "duration_s": 1.0}"#, "not both"),
+            (r#"{"realtime": "yes"}"#, "`realtime`"),
+            (r#"{"chanels": 4}"#, "unknown key `chanels`"),
+        ] {
+            let error = StageHarness::<Synth>::new(config, None).err().unwrap();
+            assert!(error.to_string().contains(key), "{config}: {error}");
+        }
+    }
+}
