@@ -1,0 +1,25 @@
+//! What each CLI subcommand does, apart from parsing (in `main.rs`).
+
+pub mod plugins;
+pub mod run;
+pub mod validate;
+
+use crate::registry::{PluginRegistry, Probe, plugin_dirs};
+use std::path::PathBuf;
+
+/// Discovers plugins along the search path built from `cli_dirs`, probing
+/// each library in a child process of this executable.
+pub fn discover_plugins(cli_dirs: &[PathBuf]) -> PluginRegistry {
+    let probe = match std::env::current_exe() {
+        Ok(exe) => Probe::ChildProcess(exe),
+        Err(error) => {
+            tracing::warn!(
+                "cannot find the host executable to probe plugins in a child process ({error}); loading without a probe"
+            );
+            Probe::None
+        }
+    };
+    let dirs = plugin_dirs(cli_dirs);
+    tracing::debug!(?dirs, "plugin search path");
+    PluginRegistry::discover(&dirs, &probe)
+}

@@ -1,0 +1,201 @@
+//! `host plugins list` / `inspect`, and every kind of bad plugin file: each
+//! gets a one-line reason naming the file, and the good plugins still load.
+
+use hsp_tests::{built_plugins_dir, fixture_library, host, scratch_dir, stderr, stdout};
+use std::fs;
+use std::path::Path;
+
+const SHIPPED: [&str; 8] = [
+    "synth",
+    "iir",
+    "fft",
+    "bandpower",
+    "csv_sink",
+    "passthrough",
+    "null_sink",
+    "gain",
+];
+
+fn copy_into(dir: &Path, source: &Path, name: &str) -> std::path::PathBuf {
+    let target = dir.join(name);
+    fs::copy(source, &target).unwrap_or_else(|e| panic!("copy {}: {e}", source.display()));
+    target
+}
+
+fn shipped_library(crate_name: &str) -> std::path::PathBuf {
+    built_plugins_dir().join(format!(
+        "lib{}.{}",
+        crate_name.replace('-', "_"),
+        std::env::consts::DLL_EXTENSION
+    ))
+}
+
+#[test]
+fn list_shows_every_shipped_plugin_and_its_stage_kinds() {
+    let output = host(&["plugins", "list"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    for kind in SHIPPED {
+        let crate_name = format!("hsp-{}", kind.replace('_', "-"));
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{crate_name} ")))
+            .unwrap_or_else(|| panic!("no line for {crate_name} in:\n{text}"));
+        assert!(line.contains(kind), "{line}");
+        assert!(line.contains("0.1.0"), "{line}");
+    }
+    assert!(!text.contains("failed to load"), "{text}");
+}
+
+#[test]
+fn inspect_shows_ports_and_config_keys_with_types_defaults_units_and_docs() {
+    let output = host(&["plugins", "inspect", "null_sink"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("Stage kind `null_sink`"), "{text}");
+    assert!(text.contains("input:  raw_eeg"), "{text}");
+    assert!(text.contains("output: none (sink)"), "{text}");
+    let key = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("panic_at_packet"))
+        .unwrap_or_else(|| panic!("no config line in:\n{text}"));
+    assert!(
+        key.contains("integer") && key.contains("default 0"),
+        "{key}"
+    );
+
+    let by_plugin = stdout(&host(&["plugins", "inspect", "hsp-gain"]));
+    assert!(by_plugin.contains("Plugin hsp-gain 0.1.0"), "{by_plugin}");
+    assert!(
+        by_plugin.contains("hsp-sdk 0.1.0 (plugin ABI 1)"),
+        "{by_plugin}"
+    );
+    assert!(
+        by_plugin.contains("gain  float  default 1.0"),
+        "{by_plugin}"
+    );
+}
+
+#[test]
+fn inspect_of_an_unknown_name_is_an_input_error() {
+    let output = host(&["plugins", "inspect", "no_such_stage"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("no plugin or stage kind named `no_such_stage`"));
+}
+
+#[test]
+fn every_bad_file_gets_its_own_reason_and_the_good_plugins_still_load() {
+    let dir = scratch_dir("bad-files");
+    fs::write(
+        dir.join("libgarbage.so"),
+        (0..65536u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    fs::write(dir.join("libnotes.so"), b"not a library\n").unwrap();
+    let real = fs::read(shipped_library("hsp-passthrough")).unwrap();
+    fs::write(dir.join("libcut_4k.so"), &real[..4096]).unwrap();
+    fs::write(dir.join("libcut_half.so"), &real[..real.len() / 2]).unwrap();
+    copy_into(&dir, &fixture_library("not_a_plugin"), "libnot_a_plugin.so");
+    copy_into(&dir, &fixture_library("foreign_abi"), "libforeign_abi.so");
+    copy_into(&dir, &fixture_library("future_abi"), "libfuture_abi.so");
+    copy_into(
+        &dir,
+        &fixture_library("crash_on_load"),
+        "libcrash_on_load.so",
+    );
+
+    let output = host(&["plugins", "list", "--plugins", dir.to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "list must exit 0 and show failures: {}",
+        stderr(&output)
+    );
+    let text = stdout(&output);
+    let reason = |file: &str| -> String {
+        text.lines()
+            .find(|l| l.contains(&format!("{}/{file}:", dir.display())))
+            .unwrap_or_else(|| panic!("no failure line for {file} in:\n{text}"))
+            .to_string()
+    };
+    assert!(reason("libgarbage.so").contains("not a shared library"));
+    assert!(reason("libnotes.so").contains("not a shared library"));
+    assert!(reason("libcut_4k.so").contains("truncated library (4096 bytes"));
+    assert!(reason("libcut_half.so").contains("truncated library"));
+    assert!(reason("libnot_a_plugin.so").contains("not an hsp plugin"));
+    assert!(reason("libforeign_abi.so").contains("incompatible hsp-sdk"));
+    assert!(reason("libfuture_abi.so").contains("hsp ABI version 2, this host speaks 1"));
+    assert!(reason("libcrash_on_load.so").contains("crashed a probe process (SIGABRT)"));
+    assert!(text.contains("8 file(s) failed to load"), "{text}");
+    for line in text.lines().filter(|l| l.contains(".so:")) {
+        assert!(line.len() < 300, "one short line per failure: {line}");
+    }
+    for kind in SHIPPED {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("hsp-{} ", kind.replace('_', "-")))),
+            "{kind} must still load:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn a_second_plugin_declaring_a_known_stage_kind_is_refused_by_name() {
+    let dir = scratch_dir("duplicate-kind");
+    copy_into(
+        &dir,
+        &fixture_library("duplicate_kind"),
+        "libduplicate_kind.so",
+    );
+    // The shipped plugins come first on the search path, so theirs wins.
+    let output = host(&[
+        "plugins",
+        "list",
+        "--plugins",
+        built_plugins_dir().to_str().unwrap(),
+        "--plugins",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    let text = stdout(&output);
+    let line = text
+        .lines()
+        .find(|l| l.contains("libduplicate_kind.so:"))
+        .unwrap_or_else(|| panic!("no failure line in:\n{text}"));
+    assert!(
+        line.contains("stage kind `gain` is already provided by"),
+        "{line}"
+    );
+    assert!(line.contains("libhsp_gain.so"), "{line}");
+    assert!(text.lines().any(|l| l.starts_with("hsp-gain ")), "{text}");
+}
+
+#[test]
+fn library_files_in_subdirectories_of_the_plugin_dir_are_ignored() {
+    let dir = scratch_dir("nested");
+    fs::create_dir_all(dir.join("src")).unwrap();
+    fs::write(dir.join("src/libgarbage.so"), b"junk").unwrap();
+    let output = host(&["plugins", "list", "--plugins", dir.to_str().unwrap()]);
+    assert!(
+        !stdout(&output).contains("libgarbage"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn the_plugin_path_variable_is_searched_too() {
+    let dir = scratch_dir("env-path");
+    fs::write(dir.join("libnotes.so"), b"text").unwrap();
+    let output = std::process::Command::new(hsp_tests::host_binary())
+        .args(["plugins", "list"])
+        .env("HSP_PLUGIN_PATH", format!("/nonexistent:{}", dir.display()))
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&output).contains("libnotes.so: not a shared library"),
+        "{}",
+        stdout(&output)
+    );
+}
