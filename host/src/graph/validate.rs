@@ -1,0 +1,1046 @@
+//! Checking a parsed pipeline against the loaded plugins, and building the
+//! [`PipelineGraph`].
+//!
+//! Every check runs and every problem is reported, in file order; a stage
+//! that failed a check is left out of the checks that build on it (format
+//! negotiation, for it and everything downstream), so one mistake gives one
+//! message, not a cascade.
+
+use super::model::{
+    EdgePolicy, InputEdge, Location, OnError, PipelineGraph, PipelineSettings, StageNode,
+    StageType, describe_format,
+};
+use super::parse::{
+    ConfigValue, Issue, LineIndex, RawConfig, RawPipeline, RawStage, STAGE_KEYS, Span, closest,
+    did_you_mean, write_json_object,
+};
+use crate::registry::{LoadedPlugin, PluginRegistry};
+use hsp_sdk::abi::{ConfigType, StageDescriptor};
+use hsp_sdk::{PacketKind, StreamFormat};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Default `queue.capacity`.
+const DEFAULT_QUEUE_CAPACITY: usize = 16;
+
+/// One problem in a pipeline file, at a place in it.
+///
+/// Displays as `FILE:LINE:COL: error: MESSAGE`, then `  hint: HINT` on a
+/// second line when there is a hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// The pipeline file.
+    pub file: PathBuf,
+    /// Where in it.
+    pub location: Location,
+    /// What is wrong, and what was expected.
+    pub message: String,
+    /// How to fix it, when there is something useful to say.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.file.display(),
+            self.location.line,
+            self.location.column,
+            self.message
+        )?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+impl ValidationError {
+    /// An error about the file as a whole (unreadable, say), placed at 1:1.
+    pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            location: Location { line: 1, column: 1 },
+            message: message.into(),
+            hint: None,
+        }
+    }
+}
+
+/// Turns `issues` into errors naming `file`, in file order.
+pub(crate) fn to_errors(file: &Path, text: &str, mut issues: Vec<Issue>) -> Vec<ValidationError> {
+    issues.sort_by_key(|issue| issue.span.start);
+    let index = LineIndex::new(text);
+    issues
+        .into_iter()
+        .map(|issue| ValidationError {
+            file: file.to_path_buf(),
+            location: index.location(issue.span.start),
+            message: issue.message,
+            hint: issue.hint,
+        })
+        .collect()
+}
+
+/// What is known about one stage as the checks go.
+struct Checked<'r> {
+    /// Its plugin and descriptor, when the kind is known.
+    stage: Option<(&'r LoadedPlugin, &'r StageDescriptor)>,
+    /// `[stage.config]` as JSON, when it passed the schema checks.
+    config_json: Option<String>,
+    /// Upstream stages (indices in file order) with the span of the
+    /// `inputs` entry naming each.
+    inputs: Vec<(usize, Span)>,
+    /// False once any check about this stage failed.
+    ok: bool,
+}
+
+/// Checks `raw` (read from `file`, whose text is `text`) against `registry`.
+pub(crate) fn validate(
+    file: &Path,
+    text: &str,
+    raw: RawPipeline,
+    registry: &PluginRegistry,
+) -> Result<PipelineGraph, Vec<ValidationError>> {
+    let mut issues = raw.issues;
+    let stages = &raw.stages;
+    if stages.is_empty() && !raw.has_stage_key {
+        issues.push(
+            Issue::new(0..0, "the pipeline has no stages")
+                .hint("add a `[[stage]]` table with `id` and `plugin` for each stage"),
+        );
+    }
+
+    let ids = index_ids(stages, text, &mut issues);
+    let mut checked: Vec<Checked<'_>> = stages
+        .iter()
+        .map(|stage| check_stage(stage, registry, &mut issues))
+        .collect();
+    for (index, stage) in stages.iter().enumerate() {
+        check_inputs(
+            index,
+            stage,
+            &ids,
+            stages,
+            registry,
+            &mut checked,
+            &mut issues,
+        );
+    }
+    let order = match topological_order(&checked) {
+        Ok(order) => order,
+        Err(cycles) => {
+            for cycle in cycles {
+                report_cycle(&cycle, stages, &mut checked, &mut issues);
+            }
+            // Stages on or below a cycle stay out of the order, and so out
+            // of negotiation; the graph is not built anyway.
+            partial_order(&checked)
+        }
+    };
+    let formats = negotiate(&order, stages, &checked, &mut issues);
+
+    if !issues.is_empty() {
+        return Err(to_errors(file, text, issues));
+    }
+
+    let position: HashMap<usize, usize> =
+        order.iter().enumerate().map(|(pos, &i)| (i, pos)).collect();
+    let index = LineIndex::new(text);
+    let mut nodes = Vec::with_capacity(order.len());
+    for &i in &order {
+        let stage = &stages[i];
+        // Every check passed, so every stage was ordered and negotiated.
+        let Some((input_format, output_format)) = formats[i] else {
+            let issue = Issue::new(
+                stage.span.clone(),
+                format!(
+                    "internal error: stage {} was not negotiated",
+                    name_of(stage)
+                ),
+            );
+            return Err(to_errors(file, text, vec![issue]));
+        };
+        let queue = stage.queue.as_ref();
+        let capacity = queue
+            .and_then(|q| q.capacity.as_ref())
+            .map_or(DEFAULT_QUEUE_CAPACITY, |c| *c.get_ref());
+        let policy = queue
+            .and_then(|q| q.policy.as_ref())
+            .map_or(EdgePolicy::Block, |p| *p.get_ref());
+        nodes.push(StageNode {
+            id: stage
+                .id
+                .as_ref()
+                .map(|id| id.get_ref().clone())
+                .unwrap_or_default(),
+            kind: stage
+                .plugin
+                .as_ref()
+                .map(|p| p.get_ref().clone())
+                .unwrap_or_default(),
+            stage_type: stage
+                .stage_type
+                .as_ref()
+                .map_or(StageType::DataPlane, |t| *t.get_ref()),
+            inputs: checked[i]
+                .inputs
+                .iter()
+                .map(|(from, _)| InputEdge {
+                    from: position[from],
+                    capacity,
+                    policy,
+                })
+                .collect(),
+            on_error: stage
+                .on_error
+                .as_ref()
+                .map_or(OnError::Stop, |e| *e.get_ref()),
+            config_json: checked[i]
+                .config_json
+                .clone()
+                .unwrap_or_else(|| "{}".into()),
+            input_format,
+            output_format,
+            location: index.location(stage.span.start),
+        });
+    }
+    let defaults = PipelineSettings::default();
+    Ok(PipelineGraph {
+        name: raw.name.map(|n| n.into_inner()).unwrap_or_else(|| {
+            file.file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "pipeline".into())
+        }),
+        file: file.to_path_buf(),
+        settings: PipelineSettings {
+            pool_size: raw.pool_size.map_or(defaults.pool_size, |p| p.into_inner()),
+            idle: raw.idle.map_or(defaults.idle, |i| i.into_inner()),
+            data_plane_threads: raw
+                .data_plane_threads
+                .map_or(defaults.data_plane_threads, |t| t.into_inner()),
+        },
+        stages: nodes,
+    })
+}
+
+/// The first stage with each id; a repeated id is reported at the repeat.
+fn index_ids(stages: &[RawStage], text: &str, issues: &mut Vec<Issue>) -> HashMap<String, usize> {
+    let lines = LineIndex::new(text);
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    for (index, stage) in stages.iter().enumerate() {
+        let Some(id) = &stage.id else {
+            // A missing `id` (a wrong one was reported by the parser).
+            if !stage.keys.iter().any(|k| k == "id") {
+                issues.push(Issue::new(stage.span.clone(), "stage has no `id`").hint(
+                    "give each stage a unique `id = \"...\"`; other stages name it in `inputs`",
+                ));
+            }
+            continue;
+        };
+        match ids.get(id.get_ref()) {
+            Some(&first) => {
+                let first_line = stages[first]
+                    .id
+                    .as_ref()
+                    .map_or(0, |f| lines.location(f.span().start).line);
+                issues.push(
+                    Issue::new(id.span(), format!("duplicate stage id `{}`", id.get_ref()))
+                        .hint(format!("the first stage with this id is at line {first_line}; ids must be unique")),
+                );
+            }
+            None => {
+                ids.insert(id.get_ref().clone(), index);
+            }
+        }
+    }
+    ids
+}
+
+/// A stage's own checks: its kind, its table's keys, `on_error`, its config.
+fn check_stage<'r>(
+    stage: &RawStage,
+    registry: &'r PluginRegistry,
+    issues: &mut Vec<Issue>,
+) -> Checked<'r> {
+    let mut checked = Checked {
+        stage: None,
+        config_json: None,
+        inputs: Vec::new(),
+        ok: true,
+    };
+    match &stage.plugin {
+        None if stage.keys.iter().any(|k| k == "plugin") => checked.ok = false,
+        None => {
+            issues.push(
+                Issue::new(stage.span.clone(), format!("stage {} has no `plugin`", name_of(stage)))
+                    .hint("`plugin` names the stage kind, e.g. `plugin = \"synth\"`; `host plugins list` shows them"),
+            );
+            checked.ok = false;
+        }
+        Some(kind) => match registry.stage(kind.get_ref()) {
+            Some(found) => checked.stage = Some(found),
+            None => {
+                issues.push(unknown_kind(kind, registry));
+                checked.ok = false;
+            }
+        },
+    }
+    let descriptor = checked.stage.map(|(_, d)| d);
+
+    for key in &stage.unknown_keys {
+        let mut issue = Issue::new(
+            key.span(),
+            format!("unknown key `{}` in `[[stage]]`", key.get_ref()),
+        );
+        let is_config_key =
+            descriptor.is_some_and(|d| d.config.iter().any(|f| f.key.as_str() == key.get_ref()));
+        issue.hint = Some(if is_config_key {
+            format!(
+                "`{}` is a config key of `{}`: put it under `[stage.config]`",
+                key.get_ref(),
+                descriptor.map_or("", |d| d.kind.as_str())
+            )
+        } else if matches!(key.get_ref().as_str(), "kind" | "type") {
+            "the stage kind goes in `plugin = \"...\"`".to_string()
+        } else {
+            did_you_mean(key.get_ref(), STAGE_KEYS.iter().copied()).unwrap_or_else(|| {
+                format!(
+                    "a stage takes {}; its own settings go under `[stage.config]`",
+                    STAGE_KEYS
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+        });
+        issues.push(issue);
+    }
+
+    if let (Some(on_error), Some(descriptor)) = (&stage.on_error, descriptor) {
+        if *on_error.get_ref() == OnError::Bypass {
+            let input = descriptor.input.into_option();
+            let output = descriptor.output.into_option();
+            let bypassable = input.is_some() && (output.is_none() || output == input);
+            if !bypassable {
+                issues.push(
+                    Issue::new(
+                        on_error.span(),
+                        format!(
+                            "`on_error = \"bypass\"` forwards a stage's input in place of its output, but `{}` takes {} and emits {}",
+                            descriptor.kind,
+                            input.map_or("nothing (a source)", PacketKind::name),
+                            output.map_or("nothing", PacketKind::name),
+                        ),
+                    )
+                    .hint("use \"stop\" or \"restart\" for this stage"),
+                );
+                // Not `checked.ok = false`: formats do not depend on it.
+            }
+        }
+    }
+
+    if let Some(descriptor) = descriptor {
+        match check_config(stage, descriptor, issues) {
+            Some(json) => checked.config_json = Some(json),
+            None => checked.ok = false,
+        }
+    } else if let Some(config) = &stage.config {
+        // Unknown kind: nothing to check the keys against, but the values
+        // must still be usable.
+        if config
+            .entries
+            .iter()
+            .any(|(_, v)| v.get_ref().has_invalid())
+        {
+            checked.ok = false;
+        }
+    }
+    checked
+}
+
+fn unknown_kind(kind: &Spanned<String>, registry: &PluginRegistry) -> Issue {
+    let known: Vec<&str> = registry.stage_kinds().collect();
+    let mut hint = match closest(kind.get_ref(), known.iter().copied()) {
+        Some(best) => format!("did you mean `{best}`?"),
+        None if known.is_empty() => {
+            "no plugins were found: build them (`cargo build --workspace`) or pass `--plugins DIR`"
+                .to_string()
+        }
+        None => format!("known stage kinds: {}", known.join(", ")),
+    };
+    if !registry.failures().is_empty() {
+        hint.push_str(&format!(
+            " ({} plugin file(s) failed to load; `host plugins list` says why)",
+            registry.failures().len()
+        ));
+    }
+    Issue::new(
+        kind.span(),
+        format!("unknown stage kind `{}`", kind.get_ref()),
+    )
+    .hint(hint)
+}
+
+/// `stage`'s config against `descriptor`'s schema; its JSON when it passes.
+fn check_config(
+    stage: &RawStage,
+    descriptor: &StageDescriptor,
+    issues: &mut Vec<Issue>,
+) -> Option<String> {
+    let empty = RawConfig::default();
+    let config = stage.config.as_ref().unwrap_or(&empty);
+    let kind = descriptor.kind.as_str();
+    let mut ok = true;
+    for (key, value) in &config.entries {
+        let Some(field) = descriptor
+            .config
+            .iter()
+            .find(|f| f.key.as_str() == key.get_ref())
+        else {
+            let keys: Vec<&str> = descriptor.config.iter().map(|f| f.key.as_str()).collect();
+            let hint = did_you_mean(key.get_ref(), keys.iter().copied()).unwrap_or_else(|| {
+                if keys.is_empty() {
+                    format!("`{kind}` takes no config keys")
+                } else {
+                    format!(
+                        "`{kind}` takes {}",
+                        keys.iter()
+                            .map(|k| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            });
+            issues.push(
+                Issue::new(
+                    key.span(),
+                    format!(
+                        "unknown config key `{}` for stage kind `{kind}`",
+                        key.get_ref()
+                    ),
+                )
+                .hint(hint),
+            );
+            ok = false;
+            continue;
+        };
+        let value = value.get_ref();
+        if value.has_invalid() {
+            ok = false;
+            continue;
+        }
+        if let Some(got) = type_mismatch(field.ty, value) {
+            let article = if field.ty == ConfigType::Integer {
+                "an"
+            } else {
+                "a"
+            };
+            issues.push(
+                Issue::new(
+                    key.span(),
+                    format!(
+                        "`{}` must be {article} {}, got {got}",
+                        key.get_ref(),
+                        field.ty.name()
+                    ),
+                )
+                .maybe_hint(example(field.ty, key.get_ref())),
+            );
+            ok = false;
+        }
+    }
+    for field in descriptor.config.iter() {
+        if field.default.is_some()
+            || config
+                .entries
+                .iter()
+                .any(|(k, _)| k.get_ref() == field.key.as_str())
+        {
+            continue;
+        }
+        let span = stage
+            .config
+            .as_ref()
+            .map_or(stage.span.clone(), |c| c.span.clone());
+        let unit = if field.unit.is_empty() {
+            String::new()
+        } else {
+            format!(", in {}", field.unit)
+        };
+        issues.push(
+            Issue::new(
+                span,
+                format!(
+                    "stage {} (`{kind}`) is missing required config key `{}` ({}{unit})",
+                    name_of(stage),
+                    field.key,
+                    field.ty.name()
+                ),
+            )
+            .hint(format!("`{}`: {}", field.key, field.doc)),
+        );
+        ok = false;
+    }
+    ok.then(|| {
+        let mut json = String::new();
+        write_json_object(&config.entries, &mut json);
+        json
+    })
+}
+
+/// What `value` is when it does not fit `ty` (as the SDK checks it).
+fn type_mismatch(ty: ConfigType, value: &ConfigValue) -> Option<String> {
+    let fits = match ty {
+        ConfigType::Bool => matches!(value, ConfigValue::Bool(_)),
+        ConfigType::Integer => matches!(value, ConfigValue::Integer(_)),
+        ConfigType::Float => matches!(value, ConfigValue::Integer(_) | ConfigValue::Float(_)),
+        ConfigType::String => matches!(value, ConfigValue::String(_)),
+        ConfigType::FloatList => match value {
+            ConfigValue::Array(items) => {
+                if let Some(bad) = items.iter().find(|item| {
+                    !matches!(
+                        item.get_ref(),
+                        ConfigValue::Integer(_) | ConfigValue::Float(_)
+                    )
+                }) {
+                    return Some(format!("a list holding {}", bad.get_ref().describe()));
+                }
+                true
+            }
+            _ => false,
+        },
+    };
+    (!fits).then(|| value.describe().to_string())
+}
+
+fn example(ty: ConfigType, key: &str) -> Option<String> {
+    match ty {
+        ConfigType::FloatList => Some(format!(
+            "write a list of numbers, e.g. `{key} = [8.0, 13.0]`"
+        )),
+        ConfigType::String => Some("put the value in quotes".to_string()),
+        ConfigType::Integer => Some("write a whole number without a decimal point".to_string()),
+        ConfigType::Bool => Some("write `true` or `false`".to_string()),
+        ConfigType::Float => None,
+    }
+}
+
+/// Resolves `stage`'s `inputs` and checks them against its kind.
+fn check_inputs(
+    index: usize,
+    stage: &RawStage,
+    ids: &HashMap<String, usize>,
+    stages: &[RawStage],
+    registry: &PluginRegistry,
+    checked: &mut [Checked<'_>],
+    issues: &mut Vec<Issue>,
+) {
+    let name = name_of(stage);
+    let listed: &[Spanned<String>] = stage.inputs.as_ref().map_or(&[], |i| i.get_ref());
+    let mut ok = true;
+    let mut resolved = Vec::new();
+    for input in listed {
+        match ids.get(input.get_ref()) {
+            Some(&from) => {
+                if resolved.iter().any(|(f, _)| *f == from) {
+                    issues.push(Issue::new(
+                        input.span(),
+                        format!("stage {name} lists input `{}` twice", input.get_ref()),
+                    ));
+                    ok = false;
+                } else {
+                    resolved.push((from, input.span()));
+                }
+            }
+            None => {
+                let mut known: Vec<&str> = ids.keys().map(String::as_str).collect();
+                known.sort_by_key(|id| ids[*id]);
+                let hint =
+                    did_you_mean(input.get_ref(), known.iter().copied()).unwrap_or_else(|| {
+                        format!(
+                            "stage ids in this file: {}",
+                            known
+                                .iter()
+                                .map(|k| format!("`{k}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    });
+                issues.push(
+                    Issue::new(
+                        input.span(),
+                        format!(
+                            "stage {name} reads from `{}`, which is not a stage in this file",
+                            input.get_ref()
+                        ),
+                    )
+                    .hint(hint),
+                );
+                ok = false;
+            }
+        }
+    }
+
+    let stage_type = stage
+        .stage_type
+        .as_ref()
+        .map_or(StageType::DataPlane, |t| *t.get_ref());
+    if let Some(inputs) = &stage.inputs {
+        if stage_type == StageType::DataPlane && listed.len() > 1 {
+            issues.push(
+                Issue::new(
+                    inputs.span(),
+                    format!(
+                        "data-plane stage {name} takes one input, but `inputs` lists {}: {}",
+                        listed.len(),
+                        listed.iter().map(|i| format!("`{}`", i.get_ref())).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+                .hint("one stage may feed several (fan-out), but each data-plane stage reads one stream"),
+            );
+            ok = false;
+        }
+        if let Some(queue) = &stage.queue {
+            if listed.is_empty() {
+                issues.push(Issue::new(
+                    queue.span.clone(),
+                    format!("stage {name} has a `queue` but no inputs"),
+                ));
+            }
+        }
+    } else if let Some(queue) = &stage.queue {
+        issues.push(
+            Issue::new(
+                queue.span.clone(),
+                format!("stage {name} has a `queue` but no inputs"),
+            )
+            .hint("`queue` sizes the edge into a stage; a source has none"),
+        );
+    }
+
+    if let Some((_, descriptor)) = checked[index].stage {
+        let kind = descriptor.kind.as_str();
+        match (descriptor.input.into_option(), &stage.inputs) {
+            (None, Some(inputs)) if !listed.is_empty() => {
+                issues.push(
+                    Issue::new(
+                        inputs.span(),
+                        format!("stage {name} is a `{kind}`, a source that takes no input, but it lists inputs"),
+                    )
+                    .hint("remove `inputs` from this stage"),
+                );
+                ok = false;
+            }
+            (Some(wanted), _) if listed.is_empty() => {
+                let producers: Vec<String> = stages
+                    .iter()
+                    .zip(checked.iter())
+                    .filter(|(_, c)| {
+                        c.stage
+                            .is_some_and(|(_, d)| d.output.into_option() == Some(wanted))
+                    })
+                    .filter_map(|(s, _)| s.id.as_ref().map(|id| format!("`{}`", id.get_ref())))
+                    .collect();
+                let hint = if producers.is_empty() {
+                    format!("add `inputs = [\"ID\"]` naming a stage that emits {wanted}")
+                } else {
+                    format!(
+                        "add `inputs = [\"ID\"]`; stages here that emit {wanted}: {}",
+                        producers.join(", ")
+                    )
+                };
+                let span = stage
+                    .plugin
+                    .as_ref()
+                    .map_or(stage.span.clone(), |p| p.span());
+                issues.push(
+                    Issue::new(
+                        span,
+                        format!("stage {name} (`{kind}`) takes {wanted} but has no `inputs`"),
+                    )
+                    .hint(hint),
+                );
+                ok = false;
+            }
+            _ => {}
+        }
+        // Packet types along each edge.
+        if let Some(wanted) = descriptor.input.into_option() {
+            for (from, span) in &resolved {
+                let Some((_, upstream)) = checked[*from].stage else {
+                    continue; // its unknown kind is reported already
+                };
+                let from_name = name_of(&stages[*from]);
+                match upstream.output.into_option() {
+                    Some(emitted) if emitted == wanted => {}
+                    Some(emitted) => {
+                        issues.push(
+                            Issue::new(
+                                span.clone(),
+                                format!(
+                                    "packet types do not match: stage {name} (`{kind}`) takes {wanted}, but its input {from_name} (`{}`) emits {emitted}",
+                                    upstream.kind
+                                ),
+                            )
+                            .hint(converters(registry, emitted, wanted)),
+                        );
+                        ok = false;
+                    }
+                    None => {
+                        issues.push(
+                            Issue::new(
+                                span.clone(),
+                                format!("stage {name} reads from {from_name}, but `{}` is a sink and emits nothing", upstream.kind),
+                            )
+                            .hint("read from the stage that feeds the sink instead"),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+    }
+    let this = &mut checked[index];
+    this.inputs = resolved;
+    this.ok &= ok;
+}
+
+/// A hint on which stage kinds could sit between `emitted` and `wanted`.
+fn converters(registry: &PluginRegistry, emitted: PacketKind, wanted: PacketKind) -> String {
+    let mut direct = Vec::new();
+    let mut takers = Vec::new();
+    for kind in registry.stage_kinds() {
+        let Some((_, d)) = registry.stage(kind) else {
+            continue;
+        };
+        if d.input.into_option() == Some(emitted) {
+            takers.push(format!("`{kind}`"));
+            if d.output.into_option() == Some(wanted) {
+                direct.push(format!("`{kind}`"));
+            }
+        }
+    }
+    if !direct.is_empty() {
+        format!(
+            "put a stage that turns {emitted} into {wanted} between them: {}",
+            direct.join(", ")
+        )
+    } else if !takers.is_empty() {
+        format!("stage kinds that take {emitted}: {}", takers.join(", "))
+    } else {
+        format!("no loaded stage kind takes {emitted}")
+    }
+}
+
+/// Kahn's algorithm over the resolved edges, choosing the earliest stage in
+/// the file whenever several are ready. `Err` holds every cycle, each as
+/// stage indices in data-flow order.
+fn topological_order(checked: &[Checked<'_>]) -> Result<Vec<usize>, Vec<Vec<usize>>> {
+    let order = partial_order(checked);
+    if order.len() == checked.len() {
+        return Ok(order);
+    }
+    let mut placed = vec![false; checked.len()];
+    for &i in &order {
+        placed[i] = true;
+    }
+    let mut on_reported_cycle = vec![false; checked.len()];
+    let mut cycles = Vec::new();
+    for start in 0..checked.len() {
+        if placed[start] || on_reported_cycle[start] {
+            continue;
+        }
+        // Walk upstream: an unplaced stage always has an unplaced input, so
+        // the walk must come back to a stage it has seen.
+        let mut path = vec![start];
+        let mut current = start;
+        let cycle_start = loop {
+            let Some(&(next, _)) = checked[current]
+                .inputs
+                .iter()
+                .find(|(from, _)| !placed[*from])
+            else {
+                break None;
+            };
+            if let Some(pos) = path.iter().position(|&p| p == next) {
+                break Some(pos);
+            }
+            path.push(next);
+            current = next;
+        };
+        let Some(pos) = cycle_start else { continue };
+        let mut cycle: Vec<usize> = path[pos..].to_vec();
+        if cycle.iter().any(|&i| on_reported_cycle[i]) {
+            continue;
+        }
+        for &i in &cycle {
+            on_reported_cycle[i] = true;
+        }
+        // The walk went upstream; report it in data-flow order, starting
+        // from the stage earliest in the file.
+        cycle.reverse();
+        let first = cycle
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, i)| **i)
+            .map_or(0, |(p, _)| p);
+        cycle.rotate_left(first);
+        cycles.push(cycle);
+    }
+    Err(cycles)
+}
+
+/// The stages that can be ordered (all of them, without cycles).
+fn partial_order(checked: &[Checked<'_>]) -> Vec<usize> {
+    let n = checked.len();
+    let mut placed = vec![false; n];
+    let mut order = Vec::with_capacity(n);
+    loop {
+        let next =
+            (0..n).find(|&i| !placed[i] && checked[i].inputs.iter().all(|(from, _)| placed[*from]));
+        match next {
+            Some(i) => {
+                placed[i] = true;
+                order.push(i);
+            }
+            None => return order,
+        }
+    }
+}
+
+fn report_cycle(
+    cycle: &[usize],
+    stages: &[RawStage],
+    checked: &mut [Checked<'_>],
+    issues: &mut Vec<Issue>,
+) {
+    let ids: Vec<String> = cycle.iter().map(|&i| name_of(&stages[i])).collect();
+    let first = cycle[0];
+    // Point at where the first stage names its input on the cycle.
+    let upstream = cycle[cycle.len() - 1];
+    let span = checked[first]
+        .inputs
+        .iter()
+        .find(|(from, _)| *from == upstream)
+        .map_or(stages[first].span.clone(), |(_, span)| span.clone());
+    let message = if cycle.len() == 1 {
+        format!("stage {} reads from itself", ids[0])
+    } else {
+        format!(
+            "the stages form a cycle: {} -> {}",
+            ids.join(" -> "),
+            ids[0]
+        )
+    };
+    issues.push(
+        Issue::new(span, message).hint("data must flow one way: remove one of these `inputs`"),
+    );
+    for &i in cycle {
+        checked[i].ok = false;
+    }
+}
+
+/// Negotiated (input, output) formats per stage (file order); `None` for a
+/// stage that failed or sits below one that did.
+fn negotiate(
+    order: &[usize],
+    stages: &[RawStage],
+    checked: &[Checked<'_>],
+    issues: &mut Vec<Issue>,
+) -> Vec<Option<(Option<StreamFormat>, Option<StreamFormat>)>> {
+    let mut formats: Vec<Option<(Option<StreamFormat>, Option<StreamFormat>)>> =
+        vec![None; stages.len()];
+    for &i in order {
+        let this = &checked[i];
+        let (Some((plugin, descriptor)), Some(config_json), true) =
+            (this.stage, &this.config_json, this.ok)
+        else {
+            continue;
+        };
+        // One input for a data-plane stage; a control stage with several
+        // gets the first one's format (their types were checked to match).
+        let input = match this.inputs.first() {
+            None => None,
+            Some((from, _)) => match formats[*from] {
+                Some((_, Some(format))) => Some(format),
+                _ => continue, // upstream failed: reported there
+            },
+        };
+        let stage = &stages[i];
+        let kind = descriptor.kind.as_str();
+        match plugin.output_format(kind, config_json, input) {
+            Ok(output) if output.map(|f| f.kind) == descriptor.output.into_option() => {
+                formats[i] = Some((input, output));
+            }
+            Ok(output) => issues.push(Issue::new(
+                stage.plugin.as_ref().map_or(stage.span.clone(), |p| p.span()),
+                format!(
+                    "plugin `{}` is inconsistent: `{kind}` declares output {} but negotiated {} (a bug in the plugin)",
+                    plugin.manifest.name,
+                    descriptor.output.into_option().map_or("none", PacketKind::name),
+                    output.map_or("none", |f| f.kind.name()),
+                ),
+            )),
+            Err(text) => {
+                let span = error_span(stage, &text);
+                let hint = match (input, this.inputs.first()) {
+                    (Some(format), Some((from, _))) => {
+                        Some(format!("its input from {}: {}", name_of(&stages[*from]), describe_format(&format)))
+                    }
+                    _ => None,
+                };
+                issues.push(Issue::new(span, format!("stage {} (`{kind}`): {}", name_of(stage), text.trim())).maybe_hint(hint));
+            }
+        }
+    }
+    formats
+}
+
+/// Where to point for a plugin's error: the config key it names in
+/// backticks when there is one, else `[stage.config]`, else `plugin`.
+fn error_span(stage: &RawStage, text: &str) -> Span {
+    if let Some(config) = &stage.config {
+        let named = config
+            .entries
+            .iter()
+            .filter_map(|(key, _)| {
+                text.find(&format!("`{}`", key.get_ref()))
+                    .map(|at| (at, key.span()))
+            })
+            .min_by_key(|(at, _)| *at);
+        if let Some((_, span)) = named {
+            return span;
+        }
+        return config.span.clone();
+    }
+    stage
+        .plugin
+        .as_ref()
+        .map_or(stage.span.clone(), |p| p.span())
+}
+
+/// "`id`", or "(no id)", for messages.
+fn name_of(stage: &RawStage) -> String {
+    match &stage.id {
+        Some(id) => format!("`{}`", id.get_ref()),
+        None => "(no id)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::parse::parse;
+
+    /// Validates `text` against a registry with no plugins: every kind is
+    /// unknown, but ids, edges and cycles are still checked.
+    fn errors(text: &str) -> Vec<String> {
+        let raw = parse(text).expect("valid TOML");
+        let registry = PluginRegistry::default();
+        match validate(Path::new("p.toml"), text, raw, &registry) {
+            Ok(graph) => panic!("validated: {graph:?}"),
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn errors_display_as_file_line_column_then_the_hint() {
+        let error = ValidationError {
+            file: PathBuf::from("a/b.toml"),
+            location: Location { line: 3, column: 7 },
+            message: "unknown stage kind `iirr`".into(),
+            hint: Some("did you mean `iir`?".into()),
+        };
+        assert_eq!(
+            error.to_string(),
+            "a/b.toml:3:7: error: unknown stage kind `iirr`\n  hint: did you mean `iir`?"
+        );
+        let bare = ValidationError {
+            hint: None,
+            ..error
+        };
+        assert_eq!(
+            bare.to_string(),
+            "a/b.toml:3:7: error: unknown stage kind `iirr`"
+        );
+    }
+
+    #[test]
+    fn without_plugins_kinds_are_unknown_and_structure_is_still_checked() {
+        let errors = errors(
+            r#"[[stage]]
+id = "a"
+plugin = "x"
+inputs = ["b"]
+[[stage]]
+id = "b"
+plugin = "x"
+inputs = ["a"]
+[[stage]]
+id = "a"
+plugin = "x"
+inputs = ["nope"]
+"#,
+        );
+        let no_plugins = "  hint: no plugins were found: build them (`cargo build --workspace`) or pass `--plugins DIR`";
+        assert_eq!(
+            errors,
+            [
+                format!("p.toml:3:10: error: unknown stage kind `x`\n{no_plugins}"),
+                "p.toml:4:11: error: the stages form a cycle: `a` -> `b` -> `a`\n  hint: data must flow one way: remove one of these `inputs`".to_string(),
+                format!("p.toml:7:10: error: unknown stage kind `x`\n{no_plugins}"),
+                "p.toml:10:6: error: duplicate stage id `a`\n  hint: the first stage with this id is at line 2; ids must be unique".to_string(),
+                format!("p.toml:11:10: error: unknown stage kind `x`\n{no_plugins}"),
+                "p.toml:12:11: error: stage `a` reads from `nope`, which is not a stage in this file\n  hint: stage ids in this file: `a`, `b`".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_id_and_plugin_are_reported_at_the_stage_header() {
+        let errors = errors("[[stage]]\nstage_type = \"control\"\n");
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(
+            errors[0].starts_with("p.toml:1:1: error: stage has no `id`"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].starts_with("p.toml:1:1: error: stage (no id) has no `plugin`"),
+            "{}",
+            errors[1]
+        );
+    }
+
+    #[test]
+    fn the_order_puts_every_stage_after_its_inputs_and_keeps_file_order_otherwise() {
+        let checked = |inputs: &[&[usize]]| -> Vec<Checked<'static>> {
+            inputs
+                .iter()
+                .map(|from| Checked {
+                    stage: None,
+                    config_json: None,
+                    inputs: from.iter().map(|&f| (f, 0..0)).collect(),
+                    ok: true,
+                })
+                .collect()
+        };
+        // 0 <- 2, 1 <- 0, 2 source, 3 <- 1
+        assert_eq!(
+            topological_order(&checked(&[&[2], &[0], &[], &[1]])),
+            Ok(vec![2, 0, 1, 3])
+        );
+        // 0 <-> 1 a cycle, 2 below it, 3 on its own loop.
+        assert_eq!(
+            topological_order(&checked(&[&[1], &[0], &[1], &[3]])),
+            Err(vec![vec![0, 1], vec![3]])
+        );
+    }
+}
