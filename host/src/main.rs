@@ -1,1 +1,177 @@
-fn main() {}
+//! `host`: the hsp command line. Parsing and exit codes only; the work is in
+//! `hsp_host::commands`.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 invalid input.
+
+use clap::{Parser, Subcommand};
+use hsp_host::commands;
+use hsp_host::registry;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOCATOR: hsp_host::alloc_count::CountingAllocator =
+    hsp_host::alloc_count::CountingAllocator;
+
+/// The hybrid sensor pipeline host: loads stage plugins, runs pipelines.
+#[derive(Debug, Parser)]
+#[command(name = "host", version, about)]
+struct Cli {
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    /// A plugin directory searched before HSP_PLUGIN_PATH, ./plugins and the
+    /// host's own directory; may be given more than once.
+    #[arg(long = "plugins", value_name = "DIR", global = true)]
+    plugin_dirs: Vec<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List and inspect plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+
+    /// Run a pipeline until its sources finish (or SIGINT / SIGTERM /
+    /// --duration), drain every queue, and print per-stage stats.
+    Run {
+        /// The pipeline file (TOML).
+        file: PathBuf,
+        /// Stop the sources after this many seconds, then drain.
+        #[arg(long, value_name = "SECS")]
+        duration: Option<f64>,
+        /// Print the stats table every SECS seconds (it is always printed at exit).
+        #[arg(long, value_name = "SECS")]
+        stats_interval: Option<f64>,
+    },
+
+    /// Check a pipeline file against the plugins found, without running it:
+    /// every error with its line and column (exit 2), or the stages and
+    /// their negotiated formats (exit 0).
+    Validate {
+        /// The pipeline file (TOML).
+        file: PathBuf,
+    },
+
+    /// Loads a library in this (child) process and reports; used by the
+    /// host to probe plugin files it does not trust yet.
+    #[command(name = registry::PROBE_SUBCOMMAND, hide = true)]
+    Probe {
+        /// The shadow copy to load.
+        shadow: PathBuf,
+        /// The plugin file it was copied from, named in messages.
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginsCommand {
+    /// Every plugin found along the search path, and the files that failed.
+    List,
+    /// A plugin's stage kinds, ports and config keys (by plugin name or stage kind).
+    Inspect {
+        /// A plugin name (`hsp-iir`), file stem (`libhsp_iir`) or stage kind (`iir`).
+        name: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let code = match cli.command {
+        Command::Plugins(PluginsCommand::List) => {
+            let registry = commands::discover_plugins(&cli.plugin_dirs);
+            print!("{}", commands::plugins::list(&registry));
+            ExitCode::SUCCESS
+        }
+        Command::Plugins(PluginsCommand::Inspect { name }) => {
+            let registry = commands::discover_plugins(&cli.plugin_dirs);
+            match commands::plugins::inspect(&registry, &name) {
+                Some(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    let kinds: Vec<&str> = registry.stage_kinds().collect();
+                    eprintln!(
+                        "error: no plugin or stage kind named `{name}` (stage kinds: {})",
+                        kinds.join(", ")
+                    );
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Run {
+            file,
+            duration,
+            stats_interval,
+        } => {
+            let seconds = |value: Option<f64>, flag: &str| match value {
+                Some(s) if !(s.is_finite() && s > 0.0) => Err(format!(
+                    "error: {flag} must be a positive number of seconds, got {s}"
+                )),
+                other => Ok(other.map(std::time::Duration::from_secs_f64)),
+            };
+            match (
+                seconds(duration, "--duration"),
+                seconds(stats_interval, "--stats-interval"),
+            ) {
+                (Ok(duration), Ok(stats_interval)) => {
+                    let registry = commands::discover_plugins(&cli.plugin_dirs);
+                    let options = hsp_host::runtime::RunOptions {
+                        duration,
+                        stats_interval,
+                    };
+                    ExitCode::from(commands::run::run(&file, &registry, &options))
+                }
+                (Err(message), _) | (_, Err(message)) => {
+                    eprintln!("{message}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Validate { file } => {
+            let registry = commands::discover_plugins(&cli.plugin_dirs);
+            match commands::validate::validate(&registry, &file) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    for error in &errors {
+                        eprintln!("{error}");
+                    }
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Probe { shadow, path } => match registry::run_probe(&shadow, &path) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("{error}");
+                ExitCode::from(3)
+            }
+        },
+    };
+    registry::remove_shadow_dir();
+    code
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

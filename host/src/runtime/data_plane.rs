@@ -1,0 +1,598 @@
+//! `HybridRuntime`: the data plane. One dedicated OS thread runs every
+//! data-plane stage in a tight loop over bounded queues: no tokio, no locks,
+//! no allocation per packet, no logging per packet above `trace`.
+//!
+//! Each pass visits the stages upstream to downstream and lets each do at
+//! most one packet's work. A stage runs when it has an input (or is a source),
+//! a free output packet, and its previous output has left. Backpressure is
+//! therefore natural: a full queue leaves its producer's packet pending, the
+//! producer's pool drains, and the source stops being called.
+
+use super::packets::{OutputPool, as_input, as_output, bypass_into, copy_into};
+use super::stats::{self, EdgeRow, StageRow, StageStats};
+use crate::graph::{EdgePolicy, IdleStrategy, OnError, PipelineGraph, StageType};
+use crate::registry::PluginRegistry;
+use hsp_sdk::abi::{FfiStageBox, PluginModuleRef};
+use hsp_sdk::{
+    DataPlaneStage, Outcome, PacketMut, PacketRef, PipelineData, QueueConsumer, QueueProducer,
+    StageQueue, StreamFormat,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Why the data plane stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum DataPlaneError {
+    /// A stage failed and its policy is `on_error = "stop"`.
+    #[error("stage `{id}` ({kind}) failed: {message}")]
+    StageFailed {
+        /// Stage id.
+        id: String,
+        /// Stage kind.
+        kind: String,
+        /// What it said.
+        message: String,
+    },
+}
+
+/// A pipeline's data plane, built and ready to spawn.
+pub struct HybridRuntime {
+    stages: Vec<RunningStage>,
+    edges: Vec<Edge>,
+    idle: IdleStrategy,
+    stats_interval: Option<Duration>,
+    name: String,
+}
+
+struct Edge {
+    producer: Option<QueueProducer<PipelineData>>,
+    consumer: QueueConsumer<PipelineData>,
+    policy: EdgePolicy,
+    from: usize,
+    to: usize,
+    pushed: u64,
+    dropped: u64,
+}
+
+struct RunningStage {
+    id: String,
+    kind: String,
+    on_error: OnError,
+    stage: FfiStageBox,
+    module: PluginModuleRef,
+    config_json: String,
+    input_format: Option<StreamFormat>,
+    input_edge: Option<usize>,
+    output_edges: Vec<usize>,
+    pool: Option<OutputPool>,
+    /// An emitted packet not yet pushed to every output edge.
+    pending: Option<PipelineData>,
+    /// Output edges `pending` has already reached.
+    pending_reached: usize,
+    /// The stage said `MoreOutput`: call it again with no input.
+    more_output: bool,
+    finished: bool,
+    stats: StageStats,
+    first_error_logged: bool,
+}
+
+/// What the data plane reports when it ends.
+pub struct DataPlaneReport {
+    /// The stats table.
+    pub table: String,
+    /// Per stage: id, packets in, packets out.
+    pub counts: Vec<(String, u64, u64)>,
+    /// `true` if every pool was full again at the end.
+    pub pools_full: bool,
+    /// Allocations the data-plane thread made after warm-up (host code only;
+    /// plugin libraries allocate through their own allocator).
+    pub steady_state_allocations: u64,
+    /// Packets processed after warm-up.
+    pub steady_state_packets: u64,
+}
+
+impl HybridRuntime {
+    /// Builds every data-plane stage of `graph` from its plugin, one pool per
+    /// stage output and one queue per edge.
+    pub fn build(
+        graph: &PipelineGraph,
+        registry: &PluginRegistry,
+        stats_interval: Option<Duration>,
+    ) -> Result<Self, DataPlaneError> {
+        let mut stages = Vec::with_capacity(graph.stages.len());
+        let mut edges = Vec::new();
+        for (index, node) in graph.stages.iter().enumerate() {
+            let fail = |message: String| DataPlaneError::StageFailed {
+                id: node.id.clone(),
+                kind: node.kind.clone(),
+                message,
+            };
+            if node.stage_type == StageType::Control {
+                return Err(fail(
+                    "control stages are not supported by this host yet; run it as a data_plane stage".into(),
+                ));
+            }
+            let (plugin, _) = registry
+                .stage(&node.kind)
+                .ok_or_else(|| fail("no loaded plugin provides this stage kind".into()))?;
+            let stage = plugin
+                .create_stage(&node.kind, &node.config_json, node.input_format)
+                .map_err(fail)?;
+            let consumers = graph.consumers(index);
+            let pool = node.output_format.as_ref().and_then(|format| {
+                // Room for every queue it feeds to be full, plus packets in flight.
+                let queued: usize = consumers
+                    .iter()
+                    .flat_map(|&c| graph.stages[c].inputs.iter().filter(|e| e.from == index))
+                    .map(|e| e.capacity)
+                    .sum();
+                OutputPool::for_format(format, graph.settings.pool_size.max(queued + 4))
+            });
+            let mut running = RunningStage {
+                id: node.id.clone(),
+                kind: node.kind.clone(),
+                on_error: node.on_error,
+                stage,
+                module: plugin.module,
+                config_json: node.config_json.clone(),
+                input_format: node.input_format,
+                input_edge: None,
+                output_edges: Vec::new(),
+                pool,
+                pending: None,
+                pending_reached: 0,
+                more_output: false,
+                finished: false,
+                stats: StageStats::new(node.output_format.is_none()),
+                first_error_logged: false,
+            };
+            for input in &node.inputs {
+                let (producer, consumer) = StageQueue::new(input.capacity).split();
+                let edge = edges.len();
+                edges.push(Edge {
+                    producer: Some(producer),
+                    consumer,
+                    policy: input.policy,
+                    from: input.from,
+                    to: index,
+                    pushed: 0,
+                    dropped: 0,
+                });
+                running.input_edge = Some(edge);
+                let upstream: &mut RunningStage = &mut stages[input.from];
+                upstream.output_edges.push(edge);
+            }
+            stages.push(running);
+        }
+        Ok(Self {
+            stages,
+            edges,
+            idle: graph.settings.idle,
+            stats_interval,
+            name: graph.name.clone(),
+        })
+    }
+
+    /// Runs the data plane on its own thread until every stage has finished
+    /// (sources at their end, queues drained) or `stop` is raised (sources
+    /// stop, the rest drains).
+    pub fn spawn(
+        self,
+        stop: Arc<AtomicBool>,
+    ) -> std::io::Result<JoinHandle<Result<DataPlaneReport, DataPlaneError>>> {
+        thread::Builder::new()
+            .name("hsp-data-plane".into())
+            .spawn(move || self.run(&stop))
+    }
+
+    fn run(mut self, stop: &AtomicBool) -> Result<DataPlaneReport, DataPlaneError> {
+        for index in 0..self.stages.len() {
+            let stage = &mut self.stages[index];
+            if let Err(error) = DataPlaneStage::start(&mut stage.stage) {
+                return Err(DataPlaneError::StageFailed {
+                    id: stage.id.clone(),
+                    kind: stage.kind.clone(),
+                    message: error.to_string(),
+                });
+            }
+        }
+        let started = Instant::now();
+        let mut last_report = started;
+        let mut idle_passes: u32 = 0;
+        let mut stopping = false;
+        let mut warm = WarmUp::new();
+        loop {
+            if !stopping && stop.load(Ordering::Relaxed) {
+                stopping = true;
+                for index in 0..self.stages.len() {
+                    if self.stages[index].input_edge.is_none() {
+                        self.finish(index);
+                    }
+                }
+            }
+            let mut worked = false;
+            for index in 0..self.stages.len() {
+                worked |= self.step(index)?;
+            }
+            if self.stages.iter().all(|s| s.finished) {
+                break;
+            }
+            warm.observe(&self.stages);
+            if let Some(interval) = self.stats_interval {
+                if last_report.elapsed() >= interval {
+                    last_report = Instant::now();
+                    eprint!("{}", self.report_table(started));
+                }
+            }
+            if worked {
+                idle_passes = 0;
+            } else {
+                idle_passes = idle_passes.saturating_add(1);
+                self.idle(idle_passes);
+            }
+        }
+        let steady_state_allocations = warm.allocations_since();
+        let steady_state_packets = warm.packets_since(&self.stages);
+        let table = self.report_table(started);
+        // Queues are drained and stages dropped: every packet is home.
+        let counts = self
+            .stages
+            .iter()
+            .map(|s| (s.id.clone(), s.stats.packets_in, s.stats.packets_out))
+            .collect();
+        let pools: Vec<_> = self
+            .stages
+            .iter()
+            .filter_map(|s| s.pool.as_ref().map(OutputPool::stats))
+            .collect();
+        let pools_full = pools.iter().all(|p| p.available == p.capacity);
+        Ok(DataPlaneReport {
+            table,
+            counts,
+            pools_full,
+            steady_state_allocations,
+            steady_state_packets,
+        })
+    }
+
+    fn idle(&self, passes: u32) {
+        const SPINS: u32 = 64;
+        const YIELDS: u32 = 16;
+        match self.idle {
+            IdleStrategy::Spin => std::hint::spin_loop(),
+            IdleStrategy::Yield if passes > SPINS => thread::yield_now(),
+            IdleStrategy::Park if passes > SPINS + YIELDS => {
+                // Short naps: a paced source is polled again within 0.5 ms,
+                // and an idle 250 Hz pipeline costs a few percent of a core.
+                thread::park_timeout(Duration::from_micros(500));
+            }
+            IdleStrategy::Park if passes > SPINS => thread::yield_now(),
+            _ => std::hint::spin_loop(),
+        }
+    }
+
+    /// Lets stage `index` do at most one packet's work; `true` if it did any.
+    fn step(&mut self, index: usize) -> Result<bool, DataPlaneError> {
+        if self.stages[index].finished {
+            return Ok(false);
+        }
+        let mut worked = false;
+        if self.stages[index].pending.is_some() {
+            if !self.distribute(index) {
+                return Ok(false);
+            }
+            worked = true;
+        }
+        let stage = &mut self.stages[index];
+        let draining = stage.more_output;
+        if let (Some(edge), false) = (stage.input_edge, draining) {
+            if self.edges[edge].consumer.is_empty() {
+                if self.edges[edge].consumer.is_finished() {
+                    self.finish(index);
+                    return Ok(true);
+                }
+                return Ok(worked);
+            }
+        }
+        let stage = &mut self.stages[index];
+        let mut output = match &stage.pool {
+            Some(pool) => match pool.try_acquire() {
+                Some(packet) => Some(packet),
+                None => return Ok(worked),
+            },
+            None => None,
+        };
+        let input = match (stage.input_edge, draining) {
+            (Some(edge), false) => self.edges[edge].consumer.pop(),
+            _ => None,
+        };
+        let stage = &mut self.stages[index];
+        stage.stats.packets_in += u64::from(input.is_some());
+        let input_ref = input.as_ref().map_or(PacketRef::None, as_input);
+        let output_mut = output.as_mut().map_or(PacketMut::None, as_output);
+        let began = Instant::now();
+        let result = DataPlaneStage::process(&mut stage.stage, input_ref, output_mut);
+        let took = began.elapsed();
+        stage
+            .stats
+            .process_ns
+            .saturating_record(took.as_nanos() as u64);
+        if let (Some(latency), Some(item)) = (&mut stage.stats.latency_ns, &input) {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            match now.checked_sub(item.timestamp_ns()) {
+                Some(age) => latency.saturating_record(age),
+                // A source faster than real time stamps data "in the future".
+                None => stage.stats.ahead_of_clock += 1,
+            }
+        }
+        match result {
+            Ok(Outcome::Emitted) | Ok(Outcome::MoreOutput) => {
+                stage.more_output = matches!(result, Ok(Outcome::MoreOutput));
+                if let Some(output) = output {
+                    stage.stats.packets_out += 1;
+                    stage.pending = Some(output);
+                    stage.pending_reached = 0;
+                    self.distribute(index);
+                }
+            }
+            Ok(Outcome::NoOutput) => {
+                stage.more_output = false;
+                // A source that had nothing ready yet is not work done.
+                if stage.input_edge.is_none() {
+                    return Ok(worked);
+                }
+            }
+            Ok(Outcome::Finished) => {
+                stage.more_output = false;
+                drop(output);
+                self.finish(index);
+            }
+            Err(error) => {
+                stage.more_output = false;
+                self.on_stage_error(index, error.message(), input, output)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Pushes the stage's pending packet to every output edge (copies for all
+    /// but the last); `false` if an edge is full under `block` and the packet
+    /// stays pending.
+    fn distribute(&mut self, index: usize) -> bool {
+        let stage = &mut self.stages[index];
+        let edge_count = stage.output_edges.len();
+        if edge_count == 0 {
+            stage.pending = None;
+            return true;
+        }
+        while stage.pending_reached < edge_count {
+            let edge_index = stage.output_edges[stage.pending_reached];
+            let last = stage.pending_reached + 1 == edge_count;
+            let item = if last {
+                match stage.pending.take() {
+                    Some(item) => item,
+                    None => return true,
+                }
+            } else {
+                let Some(pool) = &stage.pool else { return true };
+                let Some(mut copy) = pool.try_acquire() else {
+                    return false;
+                };
+                let Some(original) = &stage.pending else {
+                    return true;
+                };
+                copy_into(original, &mut copy);
+                copy
+            };
+            let edge = &mut self.edges[edge_index];
+            match push(edge, item) {
+                Ok(()) => stage.pending_reached += 1,
+                Err(item) => {
+                    if last {
+                        stage.pending = Some(item);
+                    }
+                    return false;
+                }
+            }
+        }
+        stage.pending = None;
+        true
+    }
+
+    fn finish(&mut self, index: usize) {
+        let stage = &mut self.stages[index];
+        if stage.finished {
+            return;
+        }
+        stage.finished = true;
+        stage.pending = None;
+        if let Err(error) = DataPlaneStage::stop(&mut stage.stage) {
+            tracing::error!(stage = %stage.id, "stop failed: {error}");
+        }
+        for &edge in &stage.output_edges {
+            // Downstream sees the end once it has drained this edge.
+            self.edges[edge].producer = None;
+        }
+    }
+
+    fn on_stage_error(
+        &mut self,
+        index: usize,
+        message: &str,
+        input: Option<PipelineData>,
+        output: Option<PipelineData>,
+    ) -> Result<(), DataPlaneError> {
+        let stage = &mut self.stages[index];
+        stage.stats.errors += 1;
+        if !stage.first_error_logged {
+            stage.first_error_logged = true;
+            tracing::error!(stage = %stage.id, kind = %stage.kind, policy = ?stage.on_error, "{message}");
+        } else {
+            tracing::trace!(stage = %stage.id, "{message}");
+        }
+        match stage.on_error {
+            OnError::Stop => Err(DataPlaneError::StageFailed {
+                id: stage.id.clone(),
+                kind: stage.kind.clone(),
+                message: message.to_string(),
+            }),
+            OnError::Bypass => {
+                if let (Some(input), Some(mut output)) = (input, output) {
+                    if bypass_into(&input, &mut output) {
+                        stage.stats.bypassed += 1;
+                        stage.stats.packets_out += 1;
+                        stage.pending = Some(output);
+                        stage.pending_reached = 0;
+                        self.distribute(index);
+                    }
+                }
+                Ok(())
+            }
+            OnError::Restart => {
+                let rebuilt = (stage.module.create_stage())(
+                    stage.kind.as_str().into(),
+                    stage.config_json.as_str().into(),
+                    stage.input_format.into(),
+                )
+                .into_result()
+                .map_err(|e| e.into_string())
+                .and_then(|mut fresh| {
+                    DataPlaneStage::start(&mut fresh)
+                        .map(|()| fresh)
+                        .map_err(|e| e.to_string())
+                });
+                match rebuilt {
+                    Ok(fresh) => {
+                        let old = std::mem::replace(&mut stage.stage, fresh);
+                        // The old stage may hold buffers; free them off this thread.
+                        thread::spawn(move || drop(old));
+                        stage.stats.restarts += 1;
+                        tracing::warn!(stage = %stage.id, "restarted from its config");
+                        Ok(())
+                    }
+                    Err(error) => Err(DataPlaneError::StageFailed {
+                        id: stage.id.clone(),
+                        kind: stage.kind.clone(),
+                        message: format!("{message}; restarting it failed too: {error}"),
+                    }),
+                }
+            }
+        }
+    }
+
+    fn report_table(&self, started: Instant) -> String {
+        let rows: Vec<StageRow<'_>> = self
+            .stages
+            .iter()
+            .map(|s| StageRow {
+                id: &s.id,
+                kind: &s.kind,
+                stats: &s.stats,
+                pool: s.pool.as_ref().map(OutputPool::stats),
+            })
+            .collect();
+        let edges: Vec<EdgeRow<'_>> = self
+            .edges
+            .iter()
+            .map(|e| EdgeRow {
+                from: &self.stages[e.from].id,
+                to: &self.stages[e.to].id,
+                pushed: e.pushed,
+                dropped: e.dropped,
+            })
+            .collect();
+        stats::render(
+            &format!(
+                "pipeline `{}` after {:.1} s",
+                self.name,
+                started.elapsed().as_secs_f64()
+            ),
+            &rows,
+            &edges,
+        )
+    }
+}
+
+/// Pushes under the edge's policy; hands the item back if it must wait.
+#[inline]
+fn push(edge: &mut Edge, item: PipelineData) -> Result<(), PipelineData> {
+    let Some(producer) = &mut edge.producer else {
+        return Ok(()); // the downstream stage is gone: the packet just goes home
+    };
+    match producer.push(item) {
+        Ok(()) => {
+            edge.pushed += 1;
+            Ok(())
+        }
+        Err(hsp_sdk::PushError::Closed(_)) => Ok(()),
+        Err(hsp_sdk::PushError::Full(item)) => match edge.policy {
+            EdgePolicy::Block => Err(item),
+            EdgePolicy::DropOldest => {
+                // Both ends of a data-plane edge live on this thread, so the
+                // producer side may take from the consumer side.
+                drop(edge.consumer.pop());
+                edge.dropped += 1;
+                match producer.push(item) {
+                    Ok(()) => {
+                        edge.pushed += 1;
+                        Ok(())
+                    }
+                    Err(error) => Err(error.into_inner()),
+                }
+            }
+        },
+    }
+}
+
+/// Marks the end of warm-up (every stage has moved 16 packets, or one
+/// second passed) and counts the data-plane thread's allocations after it.
+struct WarmUp {
+    started: Instant,
+    baseline: Option<(u64, u64)>,
+}
+
+impl WarmUp {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            baseline: None,
+        }
+    }
+
+    fn observe(&mut self, stages: &[RunningStage]) {
+        if self.baseline.is_some() {
+            return;
+        }
+        let warmed = stages.iter().all(|s| {
+            s.stats.packets_in >= 16 || s.input_edge.is_none() && s.stats.packets_out >= 16
+        });
+        if warmed || self.started.elapsed() > Duration::from_secs(1) {
+            self.baseline = Some((
+                crate::alloc_count::thread_allocations(),
+                total_packets(stages),
+            ));
+        }
+    }
+
+    fn allocations_since(&self) -> u64 {
+        self.baseline.map_or(0, |(allocations, _)| {
+            crate::alloc_count::thread_allocations() - allocations
+        })
+    }
+
+    fn packets_since(&self, stages: &[RunningStage]) -> u64 {
+        self.baseline
+            .map_or(0, |(_, packets)| total_packets(stages) - packets)
+    }
+}
+
+fn total_packets(stages: &[RunningStage]) -> u64 {
+    stages
+        .iter()
+        .map(|s| s.stats.packets_in + s.stats.packets_out)
+        .sum()
+}

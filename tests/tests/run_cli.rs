@@ -1,0 +1,274 @@
+//! `host run`: every shipped pipeline runs to completion; samples produced
+//! equal samples written; pools are full again; the data plane allocates
+//! nothing in steady state; a faulty plugin never takes the host down.
+
+use hsp_tests::{host_binary, scratch_dir, stderr, workspace_root};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn run_in(dir: &Path, pipeline: &Path, extra: &[&str]) -> Output {
+    Command::new(host_binary())
+        .arg("run")
+        .arg(pipeline)
+        .args(extra)
+        .current_dir(dir)
+        .env_remove("HSP_PLUGIN_PATH")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run host")
+}
+
+/// The `in` and `out` columns of a stage's row in the stats table.
+fn counts(report: &str, stage: &str) -> (u64, u64) {
+    let row = report
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(stage))
+        .unwrap_or_else(|| panic!("no stats row for `{stage}` in:\n{report}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    (cells[2].parse().unwrap(), cells[3].parse().unwrap())
+}
+
+fn csv_rows(path: &Path) -> usize {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines().count() - 1
+}
+
+fn write_pipeline(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn assert_clean_end(report: &str) {
+    for line in report
+        .lines()
+        .filter(|l| l.trim_start().starts_with("pool "))
+    {
+        let fraction = line.split_whitespace().nth(2).unwrap();
+        let (free, capacity) = fraction.split_once('/').unwrap();
+        assert_eq!(
+            free, capacity,
+            "every pool is full again at the end: {line}"
+        );
+    }
+    assert!(!report.contains("did not return"), "{report}");
+}
+
+#[test]
+fn every_shipped_pipeline_runs_to_completion() {
+    let pipelines = workspace_root().join("pipelines");
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&pipelines).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let dir = scratch_dir(&format!(
+            "pipeline-{}",
+            path.file_stem().unwrap().to_string_lossy()
+        ));
+        // Finite pipelines end by themselves well within this; live
+        // (endless, paced) ones are stopped by it, as Ctrl-C would.
+        let output = run_in(&dir, &path, &["--duration", "3"]);
+        let report = stderr(&output);
+        assert!(output.status.success(), "{}:\n{report}", path.display());
+        assert_clean_end(&report);
+        ran += 1;
+    }
+    assert!(ran >= 3, "expected the shipped pipelines, found {ran}");
+}
+
+#[test]
+fn samples_produced_equal_samples_written() {
+    let dir = scratch_dir("samples-count");
+    let pipeline = write_pipeline(
+        &dir,
+        "count.toml",
+        r#"
+[[stage]]
+id = "eeg"
+plugin = "synth"
+[stage.config]
+channels = 4
+block_size = 32
+samples = 10007          # not a multiple of the block: the last block is short
+realtime = false
+
+[[stage]]
+id = "filter"
+plugin = "iir"
+inputs = ["eeg"]
+queue = { capacity = 2 } # tiny queue: backpressure all the way
+[stage.config]
+type = "lowpass"
+cutoff_hz = [30.0]
+
+[[stage]]
+id = "out"
+plugin = "csv_sink_filtered"
+inputs = ["filter"]
+[stage.config]
+path = "out.csv"
+"#,
+    );
+    let output = run_in(&dir, &pipeline, &[]);
+    let report = stderr(&output);
+    assert!(output.status.success(), "{report}");
+    let (_, produced) = counts(&report, "eeg");
+    let (consumed, _) = counts(&report, "out");
+    assert_eq!(produced, 10007_u64.div_ceil(32));
+    assert_eq!(consumed, produced, "{report}");
+    assert_eq!(csv_rows(&dir.join("out.csv")), 10007);
+    assert_clean_end(&report);
+}
+
+#[test]
+fn the_data_plane_allocates_nothing_in_steady_state() {
+    let dir = scratch_dir("zero-alloc");
+    let output = run_in(
+        &dir,
+        &workspace_root().join("pipelines/alpha_power.toml"),
+        &[],
+    );
+    let report = stderr(&output);
+    assert!(output.status.success(), "{report}");
+    let line = report
+        .lines()
+        .find(|l| l.contains("data-plane allocations after warm-up"))
+        .unwrap_or_else(|| panic!("no allocation line in:\n{report}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let allocations: u64 = words[4].parse().unwrap();
+    let moves: u64 = words[6].parse().unwrap();
+    assert!(
+        moves > 50,
+        "the steady state must cover real traffic: {line}"
+    );
+    assert_eq!(allocations, 0, "{line}");
+}
+
+fn faulty_pipeline(dir: &Path, on_error: &str) -> PathBuf {
+    write_pipeline(
+        dir,
+        "faulty.toml",
+        &format!(
+            r#"
+[[stage]]
+id = "eeg"
+plugin = "synth"
+[stage.config]
+channels = 2
+block_size = 10
+samples = 3000           # 300 blocks
+realtime = false
+
+[[stage]]
+id = "flaky"
+plugin = "passthrough"
+inputs = ["eeg"]
+on_error = "{on_error}"
+[stage.config]
+panic_at_packet = 100
+
+[[stage]]
+id = "out"
+plugin = "csv_sink"
+inputs = ["flaky"]
+[stage.config]
+path = "out.csv"
+"#
+        ),
+    )
+}
+
+#[test]
+fn a_stage_that_panics_stops_the_run_with_its_message_not_a_crash() {
+    let dir = scratch_dir("panic-stop");
+    let output = run_in(&dir, &faulty_pipeline(&dir, "stop"), &[]);
+    let text = stderr(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a runtime failure, not a signal:\n{text}"
+    );
+    assert!(
+        text.contains("stage `flaky` (passthrough) failed"),
+        "{text}"
+    );
+    assert!(text.contains("injected fault at packet 100"), "{text}");
+}
+
+#[test]
+fn bypass_keeps_the_pipeline_running_and_every_sample_reaches_the_sink() {
+    let dir = scratch_dir("panic-bypass");
+    let output = run_in(&dir, &faulty_pipeline(&dir, "bypass"), &[]);
+    let report = stderr(&output);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("injected fault at packet 100"), "{report}");
+    assert_eq!(csv_rows(&dir.join("out.csv")), 3000, "{report}");
+    assert!(
+        report.contains("flaky: 0 restart(s), 201 packet(s) bypassed"),
+        "{report}"
+    );
+    assert_clean_end(&report);
+}
+
+#[test]
+fn restart_rebuilds_the_stage_from_its_config() {
+    let dir = scratch_dir("panic-restart");
+    let output = run_in(&dir, &faulty_pipeline(&dir, "restart"), &[]);
+    let report = stderr(&output);
+    assert!(output.status.success(), "{report}");
+    // The fresh instance counts from 1 again: it fails at packets 100 and 199
+    // of the stream, and each failing block is lost with the old instance.
+    assert!(
+        report.contains("flaky: 3 restart(s)") || report.contains("flaky: 2 restart(s)"),
+        "{report}"
+    );
+    let rows = csv_rows(&dir.join("out.csv"));
+    let (_, flaky_out) = counts(&report, "flaky");
+    assert_eq!(rows as u64, flaky_out * 10, "{report}");
+    assert!((2970..3000).contains(&rows), "{rows} rows:\n{report}");
+}
+
+#[test]
+fn an_endless_source_stops_at_the_duration_and_drains() {
+    let dir = scratch_dir("duration");
+    let pipeline = write_pipeline(
+        &dir,
+        "endless.toml",
+        r#"
+[[stage]]
+id = "eeg"
+plugin = "synth"
+[stage.config]
+realtime = true
+
+[[stage]]
+id = "sink"
+plugin = "null_sink"
+inputs = ["eeg"]
+"#,
+    );
+    let output = run_in(&dir, &pipeline, &["--duration", "1"]);
+    let report = stderr(&output);
+    assert!(output.status.success(), "{report}");
+    let (_, produced) = counts(&report, "eeg");
+    let (consumed, _) = counts(&report, "sink");
+    assert_eq!(produced, consumed);
+    // 250 Hz in blocks of 32: about 7.8 blocks a second.
+    assert!((5..=10).contains(&produced), "{report}");
+    assert!(report.contains("latency source -> sink: p50"), "{report}");
+}
+
+#[test]
+fn an_invalid_pipeline_exits_2_and_runs_nothing() {
+    let dir = scratch_dir("invalid-run");
+    let pipeline = write_pipeline(
+        &dir,
+        "bad.toml",
+        "[[stage]]\nid = \"x\"\nplugin = \"no_such\"\n",
+    );
+    let output = run_in(&dir, &pipeline, &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("bad.toml:"), "{}", stderr(&output));
+}
