@@ -1,8 +1,12 @@
-//! `passthrough`: forwards raw EEG blocks unchanged. For tests and for
-//! measuring what a stage costs when it does nothing; it can also panic at a
-//! chosen packet, to test the host's `on_error` policies.
+//! `passthrough`: forwards raw EEG blocks unchanged, and `counter_source`:
+//! emits a given number of blocks doing as little as a source can. For tests
+//! and for measuring what the framework costs per packet; `passthrough` can
+//! also panic at a chosen packet, to test the host's `on_error` policies.
 
-use hsp_sdk::{ConfigSpec, ConfigType, EegPacket, Outcome, Stage, StageError, StreamFormat};
+use hsp_sdk::{
+    ConfigSpec, ConfigType, EegPacket, NoPacket, Outcome, PacketKind, Stage, StageError,
+    StreamFormat,
+};
 use serde::Deserialize;
 
 /// Copies each input block to its output.
@@ -59,7 +63,90 @@ impl Stage for Passthrough {
     }
 }
 
-hsp_sdk::export_plugin!(Passthrough);
+/// Emits `packets` zero-filled blocks as fast as it is called, then finishes.
+pub struct CounterSource {
+    sent: u64,
+    packets: u64,
+    format: StreamFormat,
+}
+
+/// `[stage.config]` of `counter_source`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterSourceConfig {
+    /// Blocks to emit.
+    pub packets: u64,
+    /// Channels per block.
+    pub channels: u32,
+    /// Samples per channel per block.
+    pub block_size: u32,
+}
+
+impl Stage for CounterSource {
+    const KIND: &'static str = "counter_source";
+    const DOC: &'static str = "Emits zero-filled raw EEG blocks as fast as possible (benchmarks).";
+    const CONFIG: &'static [ConfigSpec] = &[
+        ConfigSpec::optional("packets", ConfigType::Integer, "1000000", "Blocks to emit"),
+        ConfigSpec::optional("channels", ConfigType::Integer, "8", "Channels per block"),
+        ConfigSpec::optional(
+            "block_size",
+            ConfigType::Integer,
+            "32",
+            "Samples per channel per block",
+        ),
+    ];
+    type Config = CounterSourceConfig;
+    type Input = NoPacket;
+    type Output = EegPacket;
+
+    fn output_format(
+        config: &CounterSourceConfig,
+        _input: Option<&StreamFormat>,
+    ) -> Result<Option<StreamFormat>, StageError> {
+        if config.channels == 0 || config.block_size == 0 {
+            return Err(StageError::new(
+                "`channels` and `block_size` must be at least 1",
+            ));
+        }
+        Ok(Some(StreamFormat::eeg(
+            PacketKind::RawEeg,
+            config.channels as usize,
+            250.0,
+            config.block_size as usize,
+        )))
+    }
+
+    fn new(config: CounterSourceConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
+        let format = Self::output_format(&config, None)?
+            .ok_or_else(|| StageError::new("counter_source always has an output"))?;
+        Ok(Self {
+            sent: 0,
+            packets: config.packets,
+            format,
+        })
+    }
+
+    #[inline]
+    fn process(
+        &mut self,
+        _input: Option<&NoPacket>,
+        output: &mut EegPacket,
+    ) -> Result<Outcome, StageError> {
+        if self.sent == self.packets {
+            return Ok(Outcome::Finished);
+        }
+        output
+            .set_shape(self.format.channels(), self.format.values_per_channel())
+            .map_err(|e| StageError::new(e.to_string()))?;
+        output.sequence = self.sent;
+        output.sample_rate_hz = self.format.sample_rate_hz;
+        output.timestamp_ns = 0;
+        self.sent += 1;
+        Ok(Outcome::Emitted)
+    }
+}
+
+hsp_sdk::export_plugin!(Passthrough, CounterSource);
 
 #[cfg(test)]
 mod tests {
@@ -76,6 +163,15 @@ mod tests {
         let mut harness = StageHarness::<Passthrough>::new("{}", Some(format)).unwrap();
         let out = harness.run([&input]).unwrap();
         assert_eq!(out, vec![input]);
+    }
+
+    #[test]
+    fn counter_source_emits_exactly_its_packets() {
+        let mut harness = StageHarness::<CounterSource>::new(r#"{"packets": 5}"#, None).unwrap();
+        let blocks = harness.run_source(100).unwrap();
+        assert_eq!(blocks.len(), 5);
+        assert_eq!(blocks[4].sequence, 4);
+        assert_eq!(blocks[0].samples().len(), 8 * 32);
     }
 
     #[test]
