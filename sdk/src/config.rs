@@ -100,6 +100,12 @@ impl ConfigSpec {
 /// assert_eq!(parse_config::<Gain>(SCHEMA, r#"{"gain": 2.5}"#).unwrap().gain, 2.5);
 /// let error = parse_config::<Gain>(SCHEMA, r#"{"gian": 2.5}"#).unwrap_err();
 /// assert!(error.to_string().contains("unknown key `gian`"), "{error}");
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Order { order: u8 }
+/// const ORDER: &[ConfigSpec] = &[ConfigSpec::required("order", ConfigType::Integer, "Filter order")];
+/// let error = parse_config::<Order>(ORDER, r#"{"order": 300}"#).unwrap_err();
+/// assert!(error.to_string().starts_with("config key `order`:"), "{error}");
 /// ```
 pub fn parse_config<C: DeserializeOwned>(
     schema: &[ConfigSpec],
@@ -160,8 +166,17 @@ pub fn parse_config<C: DeserializeOwned>(
             }
         }
     }
-    serde_json::from_value(value)
-        .map_err(|e| StageError::new(format!("config: {}", strip_json_position(&e))))
+    // The path names the key even where serde's message does not (an
+    // integer out of range for a `u32` field, say).
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let key = e.path().to_string();
+        let message = strip_json_position(e.inner());
+        StageError::new(if key.is_empty() || key == "." {
+            format!("config: {message}")
+        } else {
+            format!("config key `{key}`: {message}")
+        })
+    })
 }
 
 /// Checks `value` against the key's declared type, so that a wrong type is
