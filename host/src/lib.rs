@@ -9,3 +9,4 @@ pub mod commands;
 pub mod graph;
 pub mod registry;
 pub mod runtime;
+pub mod template;

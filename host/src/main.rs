@@ -49,6 +49,18 @@ enum Command {
         stats_interval: Option<f64>,
     },
 
+    /// Generate a ready cargo project for a new plugin stage.
+    NewPlugin {
+        /// Crate and stage name: lowercase letters, digits, `_`, `-`.
+        name: String,
+        /// Where to create it (default: ./NAME); never overwritten.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// What the stage does with packets.
+        #[arg(long, value_enum, default_value = "filter")]
+        kind: NewPluginKind,
+    },
+
     /// Check a pipeline file against the plugins found, without running it:
     /// every error with its line and column (exit 2), or the stages and
     /// their negotiated formats (exit 0).
@@ -68,10 +80,29 @@ enum Command {
     },
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum NewPluginKind {
+    /// No input; emits raw EEG.
+    Source,
+    /// Raw EEG in, raw EEG out.
+    Filter,
+    /// Raw EEG in, nothing out.
+    Sink,
+    /// A control-plane stage (not available yet).
+    Control,
+}
+
 #[derive(Debug, Subcommand)]
 enum PluginsCommand {
     /// Every plugin found along the search path, and the files that failed.
     List,
+    /// Copy a plugin library into the plugin directory (the first --plugins
+    /// DIR, or ./plugins) under a temporary name, then rename it into place,
+    /// so a running host never sees a half-written file.
+    Install {
+        /// The library to install.
+        file: PathBuf,
+    },
     /// A plugin's stage kinds, ports and config keys (by plugin name or stage kind).
     Inspect {
         /// A plugin name (`hsp-iir`), file stem (`libhsp_iir`) or stage kind (`iir`).
@@ -130,6 +161,52 @@ fn main() -> ExitCode {
                 }
                 (Err(message), _) | (_, Err(message)) => {
                     eprintln!("{message}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::NewPlugin { name, dir, kind } => {
+            let kind = match kind {
+                NewPluginKind::Source => Some(hsp_host::template::TemplateKind::Source),
+                NewPluginKind::Filter => Some(hsp_host::template::TemplateKind::Filter),
+                NewPluginKind::Sink => Some(hsp_host::template::TemplateKind::Sink),
+                NewPluginKind::Control => None,
+            };
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            match kind.map(|kind| hsp_host::template::generate(&name, &dir, kind)) {
+                Some(Ok(files)) => {
+                    println!("created {} ({} files)", dir.display(), files.len());
+                    println!(
+                        "next: cd {} && cargo test && cargo build --release",
+                        dir.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Some(Err(error)) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(2)
+                }
+                None => {
+                    eprintln!(
+                        "error: control-stage plugins are not supported by this host yet; use source, filter or sink"
+                    );
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Plugins(PluginsCommand::Install { file }) => {
+            let dir = cli
+                .plugin_dirs
+                .first()
+                .cloned()
+                .unwrap_or_else(|| PathBuf::from("plugins"));
+            match registry::install(&file, &dir) {
+                Ok(installed) => {
+                    println!("installed {}", installed.display());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
                     ExitCode::from(2)
                 }
             }

@@ -3,10 +3,12 @@
 
 mod elf;
 mod error;
+mod install;
 mod load;
 mod search_path;
 
 pub use error::LoadError;
+pub use install::install;
 pub use load::{
     LoadedPlugin, PROBE_SUBCOMMAND, Probe, mapped_libraries, remove_shadow_dir, run_probe,
 };
