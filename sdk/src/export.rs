@@ -1,5 +1,5 @@
 //! The export layer: adapts a [`Stage`] to the ABI's [`FfiStage`] object with
-//! every call under `catch_unwind`, and [`export_plugin!`] to publish them.
+//! every call under `catch_unwind`, and [`export_plugin!`](crate::export_plugin) to publish them.
 //!
 //! Everything generic here is instantiated inside the plugin crate, so the
 //! `catch_unwind` runs in the plugin's own copy of std, on the plugin's side
@@ -178,7 +178,7 @@ fn parse<S: Stage>(config_json: &str) -> Result<S::Config, StageError> {
     parse_config::<S::Config>(S::CONFIG, config_json)
 }
 
-/// Builds stage `S` behind the ABI. Used by [`export_plugin!`].
+/// Builds stage `S` behind the ABI. Used by [`export_plugin!`](crate::export_plugin).
 pub fn create<S: Stage>(
     config_json: &str,
     input: ROption<StreamFormat>,
@@ -191,7 +191,7 @@ pub fn create<S: Stage>(
     }))
 }
 
-/// Stage `S`'s output format for `config_json` and `input`. Used by [`export_plugin!`].
+/// Stage `S`'s output format for `config_json` and `input`. Used by [`export_plugin!`](crate::export_plugin).
 pub fn output_format<S: Stage>(
     config_json: &str,
     input: ROption<StreamFormat>,
@@ -214,7 +214,7 @@ pub fn output_format<S: Stage>(
     }))
 }
 
-/// Stage `S`'s entry in the manifest. Used by [`export_plugin!`].
+/// Stage `S`'s entry in the manifest. Used by [`export_plugin!`](crate::export_plugin).
 pub fn describe<S: Stage>() -> StageDescriptor {
     StageDescriptor {
         kind: S::KIND.into(),
@@ -225,7 +225,7 @@ pub fn describe<S: Stage>() -> StageDescriptor {
     }
 }
 
-/// The plugin's manifest. Used by [`export_plugin!`].
+/// The plugin's manifest. Used by [`export_plugin!`](crate::export_plugin).
 pub fn manifest(name: &str, version: &str, stages: Vec<StageDescriptor>) -> Manifest {
     Manifest {
         name: name.into(),
@@ -237,7 +237,7 @@ pub fn manifest(name: &str, version: &str, stages: Vec<StageDescriptor>) -> Mani
 }
 
 /// A panic in the export glue itself would unwind into `extern "C"` and abort
-/// the host; this turns it into an error value. Used by [`export_plugin!`].
+/// the host; this turns it into an error value. Used by [`export_plugin!`](crate::export_plugin).
 pub fn guard_ffi<T>(what: &str, f: impl FnOnce() -> RResult<T, RString>) -> RResult<T, RString> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(result) => result,

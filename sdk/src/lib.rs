@@ -2,9 +2,87 @@
 //!
 //! The crate an hsp plugin author builds against: the packet types that flow
 //! through a pipeline, the pool that owns them, the queues between stages,
-//! and (in later modules) the stage traits and the plugin ABI.
+//! the [`Stage`] trait, the plugin ABI and a test harness.
 //!
-//! The data plane's rules, which every type here is built to keep:
+//! ## Write your first stage
+//!
+//! **1. The project.** `host new-plugin my_stage --kind filter` writes a
+//! ready one. By hand: a `cdylib` + `rlib` crate depending on exactly the
+//! host's `hsp-sdk`, on `abi_stable = "=0.11.3"` and on `serde`, built with
+//! `panic = "unwind"` (the SDK catches panics at the library boundary; an
+//! abort would take the host down).
+//!
+//! **2. The stage.** A config struct, a stage struct, and [`Stage`]: its
+//! kind name, its config keys ([`ConfigSpec`]: type, default, unit, doc,
+//! declared once), its port packet types, and its lifecycle: `new` from
+//! config, `start`, `process` once per packet (on the data-plane thread: no
+//! allocation, no lock, no blocking), `stop`.
+//!
+//! ```
+//! use hsp_sdk::{ConfigSpec, ConfigType, EegPacket, Outcome, Stage, StageError, StreamFormat};
+//!
+//! /// Clips every sample to ±`limit_uv`.
+//! pub struct Clip { limit: f32 }
+//!
+//! #[derive(serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! pub struct ClipConfig { limit_uv: f32 }
+//!
+//! impl Stage for Clip {
+//!     const KIND: &'static str = "clip";
+//!     const DOC: &'static str = "Clips every sample to a limit.";
+//!     const CONFIG: &'static [ConfigSpec] = &[
+//!         ConfigSpec::optional("limit_uv", ConfigType::Float, "100.0", "Largest magnitude kept").unit("uV"),
+//!     ];
+//!     type Config = ClipConfig;
+//!     type Input = EegPacket;
+//!     type Output = EegPacket;
+//!
+//!     fn new(config: ClipConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
+//!         if config.limit_uv <= 0.0 {
+//!             return Err(StageError::new("`limit_uv` must be positive"));
+//!         }
+//!         Ok(Clip { limit: config.limit_uv })
+//!     }
+//!
+//!     fn process(&mut self, input: Option<&EegPacket>, output: &mut EegPacket) -> Result<Outcome, StageError> {
+//!         let Some(input) = input else { return Ok(Outcome::NoOutput) };
+//!         output.copy_from(input).map_err(|e| StageError::new(e.to_string()))?;
+//!         for sample in output.samples_mut() {
+//!             *sample = sample.clamp(-self.limit, self.limit);
+//!         }
+//!         Ok(Outcome::Emitted)
+//!     }
+//! }
+//!
+//! // 3. Test it without a host: the harness drives it exactly as the host
+//! //    does (through the ABI adapter, panics caught, outputs sized from the
+//! //    declared format).
+//! use hsp_sdk::{PacketKind, testing::StageHarness};
+//!
+//! let format = StreamFormat::eeg(PacketKind::RawEeg, 1, 250.0, 3);
+//! let mut block = EegPacket::with_capacity(1, 3);
+//! block.samples_mut().copy_from_slice(&[-500.0, 5.0, 500.0]);
+//! let mut harness = StageHarness::<Clip>::new(r#"{"limit_uv": 50.0}"#, Some(format)).unwrap();
+//! let out = harness.run([&block]).unwrap();
+//! assert_eq!(out[0].samples(), &[-50.0, 5.0, 50.0]);
+//!
+//! // A config mistake names the key.
+//! let error = StageHarness::<Clip>::new(r#"{"limit": 50.0}"#, Some(format)).err().unwrap();
+//! assert!(error.to_string().contains("unknown key `limit`"));
+//! ```
+//!
+//! **4. Publish it** with one line at the crate root, listing every stage
+//! kind of the crate: `hsp_sdk::export_plugin!(Clip);` (see
+//! [`export_plugin!`](crate::export_plugin) for a complete, compiled example).
+//!
+//! **5. Install and run.** `cargo build --release`, then
+//! `host plugins install target/release/libmy_stage.so --plugins plugins`,
+//! `host plugins inspect clip --plugins plugins`, and use `plugin = "clip"`
+//! in a pipeline file. Which SDK changes break plugins, and what the host
+//! prints for one built against another SDK, is in [`abi`].
+//!
+//! ## The data plane's rules, which every type here is built to keep
 //!
 //! - **No allocation per packet.** [`MemoryPool`] allocates every packet once;
 //!   [`Packet`] returns to its pool on drop; [`StageQueue`] is bounded.

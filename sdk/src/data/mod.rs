@@ -1,6 +1,6 @@
 //! The packet types that flow through a pipeline.
 //!
-//! All are `#[repr(C)]` and [`StableAbi`](abi_stable::StableAbi): a plugin
+//! All are `#[repr(C)]` and `StableAbi`: a plugin
 //! stage borrows them (`&T` / `&mut T`) across the library boundary for one
 //! call. Their payload buffers are sized once, when the pool that owns them is
 //! made; a packet's *shape* (channels × samples) may change per packet within
