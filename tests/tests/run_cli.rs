@@ -272,3 +272,62 @@ fn an_invalid_pipeline_exits_2_and_runs_nothing() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("bad.toml:"), "{}", stderr(&output));
 }
+
+#[cfg(unix)]
+#[test]
+fn sigint_and_sigterm_stop_the_sources_and_drain_with_exit_0() {
+    for signal in ["-INT", "-TERM"] {
+        let dir = scratch_dir(&format!("signal{signal}"));
+        let pipeline = write_pipeline(
+            &dir,
+            "live.toml",
+            r#"
+[[stage]]
+id = "eeg"
+plugin = "synth"
+[stage.config]
+realtime = true
+
+[[stage]]
+id = "out"
+plugin = "csv_sink"
+inputs = ["eeg"]
+[stage.config]
+path = "live.csv"
+flush_every = 1
+"#,
+        );
+        let child = Command::new(host_binary())
+            .arg("run")
+            .arg(&pipeline)
+            .current_dir(&dir)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Signal only once data flows (the handlers are installed by then).
+        let csv = dir.join("live.csv");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::read_to_string(&csv).map_or(0, |t| t.lines().count()) < 2 {
+            assert!(std::time::Instant::now() < deadline, "no data flowed");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let output = child.wait_with_output().unwrap();
+        let report = stderr(&output);
+        assert!(output.status.success(), "{signal}: {report}");
+        let (_, produced) = counts(&report, "eeg");
+        let (consumed, _) = counts(&report, "out");
+        assert!(produced > 0, "{report}");
+        assert_eq!(produced, consumed, "{report}");
+        assert_eq!(
+            csv_rows(&dir.join("live.csv")) as u64,
+            produced * 32,
+            "{report}"
+        );
+    }
+}
