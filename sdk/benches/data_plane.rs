@@ -104,6 +104,34 @@ mod hsp {
         });
     }
 
+    /// An edge both of whose ends one polling thread drives: no wake-ups.
+    #[divan::bench]
+    fn polled_queue_push_pop(bencher: Bencher) {
+        let (mut tx, mut rx) = hsp_sdk::PolledQueue::new::<u64>(64);
+        bencher.bench_local(|| {
+            tx.push(black_box(7)).unwrap();
+            black_box(rx.pop().unwrap());
+        });
+    }
+
+    /// The 3-stage chain over polled edges, as the runtime's data plane runs it.
+    #[divan::bench]
+    fn chain_of_three_stages_on_one_thread_polled(bencher: Bencher) {
+        let pool = eeg_pool(64);
+        let (mut to_stage, mut stage_in) = hsp_sdk::PolledQueue::new::<PipelineData>(64);
+        let (mut to_sink, mut sink_in) = hsp_sdk::PolledQueue::new::<PipelineData>(64);
+        let mut sequence = 0;
+        bencher.bench_local(|| {
+            let mut packet = pool.try_acquire().unwrap();
+            packet.sequence = sequence;
+            sequence += 1;
+            to_stage.push(PipelineData::RawEeg(packet)).unwrap();
+            let item = stage_in.pop().unwrap();
+            to_sink.push(item).unwrap();
+            black_box(sink_in.pop().unwrap());
+        });
+    }
+
     /// The data-plane thread's work per packet in a 3-stage chain: acquire at
     /// the source, two queue hops, drop at the sink.
     #[divan::bench]

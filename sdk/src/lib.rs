@@ -115,6 +115,7 @@ pub mod data;
 pub mod export;
 mod packet;
 mod pipeline_data;
+mod polled_queue;
 mod pool;
 mod queue;
 mod stage;
@@ -127,6 +128,7 @@ pub use data::{
 };
 pub use packet::Packet;
 pub use pipeline_data::PipelineData;
+pub use polled_queue::{PolledConsumer, PolledProducer, PolledQueue};
 pub use pool::{MemoryPool, PoolStats};
 pub use queue::{Input, Output, PushError, QueueConsumer, QueueProducer, SendError, StageQueue};
 

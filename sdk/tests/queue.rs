@@ -78,3 +78,36 @@ async fn recv_wakes_when_the_producer_goes() {
         .unwrap();
     assert_eq!(result, None);
 }
+
+mod polled {
+    use hsp_sdk::{EegPacket, MemoryPool, PolledQueue, PushError};
+
+    #[test]
+    fn full_then_drained_then_finished() {
+        let (mut tx, mut rx) = PolledQueue::new(2);
+        tx.push(1).unwrap();
+        tx.push(2).unwrap();
+        assert_eq!(tx.push(3), Err(PushError::Full(3)));
+        assert_eq!(rx.pop(), Some(1));
+        tx.push(3).unwrap();
+        assert!(!rx.is_finished());
+        drop(tx);
+        assert!(!rx.is_finished(), "items are still queued");
+        assert_eq!((rx.pop(), rx.pop(), rx.pop()), (Some(2), Some(3), None));
+        assert!(rx.is_finished());
+    }
+
+    #[test]
+    fn a_dropped_consumer_sends_packets_home_and_refuses_more() {
+        let pool = MemoryPool::with_init(3, |_| EegPacket::with_capacity(1, 1));
+        let (mut tx, rx) = PolledQueue::new(4);
+        tx.push(pool.try_acquire().unwrap()).unwrap();
+        tx.push(pool.try_acquire().unwrap()).unwrap();
+        drop(rx);
+        assert_eq!(pool.available(), 3);
+        let refused = tx.push(pool.try_acquire().unwrap());
+        assert!(matches!(refused, Err(PushError::Closed(_))));
+        drop(refused);
+        assert_eq!(pool.available(), 3);
+    }
+}

@@ -14,8 +14,8 @@ use crate::graph::{EdgePolicy, IdleStrategy, OnError, PipelineGraph, StageType};
 use crate::registry::PluginRegistry;
 use hsp_sdk::abi::{FfiStageBox, PluginModuleRef};
 use hsp_sdk::{
-    DataPlaneStage, Outcome, PacketMut, PacketRef, PipelineData, QueueConsumer, QueueProducer,
-    StageQueue, StreamFormat,
+    DataPlaneStage, Outcome, PacketMut, PacketRef, PipelineData, PolledConsumer, PolledProducer,
+    PolledQueue, StreamFormat,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,9 +46,11 @@ pub struct HybridRuntime {
     name: String,
 }
 
+/// An edge between two data-plane stages. Both ends are driven by this
+/// thread, which polls, so the queue needs no wake-ups (`PolledQueue`).
 struct Edge {
-    producer: Option<QueueProducer<PipelineData>>,
-    consumer: QueueConsumer<PipelineData>,
+    producer: Option<PolledProducer<PipelineData>>,
+    consumer: PolledConsumer<PipelineData>,
     policy: EdgePolicy,
     from: usize,
     to: usize,
@@ -156,7 +158,7 @@ impl HybridRuntime {
                 calls: 0,
             };
             for input in &node.inputs {
-                let (producer, consumer) = StageQueue::new(input.capacity).split();
+                let (producer, consumer) = PolledQueue::new(input.capacity);
                 let edge = edges.len();
                 edges.push(Edge {
                     producer: Some(producer),
