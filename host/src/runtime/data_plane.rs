@@ -626,3 +626,63 @@ fn total_packets(stages: &[RunningStage]) -> u64 {
         .map(|s| s.stats.packets_in + s.stats.packets_out)
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hsp_sdk::Event;
+
+    fn edge(capacity: usize, policy: EdgePolicy) -> Edge {
+        let (producer, consumer) = PolledQueue::new(capacity);
+        Edge {
+            producer: Some(producer),
+            consumer,
+            policy,
+            from: 0,
+            to: 1,
+            pushed: 0,
+            dropped: 0,
+        }
+    }
+
+    fn event(code: u32) -> PipelineData {
+        PipelineData::Event(Event::new(code, ""))
+    }
+
+    fn code(item: PipelineData) -> u32 {
+        match item {
+            PipelineData::Event(event) => event.code,
+            other => panic!("expected an event, got {:?}", other.kind()),
+        }
+    }
+
+    #[test]
+    fn drop_oldest_makes_room_by_dropping_the_oldest_and_counts_it() {
+        let mut edge = edge(2, EdgePolicy::DropOldest);
+        for i in 1..=4 {
+            assert!(push(&mut edge, event(i)).is_ok());
+        }
+        assert_eq!((edge.pushed, edge.dropped), (4, 2));
+        let kept: Vec<u32> = std::iter::from_fn(|| edge.consumer.pop())
+            .map(code)
+            .collect();
+        assert_eq!(kept, [3, 4]);
+    }
+
+    #[test]
+    fn block_hands_the_packet_back_and_drops_nothing() {
+        let mut edge = edge(1, EdgePolicy::Block);
+        assert!(push(&mut edge, event(1)).is_ok());
+        let refused = push(&mut edge, event(2)).err().map(code);
+        assert_eq!(refused, Some(2));
+        assert_eq!((edge.pushed, edge.dropped), (1, 0));
+    }
+
+    #[test]
+    fn a_closed_edge_swallows_the_packet() {
+        let mut edge = edge(1, EdgePolicy::Block);
+        edge.producer = None;
+        assert!(push(&mut edge, event(1)).is_ok());
+        assert_eq!(edge.pushed, 0);
+    }
+}
