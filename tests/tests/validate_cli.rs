@@ -816,3 +816,20 @@ fn an_empty_file_and_a_single_stage_table_are_explained() {
     );
     assert_eq!(error_count(&errors), 1, "{errors}");
 }
+
+#[test]
+fn a_packet_too_large_to_preallocate_is_an_error_not_an_abort() {
+    let (file, errors) = invalid(
+        "huge-packet",
+        "[[stage]]\nid = \"eeg\"\nplugin = \"synth\"\n[stage.config]\nchannels = 1024\nblock_size = 1000000000\n",
+    );
+    assert_error(
+        &errors,
+        &file,
+        (4, 1),
+        "stage `eeg` (`synth`) would emit packets of 1024 channels x 1000000000 values",
+        Some(
+            "use fewer channels or a smaller block size; every output pool preallocates its packets",
+        ),
+    );
+}

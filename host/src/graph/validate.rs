@@ -876,6 +876,17 @@ fn negotiate(
         let stage = &stages[i];
         let kind = descriptor.kind.as_str();
         match plugin.output_format(kind, config_json, input) {
+            Ok(Some(format)) if packet_values(&format) > MAX_PACKET_VALUES => {
+                issues.push(Issue::new(
+                    stage.config.as_ref().map_or(stage.span.clone(), |c| c.span.clone()),
+                    format!(
+                        "stage {} (`{kind}`) would emit packets of {} channels x {} values: more than the {MAX_PACKET_VALUES} values a packet may hold",
+                        name_of(stage),
+                        format.channels,
+                        format.values_per_channel
+                    ),
+                ).maybe_hint(Some("use fewer channels or a smaller block size; every output pool preallocates its packets".to_string())));
+            }
             Ok(output) if output.map(|f| f.kind) == descriptor.output.into_option() => {
                 formats[i] = Some((input, output));
             }
@@ -901,6 +912,15 @@ fn negotiate(
         }
     }
     formats
+}
+
+/// The most values (channels x values per channel) one packet may hold:
+/// 4 Mi f32 = 16 MiB. Pools preallocate every packet, so a larger shape from
+/// a config typo would abort the host on allocation instead of being an error.
+const MAX_PACKET_VALUES: u64 = 4 << 20;
+
+fn packet_values(format: &StreamFormat) -> u64 {
+    u64::from(format.channels) * u64::from(format.values_per_channel)
 }
 
 /// Where to point for a plugin's error: the config key it names in
