@@ -1,12 +1,12 @@
 //! # hsp-host
 //!
-//! The `host` binary's library: the plugin registry today; graph loading,
-//! the runtimes and hot reload as they land. Arrows point down only:
-//! `commands` -> `registry` -> `hsp-sdk`.
+//! The `host` binary's library. Arrows point down only:
+//! `commands` -> `reload` -> `runtime` -> `graph` -> `registry` -> `hsp-sdk`.
 
 pub mod alloc_count;
 pub mod commands;
 pub mod graph;
 pub mod registry;
+pub mod reload;
 pub mod runtime;
 pub mod template;

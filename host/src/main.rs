@@ -47,6 +47,10 @@ enum Command {
         /// Print the stats table every SECS seconds (it is always printed at exit).
         #[arg(long, value_name = "SECS")]
         stats_interval: Option<f64>,
+        /// Do not watch the pipeline file and plugin directories for changes
+        /// (by default changes are applied to the running pipeline).
+        #[arg(long)]
+        no_watch: bool,
     },
 
     /// Generate a ready cargo project for a new plugin stage.
@@ -88,7 +92,7 @@ enum NewPluginKind {
     Filter,
     /// Raw EEG in, nothing out.
     Sink,
-    /// A control-plane stage (not available yet).
+    /// On the control plane: band powers in, events out.
     Control,
 }
 
@@ -140,6 +144,7 @@ fn main() -> ExitCode {
             file,
             duration,
             stats_interval,
+            no_watch,
         } => {
             let seconds = |value: Option<f64>, flag: &str| match value {
                 Some(s) if !(s.is_finite() && s > 0.0) => Err(format!(
@@ -157,7 +162,11 @@ fn main() -> ExitCode {
                         duration,
                         stats_interval,
                     };
-                    ExitCode::from(commands::run::run(&file, &registry, &options))
+                    let watch = (!no_watch).then(|| hsp_host::reload::WatchSetup {
+                        plugin_dirs: hsp_host::registry::drop_in_dirs(&cli.plugin_dirs),
+                        probe: commands::probe(),
+                    });
+                    ExitCode::from(commands::run::run(&file, registry, watch, &options))
                 }
                 (Err(message), _) | (_, Err(message)) => {
                     eprintln!("{message}");
@@ -167,14 +176,14 @@ fn main() -> ExitCode {
         }
         Command::NewPlugin { name, dir, kind } => {
             let kind = match kind {
-                NewPluginKind::Source => Some(hsp_host::template::TemplateKind::Source),
-                NewPluginKind::Filter => Some(hsp_host::template::TemplateKind::Filter),
-                NewPluginKind::Sink => Some(hsp_host::template::TemplateKind::Sink),
-                NewPluginKind::Control => None,
+                NewPluginKind::Source => hsp_host::template::TemplateKind::Source,
+                NewPluginKind::Filter => hsp_host::template::TemplateKind::Filter,
+                NewPluginKind::Sink => hsp_host::template::TemplateKind::Sink,
+                NewPluginKind::Control => hsp_host::template::TemplateKind::Control,
             };
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-            match kind.map(|kind| hsp_host::template::generate(&name, &dir, kind)) {
-                Some(Ok(files)) => {
+            match hsp_host::template::generate(&name, &dir, kind) {
+                Ok(files) => {
                     println!("created {} ({} files)", dir.display(), files.len());
                     println!(
                         "next: cd {} && cargo test && cargo build --release",
@@ -182,14 +191,8 @@ fn main() -> ExitCode {
                     );
                     ExitCode::SUCCESS
                 }
-                Some(Err(error)) => {
+                Err(error) => {
                     eprintln!("error: {error}");
-                    ExitCode::from(2)
-                }
-                None => {
-                    eprintln!(
-                        "error: control-stage plugins are not supported by this host yet; use source, filter or sink"
-                    );
                     ExitCode::from(2)
                 }
             }
@@ -249,6 +252,7 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }

@@ -6,7 +6,7 @@
 //! here has the same layout on both sides; the host checks both and also
 //! [`HSP_ABI_VERSION`]. What breaks plugins: changing, reordering or removing
 //! a field or variant of any type in this module or of a packet type, changing
-//! a method of [`FfiStage`], changing `hsp-sdk`'s minor version (0.1 -> 0.2),
+//! a method of [`FfiStage`] or [`FfiControlStage`], changing `hsp-sdk`'s minor version (0.1 -> 0.2),
 //! or bumping [`HSP_ABI_VERSION`]. What does not: anything in the plain-Rust
 //! layer (`Stage`, `testing`, helpers), and patch releases of the SDK that
 //! keep these types. A plugin built against another SDK is refused at load
@@ -27,7 +27,7 @@ use abi_stable::std_types::{RBox, ROption, RResult, RStr, RString, RVec};
 
 /// Bumped by hand on an intentional ABI break that layout checks cannot see
 /// (a change of meaning). Checked by the host after abi_stable's own checks.
-pub const HSP_ABI_VERSION: u32 = 1;
+pub const HSP_ABI_VERSION: u32 = 2;
 
 /// The shape of a stream on one edge: what a stage produces, given what it
 /// gets. The host computes these along the graph before anything runs, to
@@ -186,6 +186,17 @@ pub struct ConfigField {
     pub doc: RString,
 }
 
+/// Where a stage kind runs.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageRole {
+    /// On the data-plane thread, one call per packet ([`Stage`](crate::Stage)).
+    DataPlane,
+    /// On the tokio control plane, fed low-rate data
+    /// ([`ControlStage`](crate::ControlStage)).
+    Control,
+}
+
 /// One stage kind a plugin provides.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, PartialEq)]
@@ -194,6 +205,11 @@ pub struct StageDescriptor {
     pub kind: RString,
     /// One line on what the stage does.
     pub doc: RString,
+    /// Where it runs.
+    pub role: StageRole,
+    /// Control stages: the packet kinds it takes on its inputs (empty: none).
+    /// Data-plane stages: its input kind, if any (the same as `input`).
+    pub accepts: RVec<PacketKind>,
     /// Packet type it takes, `None` for a source.
     pub input: ROption<PacketKind>,
     /// Packet type it produces, `None` for a sink.
@@ -218,24 +234,54 @@ pub struct Manifest {
     pub stages: RVec<StageDescriptor>,
 }
 
-pub use ffi_stage::{FfiStage, FfiStage_TO};
+pub use ffi_stage::{FfiControlStage, FfiControlStage_TO, FfiStage, FfiStage_TO};
 
 /// A stage built by a plugin, owned by the host: one indirect call per method.
 pub type FfiStageBox = FfiStage_TO<'static, RBox<()>>;
 
-// The host moves stages onto its data-plane thread.
+/// A control stage built by a plugin, owned by the host's control plane.
+pub type FfiControlStageBox = FfiControlStage_TO<'static, RBox<()>>;
+
+// The host moves stages onto its data-plane thread, and control stages into
+// tokio tasks.
 const _: () = {
     const fn assert_send<T: Send>() {}
     assert_send::<FfiStageBox>();
+    assert_send::<FfiControlStageBox>();
 };
+
+/// A parameter change a control stage asks for: set `key` of the running
+/// data-plane stage `target` (its pipeline id) to `value_json`. The host
+/// checks it against the target's schema and applies it at a packet boundary.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq)]
+pub struct ParamChange {
+    /// The target stage's `id` in the pipeline.
+    pub target: RString,
+    /// The config key to change.
+    pub key: RString,
+    /// The new value, as JSON.
+    pub value_json: RString,
+}
+
+/// What a control stage produced during one call; the host drains it after
+/// the call. Plugins fill it through [`ControlContext`](crate::ControlContext).
+#[repr(C)]
+#[derive(StableAbi, Debug, Default)]
+pub struct ControlOutputs {
+    /// Events for the control stages that read this one.
+    pub events: RVec<Event>,
+    /// Parameter changes for data-plane stages.
+    pub params: RVec<ParamChange>,
+}
 
 // `#[sabi_trait]` generates an `impl` inside a `const _` block, which rustc
 // flags as `non_local_definitions`; allowed on this module only.
 #[allow(non_local_definitions)]
 mod ffi_stage {
-    use super::{Outcome, PacketMut, PacketRef};
+    use super::{ControlOutputs, Outcome, PacketMut, PacketRef};
     use abi_stable::sabi_trait;
-    use abi_stable::std_types::{RResult, RString};
+    use abi_stable::std_types::{RResult, RStr, RString};
 
     /// The stage object as the host sees it. Every method runs the plugin's
     /// code under `catch_unwind` (see `export.rs`): a panic comes back as
@@ -256,6 +302,26 @@ mod ffi_stage {
         #[sabi(last_prefix_field)]
         fn stop(&mut self) -> RResult<(), RString>;
     }
+
+    /// The control stage object as the host sees it; every method runs
+    /// under `catch_unwind`, like [`FfiStage`]'s.
+    #[sabi_trait]
+    pub trait FfiControlStage: Send {
+        /// Called once before the first message.
+        fn start(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString>;
+
+        /// One packet from input stage `from`.
+        fn on_packet(
+            &mut self,
+            from: RStr<'_>,
+            packet: PacketRef<'_>,
+            outputs: &mut ControlOutputs,
+        ) -> RResult<(), RString>;
+
+        /// Called once after the last message.
+        #[sabi(last_prefix_field)]
+        fn stop(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString>;
+    }
 }
 
 /// The root module every plugin exports (built by [`export_plugin!`](crate::export_plugin)).
@@ -274,12 +340,17 @@ pub struct PluginModule {
         input: ROption<StreamFormat>,
     ) -> RResult<ROption<StreamFormat>, RString>,
     /// Builds a stage of `kind` from its config, for input of `input`.
-    #[sabi(last_prefix_field)]
     pub create_stage: extern "C" fn(
         kind: RStr<'_>,
         config_json: RStr<'_>,
         input: ROption<StreamFormat>,
     ) -> RResult<FfiStageBox, RString>,
+    /// Builds a control stage of `kind` from its config.
+    #[sabi(last_prefix_field)]
+    pub create_control_stage: extern "C" fn(
+        kind: RStr<'_>,
+        config_json: RStr<'_>,
+    ) -> RResult<FfiControlStageBox, RString>,
 }
 
 impl RootModule for PluginModuleRef {

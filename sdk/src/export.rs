@@ -6,13 +6,15 @@
 //! of the boundary: a panic never unwinds into the host (which would abort it).
 
 use crate::abi::{
-    FfiStage, FfiStage_TO, FfiStageBox, HSP_ABI_VERSION, Manifest, Outcome, PacketMut, PacketRef,
-    SDK_VERSION, StageDescriptor, StreamFormat,
+    ControlOutputs, FfiControlStage, FfiControlStage_TO, FfiControlStageBox, FfiStage, FfiStage_TO,
+    FfiStageBox, HSP_ABI_VERSION, Manifest, Outcome, PacketMut, PacketRef, SDK_VERSION,
+    StageDescriptor, StageRole, StreamFormat,
 };
 use crate::config::parse_config;
+use crate::control::{ControlContext, ControlStage};
 use crate::stage::{DataPlaneStage, PortPacket, Stage, StageError};
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RErr, RNone, ROk, ROption, RResult, RSome, RString, RVec};
+use abi_stable::std_types::{RErr, RNone, ROk, ROption, RResult, RSome, RStr, RString, RVec};
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -219,10 +221,143 @@ pub fn describe<S: Stage>() -> StageDescriptor {
     StageDescriptor {
         kind: S::KIND.into(),
         doc: S::DOC.into(),
+        role: StageRole::DataPlane,
+        accepts: S::Input::KIND.into_iter().collect(),
         input: S::Input::KIND.map_or(RNone, RSome),
         output: S::Output::KIND.map_or(RNone, RSome),
         config: S::CONFIG.iter().map(|spec| spec.to_field()).collect(),
     }
+}
+
+/// Control stage `C`'s entry in the manifest. Used by [`export_plugin!`](crate::export_plugin).
+pub fn describe_control<C: ControlStage>() -> StageDescriptor {
+    StageDescriptor {
+        kind: C::KIND.into(),
+        doc: C::DOC.into(),
+        role: StageRole::Control,
+        accepts: C::ACCEPTS.iter().copied().collect(),
+        input: RNone,
+        output: if C::EMITS_EVENTS {
+            RSome(crate::data::PacketKind::Event)
+        } else {
+            RNone
+        },
+        config: C::CONFIG.iter().map(|spec| spec.to_field()).collect(),
+    }
+}
+
+/// A [`ControlStage`] behind the ABI: catches panics and refuses every call
+/// after one, like [`StageAdapter`].
+pub struct ControlAdapter<C: ControlStage> {
+    stage: C,
+    poisoned: bool,
+}
+
+impl<C: ControlStage> ControlAdapter<C> {
+    /// Wraps `stage`.
+    pub fn new(stage: C) -> Self {
+        Self {
+            stage,
+            poisoned: false,
+        }
+    }
+
+    /// The wrapped stage.
+    pub fn stage(&self) -> &C {
+        &self.stage
+    }
+
+    /// Runs one method of the stage, collecting what it emits into `outputs`.
+    pub fn call(
+        &mut self,
+        method: &str,
+        outputs: &mut ControlOutputs,
+        f: impl FnOnce(&mut C, &mut ControlContext<'_>) -> Result<(), StageError>,
+    ) -> Result<(), StageError> {
+        if self.poisoned {
+            return Err(StageError::new(format!(
+                "{method}: refused, the stage panicked earlier"
+            )));
+        }
+        let stage = &mut self.stage;
+        let mut ctx = ControlContext::new(outputs);
+        match catch_unwind(AssertUnwindSafe(|| f(stage, &mut ctx))) {
+            Ok(result) => result,
+            Err(payload) => {
+                self.poisoned = true;
+                Err(StageError::new(format!(
+                    "{method} panicked: {}",
+                    panic_message(&*payload)
+                )))
+            }
+        }
+    }
+}
+
+impl<C: ControlStage> FfiControlStage for ControlAdapter<C> {
+    fn start(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString> {
+        into_rresult(self.call("start", outputs, C::start))
+    }
+
+    fn on_packet(
+        &mut self,
+        from: RStr<'_>,
+        packet: PacketRef<'_>,
+        outputs: &mut ControlOutputs,
+    ) -> RResult<(), RString> {
+        if let Some(kind) = packet.kind() {
+            if !C::ACCEPTS.contains(&kind) {
+                return RErr(
+                    format!(
+                        "on_packet: got a {kind} packet, `{}` takes {:?}",
+                        C::KIND,
+                        C::ACCEPTS
+                    )
+                    .into(),
+                );
+            }
+        }
+        into_rresult(self.call("on_packet", outputs, |stage, ctx| {
+            stage.on_packet(from.as_str(), packet, ctx)
+        }))
+    }
+
+    fn stop(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString> {
+        into_rresult(self.call("stop", outputs, C::stop))
+    }
+}
+
+/// Builds control stage `C` behind the ABI. Used by [`export_plugin!`](crate::export_plugin).
+pub fn create_control<C: ControlStage>(config_json: &str) -> RResult<FfiControlStageBox, RString> {
+    into_rresult(guarded(|| {
+        let config = parse_config::<C::Config>(C::CONFIG, config_json)?;
+        let stage = C::new(config)?;
+        Ok(FfiControlStage_TO::from_value(
+            ControlAdapter::new(stage),
+            TD_Opaque,
+        ))
+    }))
+}
+
+/// Checks control stage `C`'s config without building it; its "output
+/// format" is an event stream when it emits events. Used by [`export_plugin!`](crate::export_plugin).
+pub fn control_output_format<C: ControlStage>(
+    config_json: &str,
+) -> RResult<ROption<StreamFormat>, RString> {
+    into_rresult(guarded(|| {
+        parse_config::<C::Config>(C::CONFIG, config_json)?;
+        Ok(if C::EMITS_EVENTS {
+            RSome(StreamFormat {
+                kind: crate::data::PacketKind::Event,
+                channels: 1,
+                values_per_channel: 1,
+                sample_rate_hz: 0.0,
+                packet_rate_hz: 0.0,
+            })
+        } else {
+            RNone
+        })
+    }))
 }
 
 /// The plugin's manifest. Used by [`export_plugin!`](crate::export_plugin).
@@ -250,7 +385,10 @@ pub fn guard_ffi<T>(what: &str, f: impl FnOnce() -> RResult<T, RString>) -> RRes
 ///
 /// Use it once, at the crate root of a `cdylib` crate that depends on
 /// `hsp-sdk` and on `abi_stable` (the generated code names it directly), and
-/// builds with `panic = "unwind"`:
+/// builds with `panic = "unwind"`. List the data-plane stages ([`Stage`]s)
+/// and, after `control:`, the [`ControlStage`]s; either list may be empty:
+/// `export_plugin!(Gain)`, `export_plugin!(Gain; control: Threshold)`,
+/// `export_plugin!(; control: Threshold)`.
 ///
 /// ```
 /// use hsp_sdk::{EegPacket, Outcome, Stage, StageError, StreamFormat};
@@ -283,7 +421,7 @@ pub fn guard_ffi<T>(what: &str, f: impl FnOnce() -> RResult<T, RString>) -> RRes
 /// root-module symbols would collide).
 #[macro_export]
 macro_rules! export_plugin {
-    ($($stage:ty),+ $(,)?) => {
+    ($($stage:ty),* $(,)? $(; control: $($control:ty),+ $(,)?)?) => {
         #[cfg(not(test))]
         #[::abi_stable::export_root_module]
         #[doc(hidden)]
@@ -293,6 +431,7 @@ macro_rules! export_plugin {
                 manifest: hsp_plugin_manifest,
                 output_format: hsp_plugin_output_format,
                 create_stage: hsp_plugin_create_stage,
+                create_control_stage: hsp_plugin_create_control_stage,
             }
             .leak_into_prefix()
         }
@@ -302,7 +441,10 @@ macro_rules! export_plugin {
             $crate::export::manifest(
                 env!("CARGO_PKG_NAME"),
                 env!("CARGO_PKG_VERSION"),
-                ::std::vec![$($crate::export::describe::<$stage>()),+],
+                ::std::vec![
+                    $($crate::export::describe::<$stage>(),)*
+                    $($($crate::export::describe_control::<$control>(),)+)?
+                ],
             )
         }
 
@@ -320,7 +462,13 @@ macro_rules! export_plugin {
                     if kind.as_str() == <$stage as $crate::Stage>::KIND {
                         return $crate::export::output_format::<$stage>(config_json.as_str(), input);
                     }
-                )+
+                )*
+                $($(
+                    if kind.as_str() == <$control as $crate::ControlStage>::KIND {
+                        return $crate::export::control_output_format::<$control>(config_json.as_str());
+                    }
+                )+)?
+                let _ = (config_json, input);
                 ::abi_stable::std_types::RErr(
                     ::std::format!("no stage kind `{}` in plugin {}", kind, env!("CARGO_PKG_NAME")).into(),
                 )
@@ -341,9 +489,31 @@ macro_rules! export_plugin {
                     if kind.as_str() == <$stage as $crate::Stage>::KIND {
                         return $crate::export::create::<$stage>(config_json.as_str(), input);
                     }
-                )+
+                )*
+                let _ = (config_json, input);
                 ::abi_stable::std_types::RErr(
-                    ::std::format!("no stage kind `{}` in plugin {}", kind, env!("CARGO_PKG_NAME")).into(),
+                    ::std::format!("no data-plane stage kind `{}` in plugin {}", kind, env!("CARGO_PKG_NAME")).into(),
+                )
+            })
+        }
+
+        #[cfg(not(test))]
+        extern "C" fn hsp_plugin_create_control_stage(
+            kind: ::abi_stable::std_types::RStr<'_>,
+            config_json: ::abi_stable::std_types::RStr<'_>,
+        ) -> ::abi_stable::std_types::RResult<
+            $crate::abi::FfiControlStageBox,
+            ::abi_stable::std_types::RString,
+        > {
+            $crate::export::guard_ffi("create_control_stage", || {
+                $($(
+                    if kind.as_str() == <$control as $crate::ControlStage>::KIND {
+                        return $crate::export::create_control::<$control>(config_json.as_str());
+                    }
+                )+)?
+                let _ = config_json;
+                ::abi_stable::std_types::RErr(
+                    ::std::format!("no control stage kind `{}` in plugin {}", kind, env!("CARGO_PKG_NAME")).into(),
                 )
             })
         }

@@ -110,6 +110,7 @@
 
 pub mod abi;
 mod config;
+mod control;
 pub mod data;
 #[doc(hidden)]
 pub mod export;
@@ -134,4 +135,5 @@ pub use queue::{Input, Output, PushError, QueueConsumer, QueueProducer, SendErro
 
 pub use abi::{ConfigType, Outcome, PacketMut, PacketRef, StreamFormat};
 pub use config::{ConfigSpec, parse_config};
+pub use control::{ControlContext, ControlStage};
 pub use stage::{DataPlaneStage, NoPacket, PortPacket, Stage, StageError};

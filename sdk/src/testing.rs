@@ -1,12 +1,14 @@
-//! Run a stage without a host, for plugin authors' unit tests.
+//! Run a stage (data-plane or control) without a host, for plugin authors'
+//! unit tests.
 //!
 //! The harness drives the stage exactly as the host does: through the ABI
 //! adapter (so panics come back as errors), with output packets sized from
 //! the stage's declared output format, honouring [`Outcome::MoreOutput`].
 
-use crate::abi::{Outcome, StreamFormat};
+use crate::abi::{ControlOutputs, Outcome, PacketRef, StreamFormat};
 use crate::config::parse_config;
-use crate::export::StageAdapter;
+use crate::control::ControlStage;
+use crate::export::{ControlAdapter, StageAdapter};
 use crate::stage::{DataPlaneStage, PortPacket, Stage, StageError};
 
 /// A stage under test.
@@ -153,5 +155,88 @@ impl<S: Stage> StageHarness<S> {
                 0,
             )),
         }
+    }
+}
+
+/// A control stage under test: fed packets by hand, its events and parameter
+/// changes collected.
+///
+/// ```
+/// use hsp_sdk::testing::ControlHarness;
+/// use hsp_sdk::{ControlContext, ControlStage, Event, PacketKind, PacketRef, StageError};
+///
+/// /// Counts events and re-emits each with its running count as the value.
+/// struct Count { seen: u32 }
+///
+/// impl ControlStage for Count {
+///     const KIND: &'static str = "count";
+///     const DOC: &'static str = "Counts events.";
+///     const ACCEPTS: &'static [PacketKind] = &[PacketKind::Event];
+///     const EMITS_EVENTS: bool = true;
+///     type Config = serde_json::Value;
+///     fn new(_: serde_json::Value) -> Result<Self, StageError> { Ok(Count { seen: 0 }) }
+///     fn on_packet(&mut self, _: &str, packet: PacketRef<'_>, ctx: &mut ControlContext<'_>) -> Result<(), StageError> {
+///         if let PacketRef::Event(event) = packet {
+///             self.seen += 1;
+///             ctx.emit(event.with_value(f64::from(self.seen)));
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let mut harness = ControlHarness::<Count>::new("{}").unwrap();
+/// harness.on_packet("source", PacketRef::Event(&Event::new(3, "x"))).unwrap();
+/// let outputs = harness.on_packet("source", PacketRef::Event(&Event::new(3, "x"))).unwrap();
+/// assert_eq!(outputs.events[0].value, 2.0);
+/// ```
+pub struct ControlHarness<C: ControlStage> {
+    stage: ControlAdapter<C>,
+    started: bool,
+}
+
+impl<C: ControlStage> ControlHarness<C> {
+    /// Builds the stage from `config_json` (a JSON object, `"{}"` for all defaults).
+    pub fn new(config_json: &str) -> Result<Self, StageError> {
+        let config = parse_config::<C::Config>(C::CONFIG, config_json)?;
+        Ok(Self {
+            stage: ControlAdapter::new(C::new(config)?),
+            started: false,
+        })
+    }
+
+    /// The stage itself, to inspect its state.
+    pub fn stage(&self) -> &C {
+        self.stage.stage()
+    }
+
+    /// Starts the stage (once) and returns what it emitted doing so.
+    pub fn start(&mut self) -> Result<ControlOutputs, StageError> {
+        let mut outputs = ControlOutputs::default();
+        if !self.started {
+            self.started = true;
+            self.stage.call("start", &mut outputs, C::start)?;
+        }
+        Ok(outputs)
+    }
+
+    /// Hands the stage one packet from input `from` (starting it first if
+    /// needed) and returns what it emitted for it.
+    pub fn on_packet(
+        &mut self,
+        from: &str,
+        packet: PacketRef<'_>,
+    ) -> Result<ControlOutputs, StageError> {
+        let mut outputs = self.start()?;
+        self.stage.call("on_packet", &mut outputs, |stage, ctx| {
+            stage.on_packet(from, packet, ctx)
+        })?;
+        Ok(outputs)
+    }
+
+    /// Stops the stage and returns what it emitted doing so.
+    pub fn stop(&mut self) -> Result<ControlOutputs, StageError> {
+        let mut outputs = ControlOutputs::default();
+        self.stage.call("stop", &mut outputs, C::stop)?;
+        Ok(outputs)
     }
 }

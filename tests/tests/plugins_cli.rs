@@ -1,11 +1,12 @@
 //! `host plugins list` / `inspect`, and every kind of bad plugin file: each
 //! gets a one-line reason naming the file, and the good plugins still load.
 
+use hsp_sdk::abi::HSP_ABI_VERSION;
 use hsp_tests::{built_plugins_dir, fixture_library, host, scratch_dir, stderr, stdout};
 use std::fs;
 use std::path::Path;
 
-const SHIPPED: [&str; 8] = [
+const SHIPPED: [&str; 11] = [
     "synth",
     "iir",
     "fft",
@@ -14,6 +15,9 @@ const SHIPPED: [&str; 8] = [
     "passthrough",
     "null_sink",
     "gain",
+    "threshold",
+    "jsonl_sink",
+    "param_switch",
 ];
 
 fn copy_into(dir: &Path, source: &Path, name: &str) -> std::path::PathBuf {
@@ -66,10 +70,8 @@ fn inspect_shows_ports_and_config_keys_with_types_defaults_units_and_docs() {
 
     let by_plugin = stdout(&host(&["plugins", "inspect", "hsp-gain"]));
     assert!(by_plugin.contains("Plugin hsp-gain 0.1.0"), "{by_plugin}");
-    assert!(
-        by_plugin.contains("hsp-sdk 0.1.0 (plugin ABI 1)"),
-        "{by_plugin}"
-    );
+    let abi = format!("hsp-sdk 0.1.0 (plugin ABI {HSP_ABI_VERSION})");
+    assert!(by_plugin.contains(&abi), "{by_plugin}");
     assert!(
         by_plugin.contains("gain  float  default 1.0"),
         "{by_plugin}"
@@ -125,7 +127,12 @@ fn every_bad_file_gets_its_own_reason_and_the_good_plugins_still_load() {
     assert!(reason("libcut_half.so").contains("truncated library"));
     assert!(reason("libnot_a_plugin.so").contains("not an hsp plugin"));
     assert!(reason("libforeign_abi.so").contains("incompatible hsp-sdk"));
-    assert!(reason("libfuture_abi.so").contains("hsp ABI version 2, this host speaks 1"));
+    let future = format!(
+        "hsp ABI version {}, this host speaks {}",
+        HSP_ABI_VERSION + 1,
+        HSP_ABI_VERSION
+    );
+    assert!(reason("libfuture_abi.so").contains(&future));
     assert!(reason("libcrash_on_load.so").contains("crashed a probe process (SIGABRT)"));
     assert!(text.contains("8 file(s) failed to load"), "{text}");
     for line in text.lines().filter(|l| l.contains(".so:")) {

@@ -116,19 +116,96 @@ id = "src"
 plugin = "synth"
 
 [[stage]]
+id = "filter"
+plugin = "iir"
+inputs = ["src"]
+[stage.config]
+type = "bandpass"
+cutoff_hz = [1.0, 40.0]
+
+[[stage]]
+id = "spectrum"
+plugin = "fft"
+inputs = ["filter"]
+
+[[stage]]
+id = "bands"
+plugin = "bandpower"
+inputs = ["spectrum"]
+
+[[stage]]
 id = "watch"
-plugin = "null_sink"
+plugin = "threshold"
 stage_type = "control"
-inputs = ["src.out"]
+inputs = ["bands.out"]
 queue = { capacity = 4, policy = "drop_oldest" }
 on_error = "restart"
+[stage.config]
+level = 0.5
+
+[[stage]]
+id = "log"
+plugin = "jsonl_sink"
+inputs = ["watch", "bands"]
+[stage.config]
+path = "events.jsonl"
 "#,
     );
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        stdout(&output).starts_with(&format!("{file}: ok (2 stages: src -> watch)")),
+        stdout(&output).starts_with(&format!("{file}: ok (6 stages:")),
         "{}",
         stdout(&output)
+    );
+}
+
+#[test]
+fn control_and_data_plane_stages_are_told_apart_at_their_place() {
+    let (file, output) = validate(
+        "roles",
+        r#"
+[[stage]]
+id = "src"
+plugin = "synth"
+
+[[stage]]
+id = "sink"
+plugin = "null_sink"
+stage_type = "control"
+inputs = ["src"]
+
+[[stage]]
+id = "events"
+plugin = "threshold"
+inputs = ["src"]
+[stage.config]
+level = 1.0
+
+[[stage]]
+id = "again"
+plugin = "null_sink"
+inputs = ["events"]
+"#,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!(
+            "{file}:9:14: error: stage `sink` (`null_sink`) is a data-plane stage, but `stage_type` says \"control\""
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{file}:15:11: error: packet types do not match: control stage `events` (`threshold`) takes features, but its input `src` (`synth`) emits raw_eeg"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{file}:22:11: error: data-plane stage `again` reads from control stage `events`"
+        )),
+        "{text}"
     );
 }
 

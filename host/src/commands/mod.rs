@@ -10,7 +10,15 @@ use std::path::PathBuf;
 /// Discovers plugins along the search path built from `cli_dirs`, probing
 /// each library in a child process of this executable.
 pub fn discover_plugins(cli_dirs: &[PathBuf]) -> PluginRegistry {
-    let probe = match std::env::current_exe() {
+    let dirs = plugin_dirs(cli_dirs);
+    tracing::debug!(?dirs, "plugin search path");
+    PluginRegistry::discover(&dirs, &probe())
+}
+
+/// How libraries are checked before they are loaded: in a child process of
+/// this executable when it can be found.
+pub fn probe() -> Probe {
+    match std::env::current_exe() {
         Ok(exe) => Probe::ChildProcess(exe),
         Err(error) => {
             tracing::warn!(
@@ -18,8 +26,5 @@ pub fn discover_plugins(cli_dirs: &[PathBuf]) -> PluginRegistry {
             );
             Probe::None
         }
-    };
-    let dirs = plugin_dirs(cli_dirs);
-    tracing::debug!(?dirs, "plugin search path");
-    PluginRegistry::discover(&dirs, &probe)
+    }
 }

@@ -2,7 +2,7 @@
 //! `gst-inspect-1.0`: a table of everything, then one thing in full.
 
 use crate::registry::PluginRegistry;
-use hsp_sdk::abi::{ConfigField, StageDescriptor};
+use hsp_sdk::abi::{ConfigField, StageDescriptor, StageRole};
 use std::fmt::Write as _;
 
 /// The `list` report: one line per plugin, then the files that failed.
@@ -109,16 +109,38 @@ fn describe_stage(out: &mut String, stage: &StageDescriptor) {
     };
     let _ = writeln!(out, "Stage kind `{}`", stage.kind);
     let _ = writeln!(out, "  {}", stage.doc);
-    let _ = writeln!(
-        out,
-        "  input:  {}",
-        port(stage.input.into_option(), "none (source)")
-    );
-    let _ = writeln!(
-        out,
-        "  output: {}",
-        port(stage.output.into_option(), "none (sink)")
-    );
+    if stage.role == StageRole::Control {
+        let accepts: Vec<&str> = stage.accepts.iter().map(|k| k.name()).collect();
+        let _ = writeln!(
+            out,
+            "  runs on: the control plane (stage_type = \"control\")"
+        );
+        let _ = writeln!(
+            out,
+            "  input:  {}",
+            if accepts.is_empty() {
+                "none".to_string()
+            } else {
+                accepts.join(" or ")
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  output: {}",
+            port(stage.output.into_option(), "none")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  input:  {}",
+            port(stage.input.into_option(), "none (source)")
+        );
+        let _ = writeln!(
+            out,
+            "  output: {}",
+            port(stage.output.into_option(), "none (sink)")
+        );
+    }
     if stage.config.is_empty() {
         let _ = writeln!(out, "  config: no keys");
         return;

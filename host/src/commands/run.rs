@@ -2,7 +2,8 @@
 
 use crate::graph::{PipelineGraph, load_pipeline};
 use crate::registry::PluginRegistry;
-use crate::runtime::{PipelineRuntime, RunOptions};
+use crate::reload::{self, WatchSetup};
+use crate::runtime::RunOptions;
 use std::path::Path;
 
 /// Exit code for a run that failed while running.
@@ -28,12 +29,18 @@ pub fn load_or_report(file: &Path, registry: &PluginRegistry) -> Option<Pipeline
     }
 }
 
-/// Runs `file`; returns the process exit code.
-pub fn run(file: &Path, registry: &PluginRegistry, options: &RunOptions) -> u8 {
+/// Runs `file`, applying changes to it and to the plugins while it runs when
+/// `watch` is given; returns the process exit code.
+pub fn run(
+    file: &Path,
+    registry: PluginRegistry,
+    watch: Option<WatchSetup>,
+    options: &RunOptions,
+) -> u8 {
     for failure in registry.failures() {
         tracing::warn!("{failure}");
     }
-    let Some(graph) = load_or_report(file, registry) else {
+    let Some(graph) = load_or_report(file, &registry) else {
         return EXIT_INVALID_INPUT;
     };
     tracing::info!(
@@ -42,9 +49,10 @@ pub fn run(file: &Path, registry: &PluginRegistry, options: &RunOptions) -> u8 {
         "running {}",
         file.display()
     );
-    match PipelineRuntime::run(&graph, registry, options) {
+    match reload::run(file, graph, registry, watch, options) {
         Ok(outcome) => {
             eprint!("{}", outcome.report.table);
+            eprint!("{}", outcome.control_table);
             let report = &outcome.report;
             eprintln!(
                 "  data-plane allocations after warm-up: {} over {} packet moves",

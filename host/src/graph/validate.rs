@@ -15,6 +15,7 @@ use super::parse::{
     did_you_mean, write_json_object,
 };
 use crate::registry::{LoadedPlugin, PluginRegistry};
+use hsp_sdk::abi::StageRole;
 use hsp_sdk::abi::{ConfigType, StageDescriptor};
 use hsp_sdk::{PacketKind, StreamFormat};
 use std::collections::HashMap;
@@ -184,10 +185,7 @@ pub(crate) fn validate(
                 .as_ref()
                 .map(|p| p.get_ref().clone())
                 .unwrap_or_default(),
-            stage_type: stage
-                .stage_type
-                .as_ref()
-                .map_or(StageType::DataPlane, |t| *t.get_ref()),
+            stage_type: role_of(stage, &checked[i]),
             inputs: checked[i]
                 .inputs
                 .iter()
@@ -262,6 +260,29 @@ fn index_ids(stages: &[RawStage], text: &str, issues: &mut Vec<Issue>) -> HashMa
     ids
 }
 
+/// Where a stage runs: its plugin's role when the kind is known (a
+/// mismatching `stage_type` is reported by [`check_stage`]), else what the
+/// file says.
+fn role_of(stage: &RawStage, checked: &Checked<'_>) -> StageType {
+    match checked.stage {
+        Some((_, descriptor)) => match descriptor.role {
+            StageRole::DataPlane => StageType::DataPlane,
+            StageRole::Control => StageType::Control,
+        },
+        None => stage
+            .stage_type
+            .as_ref()
+            .map_or(StageType::DataPlane, |t| *t.get_ref()),
+    }
+}
+
+fn role_name(role: StageType) -> &'static str {
+    match role {
+        StageType::DataPlane => "data_plane",
+        StageType::Control => "control",
+    }
+}
+
 /// A stage's own checks: its kind, its table's keys, `on_error`, its config.
 fn check_stage<'r>(
     stage: &RawStage,
@@ -292,6 +313,28 @@ fn check_stage<'r>(
         },
     }
     let descriptor = checked.stage.map(|(_, d)| d);
+
+    if let (Some(declared), Some(descriptor)) = (&stage.stage_type, descriptor) {
+        let role = role_of(stage, &checked);
+        if *declared.get_ref() != role {
+            issues.push(
+                Issue::new(
+                    declared.span(),
+                    format!(
+                        "stage {} (`{}`) is a {} stage, but `stage_type` says \"{}\"",
+                        name_of(stage),
+                        descriptor.kind,
+                        role_name(role).replace('_', "-"),
+                        role_name(*declared.get_ref()),
+                    ),
+                )
+                .hint(format!(
+                    "remove `stage_type` (it defaults to the plugin's) or set `stage_type = \"{}\"`",
+                    role_name(role)
+                )),
+            );
+        }
+    }
 
     for key in &stage.unknown_keys {
         let mut issue = Issue::new(
@@ -324,7 +367,8 @@ fn check_stage<'r>(
     }
 
     if let (Some(on_error), Some(descriptor)) = (&stage.on_error, descriptor) {
-        if *on_error.get_ref() == OnError::Bypass {
+        // A control stage's "bypass" skips the message that failed.
+        if *on_error.get_ref() == OnError::Bypass && descriptor.role == StageRole::DataPlane {
             let input = descriptor.input.into_option();
             let output = descriptor.output.into_option();
             let bypassable = input.is_some() && (output.is_none() || output == input);
@@ -588,10 +632,7 @@ fn check_inputs(
         }
     }
 
-    let stage_type = stage
-        .stage_type
-        .as_ref()
-        .map_or(StageType::DataPlane, |t| *t.get_ref());
+    let stage_type = role_of(stage, &checked[index]);
     if let Some(inputs) = &stage.inputs {
         if stage_type == StageType::DataPlane && listed.len() > 1 {
             issues.push(
@@ -625,7 +666,106 @@ fn check_inputs(
         );
     }
 
-    if let Some((_, descriptor)) = checked[index].stage {
+    // Control stages read data-plane stages through bridges, never the
+    // other way round: the data plane must not wait on the control plane.
+    if stage_type == StageType::DataPlane {
+        for (from, span) in &resolved {
+            if role_of(&stages[*from], &checked[*from]) == StageType::Control {
+                issues.push(
+                    Issue::new(
+                        span.clone(),
+                        format!(
+                            "data-plane stage {name} reads from control stage {}",
+                            name_of(&stages[*from])
+                        ),
+                    )
+                    .hint("control stages feed only other control stages; they change data-plane stages through parameters (`set_param`)"),
+                );
+                ok = false;
+            }
+        }
+    }
+
+    if let Some((_, descriptor)) = checked[index]
+        .stage
+        .filter(|(_, d)| d.role == StageRole::Control)
+    {
+        let kind = descriptor.kind.as_str();
+        let accepts: Vec<PacketKind> = descriptor.accepts.iter().copied().collect();
+        let accepted = || {
+            accepts
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        if accepts.is_empty() && !listed.is_empty() {
+            if let Some(inputs) = &stage.inputs {
+                issues.push(
+                    Issue::new(
+                        inputs.span(),
+                        format!(
+                            "control stage {name} (`{kind}`) takes no input, but it lists inputs"
+                        ),
+                    )
+                    .hint("remove `inputs` from this stage"),
+                );
+                ok = false;
+            }
+        } else if !accepts.is_empty() && listed.is_empty() {
+            let span = stage
+                .plugin
+                .as_ref()
+                .map_or(stage.span.clone(), |p| p.span());
+            issues.push(
+                Issue::new(
+                    span,
+                    format!(
+                        "control stage {name} (`{kind}`) takes {} but has no `inputs`",
+                        accepted()
+                    ),
+                )
+                .hint("add `inputs = [\"ID\", ...]` naming the stages it reads"),
+            );
+            ok = false;
+        }
+        for (from, span) in &resolved {
+            let Some((_, upstream)) = checked[*from].stage else {
+                continue;
+            };
+            let from_name = name_of(&stages[*from]);
+            match upstream.output.into_option() {
+                Some(emitted) if accepts.contains(&emitted) => {}
+                Some(emitted) => {
+                    issues.push(
+                        Issue::new(
+                            span.clone(),
+                            format!(
+                                "packet types do not match: control stage {name} (`{kind}`) takes {}, but its input {from_name} (`{}`) emits {emitted}",
+                                accepted(),
+                                upstream.kind
+                            ),
+                        )
+                        .hint(format!("read from a stage that emits {}", accepted())),
+                    );
+                    ok = false;
+                }
+                None => {
+                    issues.push(
+                        Issue::new(
+                            span.clone(),
+                            format!(
+                                "stage {name} reads from {from_name}, but `{}` emits nothing",
+                                upstream.kind
+                            ),
+                        )
+                        .hint("read from the stage that feeds it instead"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+    } else if let Some((_, descriptor)) = checked[index].stage {
         let kind = descriptor.kind.as_str();
         match (descriptor.input.into_option(), &stage.inputs) {
             (None, Some(inputs)) if !listed.is_empty() => {

@@ -44,6 +44,8 @@ pub struct LoadedPlugin {
     pub module: PluginModuleRef,
     /// What it declares.
     pub manifest: Manifest,
+    /// The file's size and modification time when it was loaded.
+    pub stamp: Option<(u64, std::time::SystemTime)>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -58,6 +60,7 @@ impl std::fmt::Debug for LoadedPlugin {
 
 /// Loads the plugin at `path` (see the module docs for how).
 pub fn load(path: &Path, probe: &Probe) -> Result<LoadedPlugin, LoadError> {
+    let stamp = file_stamp(path);
     let shadow = shadow_copy(path)?;
     let result = check_and_load(path, &shadow, probe);
     // Mapped or refused, the copy is no longer needed (a mapping keeps its
@@ -68,7 +71,15 @@ pub fn load(path: &Path, probe: &Probe) -> Result<LoadedPlugin, LoadError> {
         path: path.to_path_buf(),
         module,
         manifest,
+        stamp,
     })
+}
+
+/// A file's size and modification time: what tells a rebuilt library from
+/// the same one linked again (cargo re-links unchanged outputs).
+pub fn file_stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 fn check_and_load(
@@ -237,6 +248,17 @@ impl LoadedPlugin {
         input: Option<hsp_sdk::StreamFormat>,
     ) -> Result<hsp_sdk::abi::FfiStageBox, String> {
         (self.module.create_stage())(kind.into(), config_json.into(), input.into())
+            .into_result()
+            .map_err(|e| e.into_string())
+    }
+
+    /// Builds a control stage of `kind` from `config_json`.
+    pub fn create_control_stage(
+        &self,
+        kind: &str,
+        config_json: &str,
+    ) -> Result<hsp_sdk::abi::FfiControlStageBox, String> {
+        (self.module.create_control_stage())(kind.into(), config_json.into())
             .into_result()
             .map_err(|e| e.into_string())
     }

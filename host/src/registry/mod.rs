@@ -12,7 +12,7 @@ pub use install::install;
 pub use load::{
     LoadedPlugin, PROBE_SUBCOMMAND, Probe, mapped_libraries, remove_shadow_dir, run_probe,
 };
-pub use search_path::{PLUGIN_PATH_ENV, library_files, plugin_dirs};
+pub use search_path::{PLUGIN_PATH_ENV, drop_in_dirs, library_files, plugin_dirs};
 
 use hsp_sdk::abi::StageDescriptor;
 use std::collections::BTreeMap;
@@ -75,6 +75,54 @@ impl PluginRegistry {
         }
     }
 
+    /// Loads `path` again after it changed on disk (a new build dropped into
+    /// a plugin directory): a new file is added; a file loaded before is
+    /// replaced, its stage kinds then served by the new code. Returns the
+    /// stage kinds the file provides now, or `None` if the file is the one
+    /// already loaded (same size and modification time). On failure the
+    /// registry is as it was (the old code keeps serving its kinds).
+    pub fn reload_file(
+        &mut self,
+        path: &Path,
+        probe: &Probe,
+    ) -> Result<Option<Vec<String>>, LoadError> {
+        let Some(old) = self.plugins.iter().position(|p| p.path == path) else {
+            let plugin = load::load(path, probe).and_then(|plugin| self.check_kinds(plugin))?;
+            let index = self.plugins.len();
+            for (stage_index, stage) in plugin.manifest.stages.iter().enumerate() {
+                self.kinds
+                    .insert(stage.kind.to_string(), (index, stage_index));
+            }
+            let kinds = kinds_of(&plugin);
+            self.plugins.push(plugin);
+            return Ok(Some(kinds));
+        };
+        let stamp = load::file_stamp(path);
+        if stamp.is_some() && stamp == self.plugins[old].stamp {
+            return Ok(None);
+        }
+        let plugin = load::load(path, probe)?;
+        for stage in plugin.manifest.stages.iter() {
+            if let Some(&(other, _)) = self.kinds.get(stage.kind.as_str()) {
+                if other != old {
+                    return Err(LoadError::DuplicateStageKind {
+                        path: plugin.path.clone(),
+                        kind: stage.kind.to_string(),
+                        other: self.plugins[other].path.clone(),
+                    });
+                }
+            }
+        }
+        self.kinds.retain(|_, (index, _)| *index != old);
+        for (stage_index, stage) in plugin.manifest.stages.iter().enumerate() {
+            self.kinds
+                .insert(stage.kind.to_string(), (old, stage_index));
+        }
+        let kinds = kinds_of(&plugin);
+        self.plugins[old] = plugin;
+        Ok(Some(kinds))
+    }
+
     fn check_kinds(&self, plugin: LoadedPlugin) -> Result<LoadedPlugin, LoadError> {
         for stage in plugin.manifest.stages.iter() {
             if let Some(&(other, _)) = self.kinds.get(stage.kind.as_str()) {
@@ -121,4 +169,13 @@ impl PluginRegistry {
     pub fn stage_kinds(&self) -> impl Iterator<Item = &str> {
         self.kinds.keys().map(String::as_str)
     }
+}
+
+fn kinds_of(plugin: &LoadedPlugin) -> Vec<String> {
+    plugin
+        .manifest
+        .stages
+        .iter()
+        .map(|stage| stage.kind.to_string())
+        .collect()
 }

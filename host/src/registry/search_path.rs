@@ -34,6 +34,20 @@ pub fn plugin_dirs(cli_dirs: &[PathBuf]) -> Vec<PathBuf> {
     dirs
 }
 
+/// The plugin directories a running host watches for new libraries: the
+/// search path without the executable's own directory, which is where cargo
+/// writes its build outputs and installs put the shipped plugins.
+pub fn drop_in_dirs(cli_dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .and_then(|dir| dir.canonicalize().ok());
+    plugin_dirs(cli_dirs)
+        .into_iter()
+        .filter(|dir| dir.canonicalize().ok() != exe_dir || exe_dir.is_none())
+        .collect()
+}
+
 /// `true` for a file name that looks like a dynamic library on this platform.
 pub fn is_library_name(path: &Path) -> bool {
     path.extension()

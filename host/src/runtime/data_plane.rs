@@ -8,6 +8,7 @@
 //! therefore natural: a full queue leaves its producer's packet pending, the
 //! producer's pool drains, and the source stops being called.
 
+use super::bridge::{self, Tap, TapReceiver};
 use super::packets::{OutputPool, as_input, as_output, bypass_into, copy_into};
 use super::stats::{self, EdgeRow, StageRow, StageStats};
 use crate::graph::{EdgePolicy, IdleStrategy, OnError, PipelineGraph, StageType};
@@ -15,7 +16,7 @@ use crate::registry::PluginRegistry;
 use hsp_sdk::abi::{FfiStageBox, PluginModuleRef};
 use hsp_sdk::{
     DataPlaneStage, Outcome, PacketMut, PacketRef, PipelineData, PolledConsumer, PolledProducer,
-    PolledQueue, StreamFormat,
+    PolledQueue, QueueConsumer, QueueProducer, StageQueue, StreamFormat,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,7 +45,75 @@ pub struct HybridRuntime {
     idle: IdleStrategy,
     stats_interval: Option<Duration>,
     name: String,
+    commands: PolledConsumer<Command>,
+    retired: QueueProducer<Retired>,
 }
+
+/// A change for the running data plane, applied between two packets.
+pub enum Command {
+    /// Swap a stage's object for a new one (new parameters or new code).
+    Replace(Box<Replacement>),
+    /// Set (or remove) the bridge on a stage's output.
+    SetTap {
+        /// Data-plane stage index.
+        stage: usize,
+        /// The new tap.
+        tap: Option<Tap>,
+    },
+}
+
+/// A stage object to swap in. After the swap it travels back in
+/// [`Retired::Replaced`] holding the *old* object, to be stopped and dropped
+/// off the data-plane thread.
+pub struct Replacement {
+    /// Data-plane stage index.
+    pub stage: usize,
+    /// The stage object (built, not started: it starts at the swap, so a
+    /// source's clock starts when it does).
+    pub object: FfiStageBox,
+    /// Its plugin (for `on_error = "restart"`).
+    pub module: PluginModuleRef,
+    /// Its config.
+    pub config_json: String,
+    /// Its error policy.
+    pub on_error: OnError,
+    /// When the change was asked for.
+    pub requested: Instant,
+}
+
+/// What the data plane hands back to the control plane.
+pub enum Retired {
+    /// A [`Command::Replace`] was applied (`error: None`; the box holds the
+    /// old stage, still to be stopped) or refused (the box holds the new
+    /// stage, which failed to start; the old one runs on).
+    Replaced {
+        /// The replacement.
+        replacement: Box<Replacement>,
+        /// Packets the stage had taken in when the swap happened.
+        at_packet: u64,
+        /// When it was applied.
+        applied: Instant,
+        /// Why it was refused.
+        error: Option<String>,
+    },
+    /// A tap taken off a stage.
+    Tap(Tap),
+}
+
+/// The control plane's handle on a data plane it did not spawn yet.
+pub struct DataPlaneLink {
+    /// Commands to the data plane.
+    pub commands: PolledProducer<Command>,
+    /// What the data plane hands back.
+    pub retired: QueueConsumer<Retired>,
+    /// The bridges built with it, by data-plane stage index.
+    pub taps: Vec<(usize, TapReceiver)>,
+    /// Data-plane stage index of each graph stage (`None`: a control stage).
+    pub index_of: Vec<Option<usize>>,
+}
+
+/// Commands in flight at once; the control plane waits for room.
+const COMMAND_CAPACITY: usize = 64;
 
 /// An edge between two data-plane stages. Both ends are driven by this
 /// thread, which polls, so the queue needs no wake-ups (`PolledQueue`).
@@ -80,6 +149,10 @@ struct RunningStage {
     first_error_logged: bool,
     /// `process` calls so far, for timing one in [`TIMING_STRIDE`].
     calls: u64,
+    /// The bridge to the control plane, if control stages read this one.
+    tap: Option<Tap>,
+    /// A replacement waiting for the stage to finish its `MoreOutput` run.
+    replacement: Option<Box<Replacement>>,
 }
 
 /// Every how many `process` calls a stage's time (and a sink's latency) is
@@ -103,37 +176,47 @@ pub struct DataPlaneReport {
 
 impl HybridRuntime {
     /// Builds every data-plane stage of `graph` from its plugin, one pool per
-    /// stage output and one queue per edge.
+    /// stage output, one queue per edge, and a bridge on every stage that a
+    /// control stage reads.
     pub fn build(
         graph: &PipelineGraph,
         registry: &PluginRegistry,
         stats_interval: Option<Duration>,
-    ) -> Result<Self, DataPlaneError> {
+    ) -> Result<(Self, DataPlaneLink), DataPlaneError> {
         let mut stages = Vec::with_capacity(graph.stages.len());
         let mut edges = Vec::new();
-        for (index, node) in graph.stages.iter().enumerate() {
+        let mut index_of = Vec::with_capacity(graph.stages.len());
+        let mut taps = Vec::new();
+        for (graph_index, node) in graph.stages.iter().enumerate() {
             let fail = |message: String| DataPlaneError::StageFailed {
                 id: node.id.clone(),
                 kind: node.kind.clone(),
                 message,
             };
             if node.stage_type == StageType::Control {
-                return Err(fail(
-                    "control stages are not supported by this host yet; run it as a data_plane stage".into(),
-                ));
+                index_of.push(None);
+                continue;
             }
+            let index = stages.len();
+            index_of.push(Some(index));
             let (plugin, _) = registry
                 .stage(&node.kind)
                 .ok_or_else(|| fail("no loaded plugin provides this stage kind".into()))?;
             let stage = plugin
                 .create_stage(&node.kind, &node.config_json, node.input_format)
                 .map_err(fail)?;
-            let consumers = graph.consumers(index);
+            let consumers = graph.consumers(graph_index);
             let pool = node.output_format.as_ref().and_then(|format| {
                 // Room for every queue it feeds to be full, plus packets in flight.
                 let queued: usize = consumers
                     .iter()
-                    .flat_map(|&c| graph.stages[c].inputs.iter().filter(|e| e.from == index))
+                    .filter(|&&c| graph.stages[c].stage_type == StageType::DataPlane)
+                    .flat_map(|&c| {
+                        graph.stages[c]
+                            .inputs
+                            .iter()
+                            .filter(|e| e.from == graph_index)
+                    })
                     .map(|e| e.capacity)
                     .sum();
                 OutputPool::for_format(format, graph.settings.pool_size.max(queued + 4))
@@ -156,32 +239,143 @@ impl HybridRuntime {
                 stats: StageStats::new(node.output_format.is_none()),
                 first_error_logged: false,
                 calls: 0,
+                tap: None,
+                replacement: None,
             };
+            let feeds_control = consumers
+                .iter()
+                .any(|&c| graph.stages[c].stage_type == StageType::Control);
+            if let (true, Some(format)) = (feeds_control, &node.output_format) {
+                let (tap, receiver) = bridge::tap(format);
+                running.tap = Some(tap);
+                taps.push((index, receiver));
+            }
             for input in &node.inputs {
+                // Validation allows data-plane stages to read data-plane stages only.
+                let Some(from) = index_of[input.from] else {
+                    return Err(fail("reads from a control stage".into()));
+                };
                 let (producer, consumer) = PolledQueue::new(input.capacity);
                 let edge = edges.len();
                 edges.push(Edge {
                     producer: Some(producer),
                     consumer,
                     policy: input.policy,
-                    from: input.from,
+                    from,
                     to: index,
                     pushed: 0,
                     dropped: 0,
                 });
                 running.input_edge = Some(edge);
-                let upstream: &mut RunningStage = &mut stages[input.from];
+                let upstream: &mut RunningStage = &mut stages[from];
                 upstream.output_edges.push(edge);
             }
             stages.push(running);
         }
-        Ok(Self {
-            stages,
-            edges,
-            idle: graph.settings.idle,
-            stats_interval,
-            name: graph.name.clone(),
-        })
+        let (commands_tx, commands) = PolledQueue::new(COMMAND_CAPACITY);
+        let (retired, retired_rx) = StageQueue::new(COMMAND_CAPACITY).split();
+        Ok((
+            Self {
+                stages,
+                edges,
+                idle: graph.settings.idle,
+                stats_interval,
+                name: graph.name.clone(),
+                commands,
+                retired,
+            },
+            DataPlaneLink {
+                commands: commands_tx,
+                retired: retired_rx,
+                taps,
+                index_of,
+            },
+        ))
+    }
+
+    /// Applies the commands the control plane sent since the last pass.
+    fn apply_commands(&mut self) {
+        while let Some(command) = self.commands.pop() {
+            match command {
+                Command::Replace(replacement) => {
+                    let index = replacement.stage;
+                    match self.stages.get_mut(index) {
+                        Some(stage) if stage.more_output || stage.replacement.is_some() => {
+                            // Mid-run of `MoreOutput`: swap once it is done.
+                            // A second replacement supersedes the first.
+                            if let Some(superseded) = stage.replacement.replace(replacement) {
+                                self.retire_refused(superseded, "superseded by a newer change");
+                            }
+                        }
+                        Some(_) => self.replace(index, replacement),
+                        None => self.retire_refused(replacement, "no such stage"),
+                    }
+                }
+                Command::SetTap { stage, tap } => {
+                    let old = match self.stages.get_mut(stage) {
+                        Some(running) => std::mem::replace(&mut running.tap, tap),
+                        None => tap,
+                    };
+                    if let Some(old) = old {
+                        self.retire(Retired::Tap(old));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Swaps stage `index` for `replacement`'s object, between two packets.
+    fn replace(&mut self, index: usize, mut replacement: Box<Replacement>) {
+        let stage = &mut self.stages[index];
+        if stage.finished {
+            return self.retire_refused(replacement, "the stage has already finished");
+        }
+        if let Err(error) = DataPlaneStage::start(&mut replacement.object) {
+            let message = format!("the new stage failed to start: {error}");
+            return self.retire_refused(replacement, &message);
+        }
+        std::mem::swap(&mut stage.stage, &mut replacement.object);
+        std::mem::swap(&mut stage.module, &mut replacement.module);
+        std::mem::swap(&mut stage.config_json, &mut replacement.config_json);
+        std::mem::swap(&mut stage.on_error, &mut replacement.on_error);
+        stage.stats.replaced += 1;
+        stage.first_error_logged = false;
+        let at_packet = stage.stats.packets_in;
+        self.retire(Retired::Replaced {
+            replacement,
+            at_packet,
+            applied: Instant::now(),
+            error: None,
+        });
+    }
+
+    fn retire_refused(&mut self, replacement: Box<Replacement>, why: &str) {
+        let at_packet = self
+            .stages
+            .get(replacement.stage)
+            .map_or(0, |s| s.stats.packets_in);
+        self.retire(Retired::Replaced {
+            replacement,
+            at_packet,
+            applied: Instant::now(),
+            error: Some(why.to_string()),
+        });
+    }
+
+    /// Hands `item` to the control plane to stop and drop. Its queue has room
+    /// for every command in flight; if the control plane is gone, the item is
+    /// stopped and dropped here.
+    fn retire(&mut self, item: Retired) {
+        if let Err(error) = self.retired.push(item) {
+            if let Retired::Replaced {
+                mut replacement,
+                error: None,
+                ..
+            } = error.into_inner()
+            {
+                let _ = DataPlaneStage::stop(&mut replacement.object);
+            }
+        }
     }
 
     /// Runs the data plane on its own thread until every stage has finished
@@ -221,6 +415,9 @@ impl HybridRuntime {
                     }
                 }
             }
+            if !self.commands.is_empty() {
+                self.apply_commands();
+            }
             let mut worked = false;
             for index in 0..self.stages.len() {
                 worked |= self.step(index)?;
@@ -242,6 +439,8 @@ impl HybridRuntime {
                 self.idle(idle_passes);
             }
         }
+        // Changes that arrived too late to apply go back, refused.
+        self.apply_commands();
         let elapsed = started.elapsed();
         let steady_state_allocations = warm.allocations_since();
         let steady_state_packets = warm.packets_since(&self.stages);
@@ -309,6 +508,11 @@ impl HybridRuntime {
             }
             worked = true;
         }
+        if !self.stages[index].more_output {
+            if let Some(replacement) = self.stages[index].replacement.take() {
+                self.replace(index, replacement);
+            }
+        }
         let stage = &mut self.stages[index];
         let draining = stage.more_output;
         if let (Some(edge), false) = (stage.input_edge, draining) {
@@ -364,6 +568,9 @@ impl HybridRuntime {
                 stage.more_output = matches!(result, Ok(Outcome::MoreOutput));
                 if let Some(output) = output {
                     stage.stats.packets_out += 1;
+                    if let Some(tap) = &mut stage.tap {
+                        tap.offer(&output);
+                    }
                     stage.pending = Some(output);
                     stage.pending_reached = 0;
                     self.distribute(index);
@@ -446,6 +653,11 @@ impl HybridRuntime {
         for &edge in &stage.output_edges {
             // Downstream sees the end once it has drained this edge.
             self.edges[edge].producer = None;
+        }
+        // The control stages reading it see the end too.
+        stage.tap = None;
+        if let Some(replacement) = stage.replacement.take() {
+            self.retire_refused(replacement, "the stage finished first");
         }
     }
 

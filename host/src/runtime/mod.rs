@@ -1,10 +1,17 @@
 //! The runtimes: [`HybridRuntime`], the data plane on its own thread, and
-//! [`PipelineRuntime`], the tokio control plane that owns a whole pipeline.
+//! [`PipelineRuntime`], the tokio control plane that owns a whole pipeline:
+//! the data plane, the control stages (`control_plane.rs`) and the bridges
+//! between them (`bridge.rs`).
 
+mod bridge;
+mod control_plane;
 mod data_plane;
 mod packets;
 mod pipeline;
 mod stats;
 
-pub use data_plane::{DataPlaneError, DataPlaneReport, HybridRuntime};
-pub use pipeline::{PipelineRuntime, RunOptions, RunOutcome};
+pub use control_plane::{ControlSpec, ParamRequest};
+pub use data_plane::{DataPlaneError, DataPlaneReport, HybridRuntime, Replacement, Retired};
+pub use pipeline::{
+    PipelineEvent, PipelineRuntime, RunOptions, RunOutcome, control_spec, stop_signal,
+};

@@ -1,13 +1,22 @@
 //! `PipelineRuntime`: owns a whole pipeline on a tokio control plane. It
-//! starts the data plane, stops it on SIGINT / SIGTERM or after `--duration`,
-//! and waits for it to drain.
+//! starts the data plane and the control stages, carries parameter changes
+//! and stage swaps to the data plane, stops it on request, and waits for it
+//! to drain.
 
-use super::data_plane::{DataPlaneError, DataPlaneReport, HybridRuntime};
-use crate::graph::PipelineGraph;
-use crate::registry::PluginRegistry;
+use super::control_plane::{ControlPlane, ControlSpec, ParamRequest};
+use super::data_plane::{
+    Command, DataPlaneError, DataPlaneLink, DataPlaneReport, HybridRuntime, Replacement, Retired,
+};
+use crate::graph::{OnError, PipelineGraph, StageNode, StageType};
+use crate::registry::{LoadedPlugin, PluginRegistry};
+use hsp_sdk::abi::FfiControlStageBox;
+use hsp_sdk::{DataPlaneStage, Input};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -22,81 +31,453 @@ pub struct RunOptions {
 pub struct RunOutcome {
     /// The data plane's final report.
     pub report: DataPlaneReport,
+    /// The control stages' counters, one line each.
+    pub control_table: String,
     /// What stopped it early, if anything did (a signal, `--duration`).
     pub stopped_by: Option<&'static str>,
 }
 
-/// A pipeline being run.
-pub struct PipelineRuntime;
+/// Something the running pipeline needs its owner to look at.
+pub enum PipelineEvent {
+    /// The data plane has ended (sources finished, queues drained, or failure).
+    DataPlaneEnded,
+    /// A control stage failed under `on_error = "stop"`.
+    Fatal(String),
+    /// A control stage asks for a parameter change.
+    Param(ParamRequest),
+    /// The data plane handed something back.
+    Retired(Retired),
+}
 
-impl PipelineRuntime {
-    /// Runs `graph` to its end: until its finite sources finish and every
-    /// queue drains, or a signal or `options.duration` stops the sources.
-    pub fn run(
-        graph: &PipelineGraph,
-        registry: &PluginRegistry,
-        options: &RunOptions,
-    ) -> Result<RunOutcome, DataPlaneError> {
-        let data_plane = HybridRuntime::build(graph, registry, options.stats_interval)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle =
-            data_plane
-                .spawn(Arc::clone(&stop))
-                .map_err(|e| DataPlaneError::StageFailed {
-                    id: "-".into(),
-                    kind: "-".into(),
-                    message: format!("cannot start the data-plane thread: {e}"),
-                })?;
-        let data_plane_thread = handle.thread().clone();
-        let control = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| DataPlaneError::StageFailed {
-                id: "-".into(),
-                kind: "-".into(),
-                message: format!("cannot start the control plane: {e}"),
-            })?;
-        let stopped_by = control.block_on(async {
-            let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-            let joiner = std::thread::spawn(move || {
-                let result = handle.join();
-                let _ = done_tx.send(());
-                result
-            });
-            let reason = tokio::select! {
-                _ = done_rx => None,
-                reason = stop_signal(options.duration) => Some(reason),
-            };
-            if let Some(reason) = reason {
-                tracing::info!("{reason}: stopping the sources and draining");
-                stop.store(true, Ordering::Relaxed);
-                data_plane_thread.unpark();
-            }
-            (reason, joiner)
-        });
-        let (reason, joiner) = stopped_by;
-        let report = match joiner.join() {
-            Ok(Ok(result)) => result?,
-            Ok(Err(panic)) | Err(panic) => {
-                return Err(DataPlaneError::StageFailed {
-                    id: "-".into(),
-                    kind: "-".into(),
-                    message: format!(
-                        "the data-plane thread panicked: {}",
-                        hsp_sdk::export::panic_message(&*panic)
-                    ),
-                });
-            }
-        };
-        Ok(RunOutcome {
-            report,
-            stopped_by: reason,
-        })
+/// A change sent to the data plane, awaiting its acknowledgement.
+struct InFlight {
+    id: String,
+    what: String,
+    since: Option<Instant>,
+}
+
+/// A pipeline being run: data plane on its thread, control stages as tasks.
+/// Use it from inside the tokio runtime that drives it.
+pub struct PipelineRuntime {
+    graph: PipelineGraph,
+    /// Current config of each data-plane stage, with live changes applied.
+    live_configs: HashMap<String, String>,
+    link: DataPlaneLink,
+    /// Data-plane index of each data-plane stage, by id (fixed for the run).
+    dp_index: HashMap<String, usize>,
+    control: ControlPlane,
+    params: mpsc::UnboundedReceiver<ParamRequest>,
+    fatal: mpsc::UnboundedReceiver<String>,
+    stop: Arc<AtomicBool>,
+    data_plane_thread: Thread,
+    joiner: Option<
+        std::thread::JoinHandle<std::thread::Result<Result<DataPlaneReport, DataPlaneError>>>,
+    >,
+    done: oneshot::Receiver<()>,
+    data_plane_ended: bool,
+    in_flight: HashMap<usize, InFlight>,
+}
+
+fn failed(message: String) -> DataPlaneError {
+    DataPlaneError::StageFailed {
+        id: "-".into(),
+        kind: "-".into(),
+        message,
     }
 }
 
+impl PipelineRuntime {
+    /// Builds and starts `graph`: every stage is built before anything runs,
+    /// so a stage that cannot be built fails the start and nothing is left
+    /// running.
+    pub fn start(
+        graph: PipelineGraph,
+        registry: &PluginRegistry,
+        options: &RunOptions,
+    ) -> Result<Self, DataPlaneError> {
+        let mut control_stages = Vec::new();
+        for node in graph
+            .stages
+            .iter()
+            .filter(|n| n.stage_type == StageType::Control)
+        {
+            let spec = control_spec(&graph, node, registry).map_err(|message| {
+                DataPlaneError::StageFailed {
+                    id: node.id.clone(),
+                    kind: node.kind.clone(),
+                    message,
+                }
+            })?;
+            let stage = spec
+                .build()
+                .map_err(|message| DataPlaneError::StageFailed {
+                    id: node.id.clone(),
+                    kind: node.kind.clone(),
+                    message,
+                })?;
+            control_stages.push((spec, stage));
+        }
+        let (data_plane, mut link) =
+            HybridRuntime::build(&graph, registry, options.stats_interval)?;
+        let (mut control, params, fatal) = ControlPlane::new();
+        let dp_ids = data_plane_ids(&graph, &link);
+        for (index, receiver) in std::mem::take(&mut link.taps) {
+            control.add_bridge(&dp_ids[index], receiver);
+        }
+        for (spec, stage) in control_stages {
+            control.start_stage(spec, stage);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle: JoinHandle<_> = data_plane
+            .spawn(Arc::clone(&stop))
+            .map_err(|e| failed(format!("cannot start the data-plane thread: {e}")))?;
+        let data_plane_thread = handle.thread().clone();
+        let (done_tx, done) = oneshot::channel();
+        let joiner = std::thread::spawn(move || {
+            let result = handle.join();
+            let _ = done_tx.send(());
+            result
+        });
+        let dp_index = dp_ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| (id.clone(), index))
+            .collect();
+        let live_configs = graph
+            .stages
+            .iter()
+            .filter(|n| n.stage_type == StageType::DataPlane)
+            .map(|n| (n.id.clone(), n.config_json.clone()))
+            .collect();
+        Ok(Self {
+            graph,
+            live_configs,
+            link,
+            dp_index,
+            control,
+            params,
+            fatal,
+            stop,
+            data_plane_thread,
+            joiner: Some(joiner),
+            done,
+            data_plane_ended: false,
+            in_flight: HashMap::new(),
+        })
+    }
+
+    /// The graph as running (as its file said when it was last applied).
+    pub fn graph(&self) -> &PipelineGraph {
+        &self.graph
+    }
+
+    /// Waits for the next thing to look at.
+    pub async fn next_event(&mut self) -> PipelineEvent {
+        tokio::select! {
+            _ = &mut self.done, if !self.data_plane_ended => {
+                self.data_plane_ended = true;
+                PipelineEvent::DataPlaneEnded
+            }
+            Some(message) = self.fatal.recv() => PipelineEvent::Fatal(message),
+            Some(request) = self.params.recv() => PipelineEvent::Param(request),
+            Some(item) = self.link.retired.recv() => PipelineEvent::Retired(item),
+        }
+    }
+
+    /// Stops the sources; the rest of the pipeline drains.
+    pub fn stop_sources(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.data_plane_thread.unpark();
+    }
+
+    /// Acts on a parameter change asked for by a control stage: the target's
+    /// config with the new value must pass its plugin's checks and keep its
+    /// output format; then a stage built from it is swapped in between two
+    /// packets. A refused change is logged; the target runs on unchanged.
+    pub fn apply_param(&mut self, request: ParamRequest, registry: &PluginRegistry) {
+        let ParamRequest { from, change } = request;
+        let (target, key) = (change.target.as_str(), change.key.as_str());
+        let result = (|| {
+            let node = self
+                .graph
+                .stages
+                .iter()
+                .find(|n| n.id == target)
+                .ok_or_else(|| format!("no stage `{target}` in the pipeline"))?;
+            if node.stage_type != StageType::DataPlane {
+                return Err(format!(
+                    "`{target}` is a control stage; only data-plane stages take parameter changes"
+                ));
+            }
+            let value: serde_json::Value = serde_json::from_str(change.value_json.as_str())
+                .map_err(|e| format!("value is not JSON: {e}"))?;
+            let current = self.live_configs.get(target).map_or("{}", String::as_str);
+            let mut config: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(current).map_err(|e| format!("current config: {e}"))?;
+            if config.get(key) == Some(&value) {
+                return Ok(None);
+            }
+            config.insert(key.to_string(), value);
+            let config_json = serde_json::Value::Object(config).to_string();
+            let node = node.clone();
+            let replacement =
+                self.prepare_replacement(&node, &config_json, node.on_error, registry)?;
+            self.send_replacement(
+                replacement,
+                &node.id,
+                format!("{key} = {}", change.value_json),
+                None,
+            )
+            .map(Some)
+        })();
+        match result {
+            Ok(Some(())) => tracing::info!(
+                "parameter change from `{from}`: `{target}`.{key} = {} sent to the data plane",
+                change.value_json
+            ),
+            Ok(None) => {
+                tracing::debug!("parameter change from `{from}`: `{target}`.{key} unchanged")
+            }
+            Err(error) => tracing::warn!(
+                "parameter change from `{from}` refused: `{target}`.{key} = {}: {error}",
+                change.value_json
+            ),
+        }
+    }
+
+    /// Builds data-plane stage `node` anew with `config_json` and `on_error`
+    /// from the plugin now registered for its kind, after checking that it
+    /// emits what the running one does. Nothing is sent yet.
+    pub fn prepare_replacement(
+        &self,
+        node: &StageNode,
+        config_json: &str,
+        on_error: OnError,
+        registry: &PluginRegistry,
+    ) -> Result<Box<Replacement>, String> {
+        let index = *self
+            .dp_index
+            .get(&node.id)
+            .ok_or_else(|| format!("`{}` is not a running data-plane stage", node.id))?;
+        let (plugin, _) = registry
+            .stage(&node.kind)
+            .ok_or_else(|| format!("no loaded plugin provides `{}`", node.kind))?;
+        let format = plugin.output_format(&node.kind, config_json, node.input_format)?;
+        if format != node.output_format {
+            return Err(format!(
+                "it would change the stage's output ({} instead of {}); that needs a restart",
+                format.map_or("nothing".into(), |f| crate::graph::describe_format(&f)),
+                node.output_format
+                    .map_or("nothing".into(), |f| crate::graph::describe_format(&f)),
+            ));
+        }
+        let object = plugin.create_stage(&node.kind, config_json, node.input_format)?;
+        Ok(Box::new(Replacement {
+            stage: index,
+            object,
+            module: plugin.module,
+            config_json: config_json.to_string(),
+            on_error,
+            requested: Instant::now(),
+        }))
+    }
+
+    /// Sends a prepared replacement of stage `id` to the data plane, which
+    /// swaps it in between two packets. `what` and `saved` (when the change
+    /// was saved to disk) are for the log line when it is done.
+    pub fn send_replacement(
+        &mut self,
+        replacement: Box<Replacement>,
+        id: &str,
+        what: String,
+        saved: Option<Instant>,
+    ) -> Result<(), String> {
+        let index = replacement.stage;
+        let config_json = replacement.config_json.clone();
+        self.send(Command::Replace(replacement))?;
+        self.live_configs.insert(id.to_string(), config_json);
+        self.in_flight.insert(
+            index,
+            InFlight {
+                id: id.to_string(),
+                what,
+                since: saved,
+            },
+        );
+        Ok(())
+    }
+
+    fn send(&mut self, command: Command) -> Result<(), String> {
+        if self.data_plane_ended {
+            return Err("the data plane has ended".into());
+        }
+        self.link
+            .commands
+            .push(command)
+            .map_err(|_| "the data plane's command queue is full".to_string())?;
+        self.data_plane_thread.unpark();
+        Ok(())
+    }
+
+    /// Logs what the data plane handed back and stops and drops old stages
+    /// here, off the data-plane thread.
+    pub fn on_retired(&mut self, item: Retired) {
+        match item {
+            Retired::Replaced {
+                mut replacement,
+                at_packet,
+                applied,
+                error,
+            } => {
+                let flight = self.in_flight.remove(&replacement.stage);
+                let id = flight
+                    .as_ref()
+                    .map_or_else(|| format!("#{}", replacement.stage), |f| f.id.clone());
+                match error {
+                    None => {
+                        let waited = applied.duration_since(replacement.requested);
+                        let since_save = flight
+                            .as_ref()
+                            .and_then(|f| f.since)
+                            .map(|saved| format!(", {:.1} ms after the save", ms(applied - saved)))
+                            .unwrap_or_default();
+                        tracing::info!(
+                            "stage `{id}` swapped at packet {at_packet} ({}): the data plane took it {:.2} ms after it was sent{since_save}",
+                            flight.as_ref().map_or("new stage", |f| f.what.as_str()),
+                            ms(waited),
+                        );
+                        if let Err(error) = DataPlaneStage::stop(&mut replacement.object) {
+                            tracing::warn!("stopping the old `{id}` failed: {error}");
+                        }
+                    }
+                    Some(error) => {
+                        tracing::warn!(
+                            "stage `{id}` was not swapped: {error}; the old one runs on"
+                        );
+                    }
+                }
+            }
+            Retired::Tap(tap) => drop(tap),
+        }
+    }
+
+    /// Starts (or restarts, if it runs) control stage `spec` with `stage`.
+    pub async fn run_control_stage(&mut self, spec: ControlSpec, stage: FfiControlStageBox) {
+        self.control.restart_stage(spec, stage).await;
+    }
+
+    /// Stops and removes control stage `id`.
+    pub async fn remove_control_stage(&mut self, id: &str) {
+        self.control.remove_stage(id).await;
+    }
+
+    /// Puts a bridge on data-plane stage `id` if none is there.
+    pub fn ensure_bridge(&mut self, id: &str) -> Result<(), String> {
+        if self.control.bridged().any(|b| b == id) {
+            return Ok(());
+        }
+        let node = self.graph.stages.iter().find(|n| n.id == id);
+        let Some(node) = node else {
+            return Err(format!("no stage `{id}`"));
+        };
+        let (Some(&index), Some(format)) = (self.dp_index.get(id), node.output_format) else {
+            return Err(format!("`{id}` is not a data-plane stage with an output"));
+        };
+        let (tap, receiver) = super::bridge::tap(&format);
+        self.send(Command::SetTap {
+            stage: index,
+            tap: Some(tap),
+        })?;
+        self.control.add_bridge(id, receiver);
+        Ok(())
+    }
+
+    /// Adopts `graph` as the running graph (after its changes were applied).
+    pub fn set_graph(&mut self, graph: PipelineGraph) {
+        self.graph = graph;
+    }
+
+    /// Whether the data plane has ended.
+    pub fn data_plane_ended(&self) -> bool {
+        self.data_plane_ended
+    }
+
+    /// Waits for the data plane to end, then drains and stops the control
+    /// stages, and returns the final report.
+    pub async fn finish(mut self) -> Result<(DataPlaneReport, String), DataPlaneError> {
+        if !self.data_plane_ended {
+            let _ = (&mut self.done).await;
+        }
+        let joiner = self.joiner.take();
+        let report = match joiner.map(|j| j.join()) {
+            Some(Ok(Ok(result))) => result?,
+            Some(Ok(Err(panic)) | Err(panic)) => {
+                return Err(failed(format!(
+                    "the data-plane thread panicked: {}",
+                    hsp_sdk::export::panic_message(&*panic)
+                )));
+            }
+            None => return Err(failed("the data plane was already collected".into())),
+        };
+        while let Some(item) = self.link.retired.pop() {
+            self.on_retired(item);
+        }
+        let bridges = self.control.bridge_counts();
+        let order: Vec<String> = self.graph.stages.iter().map(|n| n.id.clone()).collect();
+        let mut control_table = self.control.shut_down(&order).await;
+        for (id, sent, dropped) in bridges {
+            control_table.push_str(&format!(
+                "  bridge {id} -> control plane: {sent} sent, {dropped} dropped\n"
+            ));
+        }
+        Ok((report, control_table))
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// Data-plane index -> stage id.
+fn data_plane_ids(graph: &PipelineGraph, link: &DataPlaneLink) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (graph_index, index) in link.index_of.iter().enumerate() {
+        if let Some(index) = index {
+            if ids.len() <= *index {
+                ids.resize(index + 1, String::new());
+            }
+            ids[*index] = graph.stages[graph_index].id.clone();
+        }
+    }
+    ids
+}
+
+/// The spec of control stage `node` of `graph`, from `registry`.
+pub fn control_spec(
+    graph: &PipelineGraph,
+    node: &StageNode,
+    registry: &PluginRegistry,
+) -> Result<ControlSpec, String> {
+    let (plugin, _): (&LoadedPlugin, _) = registry
+        .stage(&node.kind)
+        .ok_or_else(|| "no loaded plugin provides this stage kind".to_string())?;
+    Ok(ControlSpec {
+        id: node.id.clone(),
+        kind: node.kind.clone(),
+        module: plugin.module,
+        config_json: node.config_json.clone(),
+        on_error: node.on_error,
+        inputs: node
+            .inputs
+            .iter()
+            .map(|e| graph.stages[e.from].id.clone())
+            .collect(),
+        capacity: node.inputs.first().map_or(16, |e| e.capacity),
+    })
+}
+
 /// Resolves with the reason when the run should stop early.
-async fn stop_signal(duration: Option<Duration>) -> &'static str {
+pub async fn stop_signal(duration: Option<Duration>) -> &'static str {
     let elapsed = async {
         match duration {
             Some(duration) => tokio::time::sleep(duration).await,

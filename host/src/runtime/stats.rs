@@ -18,6 +18,8 @@ pub struct StageStats {
     pub restarts: u64,
     /// Packets forwarded unprocessed (`on_error = "bypass"`).
     pub bypassed: u64,
+    /// Times the stage was swapped for one with new parameters or new code.
+    pub replaced: u64,
     /// Nanoseconds per `process` call.
     pub process_ns: Histogram<u64>,
     /// For sinks: nanoseconds from the source timestamp to the sink.
@@ -40,6 +42,7 @@ impl StageStats {
             errors: 0,
             restarts: 0,
             bypassed: 0,
+            replaced: 0,
             process_ns: histogram(),
             latency_ns: sink.then(histogram),
             ahead_of_clock: 0,
@@ -149,6 +152,13 @@ pub fn render(title: &str, stages: &[StageRow<'_>], edges: &[EdgeRow<'_>]) -> St
                 out,
                 "  {}: {} restart(s), {} packet(s) bypassed",
                 row.id, row.stats.restarts, row.stats.bypassed
+            );
+        }
+        if row.stats.replaced > 0 {
+            let _ = writeln!(
+                out,
+                "  {}: replaced live {} time(s)",
+                row.id, row.stats.replaced
             );
         }
     }

@@ -12,6 +12,8 @@ pub enum TemplateKind {
     Filter,
     /// Raw EEG in, nothing out.
     Sink,
+    /// On the control plane: band powers in, events out.
+    Control,
 }
 
 impl TemplateKind {
@@ -20,6 +22,9 @@ impl TemplateKind {
             Self::Source => "a source: emits a sine wave",
             Self::Filter => "a filter: removes each channel's DC offset",
             Self::Sink => "a sink: prints each channel's RMS at the end",
+            Self::Control => {
+                "a control stage: an event when a band power's mean over a window exceeds a level"
+            }
         }
     }
 }
@@ -115,6 +120,10 @@ pub fn generate(name: &str, dir: &Path, kind: TemplateKind) -> Result<Vec<PathBu
         TemplateKind::Sink => (
             include_str!("files/sink.rs.tmpl"),
             include_str!("files/pipeline_sink.toml.tmpl"),
+        ),
+        TemplateKind::Control => (
+            include_str!("files/control.rs.tmpl"),
+            include_str!("files/pipeline_control.toml.tmpl"),
         ),
     };
     let files = [

@@ -1,0 +1,333 @@
+//! Hot reload: runs a pipeline while watching its file and the plugin
+//! directories (`watch.rs`), and applies each change to the running pipeline
+//! (`diff.rs` says what changed).
+//!
+//! What a change does:
+//! - an invalid file: its errors are logged with line:column, the running
+//!   pipeline is untouched;
+//! - a changed control stage (config, inputs, kind, policy, or plugin code):
+//!   only that stage restarts, taking over its input channel;
+//! - added / removed control stages: started / stopped;
+//! - a data-plane stage with a new config or new plugin code: rebuilt off the
+//!   data plane and swapped in between two packets, nothing lost;
+//! - a structural data-plane change (stages, edges, stream shapes, pipeline
+//!   settings): refused as "needs restart", the old graph runs on.
+//!
+//! Every new piece is built before anything is applied; if one fails, the
+//! whole change is dropped and the running pipeline is untouched.
+
+mod diff;
+mod watch;
+
+pub use diff::{GraphDiff, diff};
+pub use watch::{Change, DEBOUNCE};
+
+use crate::graph::{PipelineGraph, StageType, load_pipeline};
+use crate::registry::{PluginRegistry, Probe, mapped_libraries};
+use crate::runtime::{
+    DataPlaneError, PipelineEvent, PipelineRuntime, RunOptions, RunOutcome, control_spec,
+    stop_signal,
+};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Plugin reloads one run may do: abi_stable never unloads a library, so
+/// every reload leaves one mapping behind for the life of the process.
+pub const MAX_PLUGIN_RELOADS: usize = 64;
+
+/// Where to look for changes.
+pub struct WatchSetup {
+    /// The plugin directories to watch.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// How to check a new library before loading it.
+    pub probe: Probe,
+}
+
+/// Runs `graph` (loaded from `file`) to its end: until its finite sources
+/// finish and every queue drains, or a signal or `options.duration` stops
+/// the sources. With `setup`, every change to the file or to the plugins in
+/// its directories is applied while it runs.
+pub fn run(
+    file: &Path,
+    graph: PipelineGraph,
+    mut registry: PluginRegistry,
+    setup: Option<WatchSetup>,
+    options: &RunOptions,
+) -> Result<RunOutcome, DataPlaneError> {
+    let failed = |message: String| DataPlaneError::StageFailed {
+        id: "-".into(),
+        kind: "-".into(),
+        message,
+    };
+    let control = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(format!("cannot start the control plane: {e}")))?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&control, async {
+        let mut pipeline = PipelineRuntime::start(graph, &registry, options)?;
+        let watching = setup.as_ref().map(|s| watch::watch(file, &s.plugin_dirs));
+        let (_watcher, mut changes) = match watching {
+            Some(Ok((watcher, changes))) => (Some(watcher), Some(changes)),
+            Some(Err(error)) => {
+                tracing::warn!("{error}; running without hot reload");
+                (None, None)
+            }
+            None => (None, None),
+        };
+        let probe = setup.map_or(Probe::None, |s| s.probe);
+        let stop = stop_signal(options.duration);
+        tokio::pin!(stop);
+        let mut stopped_by = None;
+        let mut reloads = Reloads {
+            loaded: mapped_libraries(),
+            count: 0,
+        };
+        loop {
+            tokio::select! {
+                reason = &mut stop, if stopped_by.is_none() => {
+                    tracing::info!("{reason}: stopping the sources and draining");
+                    stopped_by = Some(reason);
+                    pipeline.stop_sources();
+                }
+                Some(change) = async { changes.as_mut()?.recv().await }, if !pipeline.data_plane_ended() => {
+                    match change {
+                        Change::Pipeline => {
+                            let saved = watch::saved_at(file);
+                            apply_file(&mut pipeline, &registry, file, saved, &HashSet::new()).await;
+                        }
+                        Change::Plugin(path) => {
+                            if let Some(kinds) = reload_plugin(&mut registry, &probe, &path, &mut reloads).await {
+                                let saved = watch::saved_at(&path);
+                                apply_file(&mut pipeline, &registry, file, saved, &kinds).await;
+                            }
+                        }
+                    }
+                }
+                event = pipeline.next_event() => match event {
+                    PipelineEvent::DataPlaneEnded => break,
+                    PipelineEvent::Fatal(message) => {
+                        tracing::error!("{message}");
+                        pipeline.stop_sources();
+                        let _ = pipeline.finish().await;
+                        return Err(failed(message));
+                    }
+                    PipelineEvent::Param(request) => pipeline.apply_param(request, &registry),
+                    PipelineEvent::Retired(item) => pipeline.on_retired(item),
+                },
+            }
+        }
+        let (report, control_table) = pipeline.finish().await?;
+        Ok(RunOutcome {
+            report,
+            control_table,
+            stopped_by,
+        })
+    })
+}
+
+struct Reloads {
+    /// Libraries mapped before the run started.
+    loaded: usize,
+    count: usize,
+}
+
+/// Loads a new or changed library once it is completely written; returns
+/// the stage kinds it provides, or `None` (logged) if it cannot be used.
+async fn reload_plugin(
+    registry: &mut PluginRegistry,
+    probe: &Probe,
+    path: &Path,
+    reloads: &mut Reloads,
+) -> Option<HashSet<String>> {
+    if !path.exists() {
+        tracing::info!(
+            "{} was removed; stages using it keep running on the code already loaded",
+            path.display()
+        );
+        return None;
+    }
+    if reloads.count >= MAX_PLUGIN_RELOADS {
+        tracing::error!(
+            "{}: not loaded: this run has already loaded {MAX_PLUGIN_RELOADS} plugin versions, each a mapping that cannot be unloaded; restart the host to reclaim them",
+            path.display()
+        );
+        return None;
+    }
+    let stable = watch::wait_until_stable(path, Duration::from_millis(50), Duration::from_secs(10));
+    if stable.await.is_none() {
+        tracing::warn!(
+            "{}: still changing after 10 s (or gone); not loaded",
+            path.display()
+        );
+        return None;
+    }
+    let began = Instant::now();
+    match registry.reload_file(path, probe) {
+        Ok(None) => {
+            tracing::debug!("{}: unchanged, not reloaded", path.display());
+            None
+        }
+        Ok(Some(kinds)) => {
+            reloads.count += 1;
+            tracing::info!(
+                "plugin {} loaded in {:.1} ms: {}; {} plugin reload(s) this run have left {} library mapping(s) behind",
+                path.display(),
+                began.elapsed().as_secs_f64() * 1000.0,
+                kinds.join(", "),
+                reloads.count,
+                mapped_libraries().saturating_sub(reloads.loaded),
+            );
+            Some(kinds.into_iter().collect())
+        }
+        Err(error) => {
+            tracing::error!("{error}; the running pipeline is unchanged");
+            None
+        }
+    }
+}
+
+/// Reads `file` again and applies what changed; `reloaded` are stage kinds
+/// whose plugin was just loaded again (their stages count as changed).
+async fn apply_file(
+    pipeline: &mut PipelineRuntime,
+    registry: &PluginRegistry,
+    file: &Path,
+    saved: Option<Instant>,
+    reloaded: &HashSet<String>,
+) {
+    let new = match load_pipeline(file, registry) {
+        Ok(graph) => graph,
+        Err(errors) => {
+            for error in &errors {
+                tracing::error!("{error}");
+            }
+            tracing::error!(
+                "{}: {} error(s) in the new version; the running pipeline is unchanged",
+                file.display(),
+                errors.len()
+            );
+            return;
+        }
+    };
+    let diff = diff::diff(pipeline.graph(), &new, reloaded);
+    if !diff.needs_restart.is_empty() {
+        tracing::error!(
+            "{}: this change needs a restart ({}); the running pipeline is unchanged",
+            file.display(),
+            diff.needs_restart.join("; ")
+        );
+        return;
+    }
+    if diff.is_empty() {
+        tracing::info!("{}: saved with no change to apply", file.display());
+        return;
+    }
+    // Build every new piece before touching the running pipeline.
+    let built = build_pieces(pipeline, registry, &new, &diff);
+    let (data_plane, control) = match built {
+        Ok(pieces) => pieces,
+        Err(error) => {
+            tracing::error!(
+                "{}: {error}; the change is rolled back and the running pipeline is unchanged",
+                file.display()
+            );
+            return;
+        }
+    };
+    for consumer in new
+        .stages
+        .iter()
+        .filter(|n| n.stage_type == StageType::Control)
+    {
+        for edge in &consumer.inputs {
+            let from = &new.stages[edge.from];
+            if from.stage_type == StageType::DataPlane {
+                if let Err(error) = pipeline.ensure_bridge(&from.id) {
+                    tracing::error!("cannot bridge `{}` to the control plane: {error}", from.id);
+                }
+            }
+        }
+    }
+    for (id, replacement) in data_plane {
+        let what = if reloaded.contains(&pipeline_kind(&new, &id)) {
+            "new plugin code"
+        } else {
+            "new config"
+        };
+        if let Err(error) = pipeline.send_replacement(replacement, &id, what.into(), saved) {
+            tracing::error!("stage `{id}` keeps its old config: {error}");
+        }
+    }
+    for id in &diff.control_removed {
+        pipeline.remove_control_stage(id).await;
+        tracing::info!("control stage `{id}` stopped (removed from the file)");
+    }
+    for (spec, stage, why) in control {
+        let id = spec.id.clone();
+        pipeline.run_control_stage(spec, stage).await;
+        let since = saved
+            .map(|saved| format!(", {:.1} ms after the save", ms(saved.elapsed())))
+            .unwrap_or_default();
+        tracing::info!("control stage `{id}` {why}{since}");
+    }
+    pipeline.set_graph(new);
+}
+
+type Built = (
+    Vec<(String, Box<crate::runtime::Replacement>)>,
+    Vec<(
+        crate::runtime::ControlSpec,
+        hsp_sdk::abi::FfiControlStageBox,
+        &'static str,
+    )>,
+);
+
+fn build_pieces(
+    pipeline: &PipelineRuntime,
+    registry: &PluginRegistry,
+    new: &PipelineGraph,
+    diff: &GraphDiff,
+) -> Result<Built, String> {
+    let node = |id: &str| {
+        new.stages
+            .iter()
+            .find(|n| n.id == id)
+            .ok_or_else(|| format!("stage `{id}` vanished"))
+    };
+    let mut data_plane = Vec::new();
+    for id in &diff.data_plane {
+        let node = node(id)?;
+        let replacement = pipeline
+            .prepare_replacement(node, &node.config_json, node.on_error, registry)
+            .map_err(|e| format!("building the new `{id}` failed: {e}"))?;
+        data_plane.push((id.clone(), replacement));
+    }
+    let mut control = Vec::new();
+    let changed = diff.control_changed.iter().map(|id| (id, "restarted"));
+    let added = diff.control_added.iter().map(|id| (id, "started"));
+    for (id, why) in changed.chain(added) {
+        let node = node(id)?;
+        let spec = control_spec(new, node, registry)
+            .map_err(|e| format!("building the new `{id}` failed: {e}"))?;
+        let stage = spec
+            .build()
+            .map_err(|e| format!("building the new `{id}` failed: {e}"))?;
+        control.push((spec, stage, why));
+    }
+    Ok((data_plane, control))
+}
+
+fn pipeline_kind(graph: &PipelineGraph, id: &str) -> String {
+    graph
+        .stages
+        .iter()
+        .find(|n| n.id == id)
+        .map(|n| n.kind.clone())
+        .unwrap_or_default()
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}

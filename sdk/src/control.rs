@@ -1,0 +1,146 @@
+//! Control stages: low-rate logic on the host's tokio control plane, fed by
+//! lossy bridges from the data plane.
+
+use crate::abi::{ControlOutputs, PacketRef, ParamChange};
+use crate::config::ConfigSpec;
+use crate::data::{Event, PacketKind};
+use crate::stage::StageError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A control stage, as a plugin author writes it: built from config, started,
+/// handed each packet its inputs produce, stopped. It may emit [`Event`]s
+/// (read by the control stages downstream of it) and ask for parameter
+/// changes of running data-plane stages.
+///
+/// **Guarantees the host gives.** Each control stage runs in its own tokio
+/// task on the control plane, never on the data-plane thread: `on_packet`
+/// may allocate, log and do small blocking I/O (a buffered file write). It is
+/// called for one message at a time, in the order each input produced them.
+/// Its inputs reach it through bridges that never block the data plane: when
+/// the stage falls behind, the newest packets are dropped and counted, so
+/// a slow control stage costs data, never latency upstream. A panic is
+/// caught at the library boundary, like a data-plane stage's.
+///
+/// **Why its methods are not `async`.** A future cannot cross the plugin's C
+/// ABI without both sides agreeing on an executor; the host's task does the
+/// awaiting (on its inputs, on shutdown) and calls these methods when there is
+/// something to do.
+///
+/// ```
+/// use hsp_sdk::{ControlContext, ControlStage, Event, PacketKind, PacketRef, StageError};
+///
+/// /// Emits an event whenever the first feature of a packet exceeds `level`.
+/// pub struct Above { level: f32 }
+///
+/// #[derive(serde::Deserialize)]
+/// pub struct AboveConfig { level: f32 }
+///
+/// impl ControlStage for Above {
+///     const KIND: &'static str = "above";
+///     const DOC: &'static str = "An event when the first feature exceeds a level.";
+///     const ACCEPTS: &'static [PacketKind] = &[PacketKind::Features];
+///     const EMITS_EVENTS: bool = true;
+///     type Config = AboveConfig;
+///
+///     fn new(config: AboveConfig) -> Result<Self, StageError> {
+///         Ok(Above { level: config.level })
+///     }
+///
+///     fn on_packet(&mut self, _from: &str, packet: PacketRef<'_>, ctx: &mut ControlContext<'_>) -> Result<(), StageError> {
+///         if let PacketRef::Features(features) = packet {
+///             if features.values().first().is_some_and(|&v| v > self.level) {
+///                 ctx.emit(Event::new(1, "above").at(features.timestamp_ns));
+///             }
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait ControlStage: Send + Sized + 'static {
+    /// The stage kind's name, as pipelines write it in `plugin = "..."`.
+    const KIND: &'static str;
+    /// One line on what the stage does, for `host plugins inspect`.
+    const DOC: &'static str;
+    /// Its config keys; defaults here are filled in before `Config` is parsed.
+    const CONFIG: &'static [ConfigSpec] = &[];
+    /// The packet kinds its inputs may carry; empty if it takes no input.
+    const ACCEPTS: &'static [PacketKind];
+    /// Whether it emits events that other control stages can read.
+    const EMITS_EVENTS: bool = false;
+    /// Its typed config (use `#[serde(deny_unknown_fields)]`).
+    type Config: DeserializeOwned;
+
+    /// Builds the stage from its config.
+    fn new(config: Self::Config) -> Result<Self, StageError>;
+
+    /// Called once before the first packet: open files, emit an initial state.
+    fn start(&mut self, ctx: &mut ControlContext<'_>) -> Result<(), StageError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// One packet from the input stage whose pipeline id is `from`.
+    fn on_packet(
+        &mut self,
+        from: &str,
+        packet: PacketRef<'_>,
+        ctx: &mut ControlContext<'_>,
+    ) -> Result<(), StageError>;
+
+    /// Called once after the last packet: flush and close.
+    fn stop(&mut self, ctx: &mut ControlContext<'_>) -> Result<(), StageError> {
+        let _ = ctx;
+        Ok(())
+    }
+}
+
+/// What a control stage can do besides compute: emit events and ask for
+/// parameter changes. The host acts on them when the call returns.
+///
+/// ```
+/// use hsp_sdk::{ControlContext, Event};
+/// use hsp_sdk::abi::ControlOutputs;
+///
+/// let mut outputs = ControlOutputs::default();
+/// let mut ctx = ControlContext::new(&mut outputs);
+/// ctx.emit(Event::new(1, "alpha/high"));
+/// ctx.set_param("bandpass", "cutoff_hz", &[8.0, 12.0]).unwrap();
+/// assert_eq!(outputs.events.len(), 1);
+/// assert_eq!(outputs.params[0].value_json.as_str(), "[8.0,12.0]");
+/// ```
+pub struct ControlContext<'a> {
+    outputs: &'a mut ControlOutputs,
+}
+
+impl<'a> ControlContext<'a> {
+    /// A context that collects into `outputs`.
+    pub fn new(outputs: &'a mut ControlOutputs) -> Self {
+        Self { outputs }
+    }
+
+    /// Sends `event` to every control stage that reads this one.
+    pub fn emit(&mut self, event: Event) {
+        self.outputs.events.push(event);
+    }
+
+    /// Asks the host to set config `key` of the running data-plane stage
+    /// `target` (its pipeline id) to `value`. The host validates the result
+    /// against the target's schema; a change it refuses is logged, and the
+    /// target keeps running as it was.
+    pub fn set_param(
+        &mut self,
+        target: &str,
+        key: &str,
+        value: &impl Serialize,
+    ) -> Result<(), StageError> {
+        let value_json = serde_json::to_string(value)
+            .map_err(|e| StageError::new(format!("set_param `{key}`: {e}")))?;
+        self.outputs.params.push(ParamChange {
+            target: target.into(),
+            key: key.into(),
+            value_json: value_json.into(),
+        });
+        Ok(())
+    }
+}

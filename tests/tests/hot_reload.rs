@@ -1,0 +1,354 @@
+//! Hot reload, end to end: a running `host run` whose pipeline file is
+//! edited by atomic rename (as editors save), and whose plugin directory
+//! gets a new build of a control plugin.
+
+use hsp_tests::{built_plugins_dir, fixture_library, host_binary, scratch_dir};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A `host run` in the background whose standard error is collected.
+struct RunningHost {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl RunningHost {
+    fn start(dir: &Path, pipeline: &Path, plugins: &[&Path]) -> Self {
+        let mut command = Command::new(host_binary());
+        for dir in plugins {
+            command.arg("--plugins").arg(dir);
+        }
+        let mut child = command
+            .arg("run")
+            .arg(pipeline)
+            .current_dir(dir)
+            .env_remove("HSP_PLUGIN_PATH")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start host");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().expect("log lock");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self { child, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Waits until the log contains `text`; panics with the log after 30 s.
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if self.log().contains(text) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no `{text}` in the host's log:\n{}", self.log());
+    }
+
+    /// Waits for the run to end; returns its exit code and the whole log.
+    fn finish(mut self) -> (i32, String) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait host") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the host did not end:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // Let the reader thread take the last lines.
+        std::thread::sleep(Duration::from_millis(100));
+        (status.code().unwrap_or(-1), self.log())
+    }
+}
+
+/// Replaces `path` by `text` the way editors save: write a temporary file
+/// beside it, then rename it over the original.
+fn save_by_rename(path: &Path, text: &str) {
+    let temporary = path.with_extension("toml.tmp");
+    std::fs::write(&temporary, text).expect("write temporary");
+    std::fs::rename(&temporary, path).expect("rename over");
+}
+
+fn csv_data_rows(path: &Path) -> Vec<Vec<f64>> {
+    let text = std::fs::read_to_string(path).expect("read csv");
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            line.split(',')
+                .skip(1)
+                .map(|v| v.parse().expect("a number"))
+                .collect()
+        })
+        .collect()
+}
+
+/// A live pipeline: 250 Hz synthetic EEG for `seconds`, a filter to CSV, and
+/// band powers feeding two threshold control stages, one of them logged.
+fn monitor_pipeline(seconds: f64, filter_band: &str, level: f64) -> String {
+    format!(
+        r#"[pipeline]
+name = "monitor"
+
+[[stage]]
+id = "eeg"
+plugin = "synth"
+[stage.config]
+channels = 2
+sample_rate_hz = 250.0
+block_size = 25
+duration_s = {seconds}
+realtime = true
+
+[[stage]]
+id = "filter"
+plugin = "iir"
+inputs = ["eeg"]
+[stage.config]
+type = "bandpass"
+cutoff_hz = {filter_band}
+
+[[stage]]
+id = "csv"
+plugin = "csv_sink_filtered"
+inputs = ["filter"]
+[stage.config]
+path = "filtered.csv"
+
+[[stage]]
+id = "spectrum"
+plugin = "fft"
+inputs = ["filter"]
+[stage.config]
+size = 128
+hop = 50
+
+[[stage]]
+id = "bands"
+plugin = "bandpower"
+inputs = ["spectrum"]
+[stage.config]
+relative = true
+
+[[stage]]
+id = "alpha_high"
+plugin = "threshold"
+inputs = ["bands"]
+[stage.config]
+feature = 2
+level = {level}
+
+[[stage]]
+id = "beta_high"
+plugin = "threshold"
+inputs = ["bands"]
+[stage.config]
+feature = 3
+level = 0.5
+
+[[stage]]
+id = "log"
+plugin = "jsonl_sink"
+inputs = ["alpha_high"]
+[stage.config]
+path = "events.jsonl"
+"#
+    )
+}
+
+#[test]
+fn editing_a_control_stage_restarts_only_it_and_an_invalid_edit_keeps_the_old_graph() {
+    let dir = scratch_dir("reload-control");
+    let pipeline = dir.join("monitor.toml");
+    let seconds = 4.0;
+    std::fs::write(&pipeline, monitor_pipeline(seconds, "[1.0, 40.0]", 0.8)).expect("write");
+    let host = RunningHost::start(&dir, &pipeline, &[]);
+    host.wait_for("watching");
+    std::thread::sleep(Duration::from_millis(500));
+
+    save_by_rename(&pipeline, &monitor_pipeline(seconds, "[1.0, 40.0]", 0.6));
+    host.wait_for("control stage `alpha_high` restarted");
+
+    // An invalid edit: a string where the level must be a number.
+    let invalid =
+        monitor_pipeline(seconds, "[1.0, 40.0]", 0.6).replace("level = 0.6", "level = \"high\"");
+    save_by_rename(&pipeline, &invalid);
+    host.wait_for("the running pipeline is unchanged");
+
+    let (code, log) = host.finish();
+    assert_eq!(code, 0, "{log}");
+    assert_eq!(
+        log.matches("restarted").count(),
+        1,
+        "only one restart:\n{log}"
+    );
+    assert!(!log.contains("`beta_high` restarted"), "{log}");
+    // The invalid edit is reported at its line and column.
+    let line = invalid
+        .lines()
+        .position(|l| l.contains("\"high\""))
+        .expect("the edit")
+        + 1;
+    let position = format!("monitor.toml:{line}:1: error: `level` must be a float, got a string");
+    assert!(log.contains(&position), "no `{position}` in:\n{log}");
+    // Nothing lost: every sample produced reached the CSV.
+    let rows = csv_data_rows(&dir.join("filtered.csv"));
+    assert_eq!(rows.len(), (seconds * 250.0) as usize, "{log}");
+    assert!(log.contains("control alpha_high (threshold)"), "{log}");
+}
+
+#[test]
+fn a_filter_band_changed_in_the_file_takes_effect_at_a_packet_boundary_without_a_restart() {
+    let dir = scratch_dir("reload-filter");
+    let pipeline = dir.join("monitor.toml");
+    let seconds = 5.0;
+    std::fs::write(&pipeline, monitor_pipeline(seconds, "[8.0, 12.0]", 0.8)).expect("write");
+    let host = RunningHost::start(&dir, &pipeline, &[]);
+    host.wait_for("watching");
+    std::thread::sleep(Duration::from_millis(1500));
+
+    save_by_rename(&pipeline, &monitor_pipeline(seconds, "[30.0, 40.0]", 0.8));
+    host.wait_for("stage `filter` swapped at packet");
+    let (code, log) = host.finish();
+    assert_eq!(code, 0, "{log}");
+    assert!(
+        !log.contains("restarted"),
+        "no control stage changed:\n{log}"
+    );
+
+    let swapped_at: usize = log
+        .split("stage `filter` swapped at packet ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the packet of the swap");
+    let rows = csv_data_rows(&dir.join("filtered.csv"));
+    assert_eq!(
+        rows.len(),
+        (seconds * 250.0) as usize,
+        "nothing lost:\n{log}"
+    );
+    // The synthetic EEG is rich in alpha (8-12 Hz) and poor at 30-40 Hz: the
+    // output's power drops where the new band starts, at a block boundary.
+    let boundary = swapped_at * 25;
+    let rms = |rows: &[Vec<f64>]| {
+        let values: Vec<f64> = rows.iter().flatten().copied().collect();
+        (values.iter().map(|v| v * v).sum::<f64>() / values.len() as f64).sqrt()
+    };
+    let settle = 125; // half a second for each filter's transient
+    let before = rms(&rows[settle..boundary]);
+    let after = rms(&rows[boundary + settle..]);
+    assert!(
+        before > 4.0 * after,
+        "alpha band RMS {before} should dwarf the 30-40 Hz band's {after} (swap at sample {boundary})"
+    );
+}
+
+#[test]
+fn a_new_build_of_a_control_plugin_dropped_in_while_running_is_used() {
+    let dir = scratch_dir("reload-plugin");
+    let builds = build_tagger_versions(&dir);
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugins dir");
+    let installed = plugins.join(format!("libtagger.{}", std::env::consts::DLL_EXTENSION));
+    std::fs::copy(&builds[0], &installed).expect("install v1");
+
+    let pipeline = dir.join("tagged.toml");
+    std::fs::write(
+        &pipeline,
+        r#"[[stage]]
+id = "eeg"
+plugin = "synth"
+[stage.config]
+channels = 2
+sample_rate_hz = 250.0
+block_size = 25
+duration_s = 4.0
+realtime = true
+
+[[stage]]
+id = "filter"
+plugin = "iir"
+inputs = ["eeg"]
+[stage.config]
+type = "bandpass"
+cutoff_hz = [1.0, 40.0]
+
+[[stage]]
+id = "spectrum"
+plugin = "fft"
+inputs = ["filter"]
+[stage.config]
+size = 128
+hop = 25
+
+[[stage]]
+id = "bands"
+plugin = "bandpower"
+inputs = ["spectrum"]
+
+[[stage]]
+id = "tag"
+plugin = "tagger"
+inputs = ["bands"]
+
+[[stage]]
+id = "log"
+plugin = "jsonl_sink"
+inputs = ["tag"]
+[stage.config]
+path = "tags.jsonl"
+"#,
+    )
+    .expect("write pipeline");
+    let built = built_plugins_dir();
+    let host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
+    host.wait_for("watching");
+    std::thread::sleep(Duration::from_millis(1000));
+    // A plain copy, not a rename: the host must wait until it is complete.
+    std::fs::copy(&builds[1], &installed).expect("install v2");
+    host.wait_for("control stage `tag` restarted");
+    let (code, log) = host.finish();
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("library mapping(s) behind"), "{log}");
+
+    let text = std::fs::read_to_string(dir.join("tags.jsonl")).expect("read tags");
+    let codes: Vec<u64> = text
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            value["code"].as_u64().expect("an event code")
+        })
+        .collect();
+    let first_v2 = codes.iter().position(|&c| c == 2).expect("v2 ran");
+    assert!(first_v2 > 0, "v1 ran first: {codes:?}");
+    assert!(codes[..first_v2].iter().all(|&c| c == 1), "{codes:?}");
+    assert!(codes[first_v2..].iter().all(|&c| c == 2), "{codes:?}");
+}
+
+/// The two builds of the `tagger` fixture (v1, and the same source as v2).
+fn build_tagger_versions(dir: &Path) -> [PathBuf; 2] {
+    let keep = |name: &str| {
+        let to = dir.join(format!("{name}.so"));
+        std::fs::copy(fixture_library(name), &to).expect("keep a build");
+        to
+    };
+    [keep("tagger"), keep("tagger_v2")]
+}
