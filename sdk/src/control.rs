@@ -71,7 +71,9 @@ pub trait ControlStage: Send + Sized + 'static {
     /// Its typed config (use `#[serde(deny_unknown_fields)]`).
     type Config: DeserializeOwned;
 
-    /// Builds the stage from its config.
+    /// Builds the stage from its config. The host also calls it to check a
+    /// pipeline (`host validate`, before a reload), so reject bad values
+    /// here and leave opening files and the like to `start`.
     fn new(config: Self::Config) -> Result<Self, StageError>;
 
     /// Called once before the first packet: open files, emit an initial state.

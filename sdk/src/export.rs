@@ -294,6 +294,29 @@ impl<C: ControlStage> ControlAdapter<C> {
     }
 }
 
+impl<C: ControlStage> ControlAdapter<C> {
+    /// Hands the stage one packet, refusing a kind it does not accept.
+    pub fn on_packet(
+        &mut self,
+        from: &str,
+        packet: PacketRef<'_>,
+        outputs: &mut ControlOutputs,
+    ) -> Result<(), StageError> {
+        if let Some(kind) = packet.kind() {
+            if !C::ACCEPTS.contains(&kind) {
+                return Err(StageError::new(format!(
+                    "on_packet: `{}` does not take {kind} packets (it takes {:?})",
+                    C::KIND,
+                    C::ACCEPTS
+                )));
+            }
+        }
+        self.call("on_packet", outputs, |stage, ctx| {
+            stage.on_packet(from, packet, ctx)
+        })
+    }
+}
+
 impl<C: ControlStage> FfiControlStage for ControlAdapter<C> {
     fn start(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString> {
         into_rresult(self.call("start", outputs, C::start))
@@ -305,21 +328,12 @@ impl<C: ControlStage> FfiControlStage for ControlAdapter<C> {
         packet: PacketRef<'_>,
         outputs: &mut ControlOutputs,
     ) -> RResult<(), RString> {
-        if let Some(kind) = packet.kind() {
-            if !C::ACCEPTS.contains(&kind) {
-                return RErr(
-                    format!(
-                        "on_packet: got a {kind} packet, `{}` takes {:?}",
-                        C::KIND,
-                        C::ACCEPTS
-                    )
-                    .into(),
-                );
-            }
-        }
-        into_rresult(self.call("on_packet", outputs, |stage, ctx| {
-            stage.on_packet(from.as_str(), packet, ctx)
-        }))
+        into_rresult(ControlAdapter::on_packet(
+            self,
+            from.as_str(),
+            packet,
+            outputs,
+        ))
     }
 
     fn stop(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString> {
@@ -339,13 +353,15 @@ pub fn create_control<C: ControlStage>(config_json: &str) -> RResult<FfiControlS
     }))
 }
 
-/// Checks control stage `C`'s config without building it; its "output
-/// format" is an event stream when it emits events. Used by [`export_plugin!`](crate::export_plugin).
+/// Checks control stage `C`'s config by building it (`new` must not open
+/// files or start anything: that is `start`'s job); its "output format" is
+/// an event stream when it emits events. Used by [`export_plugin!`](crate::export_plugin).
 pub fn control_output_format<C: ControlStage>(
     config_json: &str,
 ) -> RResult<ROption<StreamFormat>, RString> {
     into_rresult(guarded(|| {
-        parse_config::<C::Config>(C::CONFIG, config_json)?;
+        let config = parse_config::<C::Config>(C::CONFIG, config_json)?;
+        drop(C::new(config)?);
         Ok(if C::EMITS_EVENTS {
             RSome(StreamFormat {
                 kind: crate::data::PacketKind::Event,

@@ -227,15 +227,14 @@ impl<C: ControlStage> ControlHarness<C> {
         packet: PacketRef<'_>,
     ) -> Result<ControlOutputs, StageError> {
         let mut outputs = self.start()?;
-        self.stage.call("on_packet", &mut outputs, |stage, ctx| {
-            stage.on_packet(from, packet, ctx)
-        })?;
+        self.stage.on_packet(from, packet, &mut outputs)?;
         Ok(outputs)
     }
 
-    /// Stops the stage and returns what it emitted doing so.
+    /// Stops the stage (starting it first if needed, as the host would)
+    /// and returns what it emitted doing so.
     pub fn stop(&mut self) -> Result<ControlOutputs, StageError> {
-        let mut outputs = ControlOutputs::default();
+        let mut outputs = self.start()?;
         self.stage.call("stop", &mut outputs, C::stop)?;
         Ok(outputs)
     }

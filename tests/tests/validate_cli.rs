@@ -910,3 +910,46 @@ fn a_packet_too_large_to_preallocate_is_an_error_not_an_abort() {
         ),
     );
 }
+
+#[test]
+fn a_control_stage_config_its_plugin_refuses_is_a_validation_error() {
+    let (file, output) = validate(
+        "control-config",
+        r#"[[stage]]
+id = "src"
+plugin = "synth"
+
+[[stage]]
+id = "filter"
+plugin = "iir"
+inputs = ["src"]
+[stage.config]
+type = "bandpass"
+cutoff_hz = [1.0, 40.0]
+
+[[stage]]
+id = "spectrum"
+plugin = "fft"
+inputs = ["filter"]
+
+[[stage]]
+id = "bands"
+plugin = "bandpower"
+inputs = ["spectrum"]
+
+[[stage]]
+id = "watch"
+plugin = "threshold"
+inputs = ["bands"]
+[stage.config]
+level = 0.5
+hysteresis = -0.1
+"#,
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains(&format!("{file}:")) && text.contains("`hysteresis` must be a number >= 0"),
+        "{text}"
+    );
+}

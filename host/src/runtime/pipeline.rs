@@ -211,6 +211,7 @@ impl PipelineRuntime {
             }
             let value: serde_json::Value = serde_json::from_str(change.value_json.as_str())
                 .map_err(|e| format!("value is not JSON: {e}"))?;
+            let value = coerce_to_schema(registry, &node.kind, key, value);
             let current = self.live_configs.get(target).map_or("{}", String::as_str);
             let mut config: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(current).map_err(|e| format!("current config: {e}"))?;
@@ -431,6 +432,29 @@ impl PipelineRuntime {
             ));
         }
         Ok((report, control_table))
+    }
+}
+
+/// A whole number sent as a float (`4.0`: control stages often compute in
+/// floats) for an integer key becomes an integer; anything else is left for
+/// the plugin's own checks.
+fn coerce_to_schema(
+    registry: &PluginRegistry,
+    kind: &str,
+    key: &str,
+    value: serde_json::Value,
+) -> serde_json::Value {
+    let integer_key = registry.stage(kind).is_some_and(|(_, descriptor)| {
+        descriptor
+            .config
+            .iter()
+            .any(|field| field.key.as_str() == key && field.ty == hsp_sdk::ConfigType::Integer)
+    });
+    match value.as_f64() {
+        Some(number) if integer_key && number.fract() == 0.0 && number.abs() < 9.0e15 => {
+            serde_json::Value::from(number as i64)
+        }
+        _ => value,
     }
 }
 

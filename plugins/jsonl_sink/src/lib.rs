@@ -410,7 +410,7 @@ mod tests {
             .on_packet("raw", PacketRef::RawEeg(&block))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("got a raw_eeg packet"), "{e}");
+        assert!(e.contains("does not take raw_eeg packets"), "{e}");
         h.stop().unwrap();
         assert!(read_lines(&path).is_empty());
         std::fs::remove_file(&path).unwrap();

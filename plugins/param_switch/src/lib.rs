@@ -7,8 +7,9 @@
 //! **The value sent.** A list of exactly one element is sent as a JSON
 //! number (`rise_value = [10.0]` sends `10.0`, for a key such as `gain`);
 //! a longer list is sent as a JSON array (`[8.0, 12.0]`, for a key such as
-//! `band_hz`). Values are sent as floats, so only float and float-list keys
-//! of the target can be switched.
+//! `cutoff_hz`). Values are sent as floats; the host turns a whole number
+//! into an integer for a target key of integer type (`order = [6.0]` sets
+//! `order = 6`).
 //!
 //! **No duplicate changes.** A change is asked for only when the value
 //! differs from the last one this stage sent: two rises in a row, or a fall
@@ -50,7 +51,7 @@ const CONFIG: &[ConfigSpec] = &[
     ConfigSpec::required(
         "key",
         ConfigType::String,
-        "Config key of the target to switch (a float or float-list key)",
+        "Config key of the target to switch",
     ),
     ConfigSpec::optional(
         "rise_code",
@@ -362,7 +363,7 @@ mod tests {
             .on_packet("bands", PacketRef::Features(&features))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("takes events, got a features packet"), "{e}");
+        assert!(e.contains("does not take features packets"), "{e}");
     }
 
     #[test]

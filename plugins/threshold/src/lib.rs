@@ -311,7 +311,7 @@ mod tests {
             .on_packet("events", PacketRef::Event(&Event::new(1, "x")))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("takes features, got a event packet"), "{e}");
+        assert!(e.contains("does not take event packets"), "{e}");
     }
 
     #[test]
