@@ -214,6 +214,9 @@ pub struct StageDescriptor {
     pub input: ROption<PacketKind>,
     /// Packet type it produces, `None` for a sink.
     pub output: ROption<PacketKind>,
+    /// It can turn its input packet into its output without a copy
+    /// ([`Stage::process_in_place`](crate::Stage::process_in_place)).
+    pub in_place: bool,
     /// Its config keys.
     pub config: RVec<ConfigField>,
 }
@@ -297,6 +300,9 @@ mod ffi_stage {
             input: PacketRef<'_>,
             output: PacketMut<'_>,
         ) -> RResult<Outcome, RString>;
+
+        /// Turns the input in `packet` into the output, in place.
+        fn process_in_place(&mut self, packet: PacketMut<'_>) -> RResult<Outcome, RString>;
 
         /// Called once after the last `process`: flush and close.
         #[sabi(last_prefix_field)]

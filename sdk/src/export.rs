@@ -117,6 +117,18 @@ impl<S: Stage> DataPlaneStage for StageAdapter<S> {
         self.call("process", |stage| stage.process(input, output))
     }
 
+    #[inline]
+    fn process_in_place(&mut self, packet: PacketMut<'_>) -> Result<Outcome, StageError> {
+        let packet = S::Output::from_mut(packet).ok_or_else(|| {
+            StageError::new(format!(
+                "process_in_place: wrong packet type, `{}` works on {:?}",
+                S::KIND,
+                S::Output::KIND
+            ))
+        })?;
+        self.call("process_in_place", |stage| stage.process_in_place(packet))
+    }
+
     fn stop(&mut self) -> Result<(), StageError> {
         self.call("stop", S::stop)
     }
@@ -134,6 +146,11 @@ impl<S: Stage> FfiStage for StageAdapter<S> {
         output: PacketMut<'_>,
     ) -> RResult<Outcome, RString> {
         into_rresult(DataPlaneStage::process(self, input, output))
+    }
+
+    #[inline]
+    fn process_in_place(&mut self, packet: PacketMut<'_>) -> RResult<Outcome, RString> {
+        into_rresult(DataPlaneStage::process_in_place(self, packet))
     }
 
     fn stop(&mut self) -> RResult<(), RString> {
@@ -154,6 +171,11 @@ impl DataPlaneStage for FfiStageBox {
         output: PacketMut<'_>,
     ) -> Result<Outcome, StageError> {
         from_rresult(FfiStage_TO::process(self, input, output))
+    }
+
+    #[inline]
+    fn process_in_place(&mut self, packet: PacketMut<'_>) -> Result<Outcome, StageError> {
+        from_rresult(FfiStage_TO::process_in_place(self, packet))
     }
 
     fn stop(&mut self) -> Result<(), StageError> {
@@ -225,6 +247,7 @@ pub fn describe<S: Stage>() -> StageDescriptor {
         accepts: S::Input::KIND.into_iter().collect(),
         input: S::Input::KIND.map_or(RNone, RSome),
         output: S::Output::KIND.map_or(RNone, RSome),
+        in_place: S::IN_PLACE && S::Input::KIND.is_some() && S::Input::KIND == S::Output::KIND,
         config: S::CONFIG.iter().map(|spec| spec.to_field()).collect(),
     }
 }
@@ -242,6 +265,7 @@ pub fn describe_control<C: ControlStage>() -> StageDescriptor {
         } else {
             RNone
         },
+        in_place: false,
         config: C::CONFIG.iter().map(|spec| spec.to_field()).collect(),
     }
 }

@@ -3,11 +3,11 @@
 use crate::data::{EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, PacketKind};
 use crate::packet::Packet;
 
-/// One item on a pipeline edge: a pooled packet of one of the packet types,
-/// or a small event by value.
+/// One item on a pipeline edge: a pooled packet of one of the packet types.
 ///
-/// **Guarantees.** Moving a `PipelineData` moves a pointer-sized packet
-/// handle, never its samples; dropping it returns the packet to its pool.
+/// **Guarantees.** Moving a `PipelineData` moves a packet handle (32 bytes),
+/// never its contents, whatever the kind: events are pooled too, so that a
+/// queue slot stays small. Dropping it returns the packet to its pool.
 ///
 /// ```
 /// use hsp_sdk::{EegPacket, MemoryPool, PacketKind, PipelineData};
@@ -18,6 +18,7 @@ use crate::packet::Packet;
 /// assert_eq!(pool.available(), 0);
 /// drop(item);
 /// assert_eq!(pool.available(), 1);
+/// assert_eq!(std::mem::size_of::<PipelineData>(), 32);
 /// ```
 #[derive(Debug)]
 pub enum PipelineData {
@@ -29,8 +30,8 @@ pub enum PipelineData {
     Fft(Packet<FftPacket>),
     /// Scalar features, the control plane's usual input.
     Features(Packet<FeaturePacket>),
-    /// An event or marker, by value.
-    Event(Event),
+    /// An event or marker.
+    Event(Packet<Event>),
 }
 
 impl PipelineData {

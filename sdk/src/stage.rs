@@ -140,6 +140,25 @@ pub trait Stage: Send + Sized + 'static {
         output: &mut Self::Output,
     ) -> Result<Outcome, StageError>;
 
+    /// Whether the stage implements [`process_in_place`](Stage::process_in_place).
+    /// Only honoured when its input and output are the same packet type.
+    const IN_PLACE: bool = false;
+
+    /// Transforms one input packet into the output in the same packet, with
+    /// no copy: `packet` holds the input when called and must hold the output
+    /// when it returns. The host calls it instead of `process` when the stage
+    /// sets [`IN_PLACE`](Stage::IN_PLACE) (and runs out of place under
+    /// `on_error = "bypass"`, which must forward an untouched input). Return
+    /// `Emitted` to forward the packet, `NoOutput` to drop it; `MoreOutput`
+    /// is not allowed in place.
+    fn process_in_place(&mut self, packet: &mut Self::Output) -> Result<Outcome, StageError> {
+        let _ = packet;
+        Err(StageError::new(format!(
+            "stage `{}` does not process in place (it does not set IN_PLACE)",
+            Self::KIND
+        )))
+    }
+
     /// Called once after the last `process`: flush and close.
     fn stop(&mut self) -> Result<(), StageError> {
         Ok(())
@@ -251,6 +270,8 @@ pub trait DataPlaneStage: Send {
         input: PacketRef<'_>,
         output: PacketMut<'_>,
     ) -> Result<Outcome, StageError>;
+    /// See [`Stage::process_in_place`].
+    fn process_in_place(&mut self, packet: PacketMut<'_>) -> Result<Outcome, StageError>;
     /// See [`Stage::stop`].
     fn stop(&mut self) -> Result<(), StageError>;
 }

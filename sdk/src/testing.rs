@@ -104,6 +104,20 @@ impl<S: Stage> StageHarness<S> {
         }
     }
 
+    /// Runs the stage in place on `packet` (which holds the input and gets
+    /// the output), as the host does for a stage that sets
+    /// [`Stage::IN_PLACE`]; refuses if the stage does not.
+    pub fn process_in_place(&mut self, packet: &mut S::Output) -> Result<Outcome, StageError> {
+        if !crate::export::describe::<S>().in_place {
+            return Err(StageError::new(format!(
+                "stage `{}` does not process in place",
+                S::KIND
+            )));
+        }
+        self.ensure_started()?;
+        self.stage.process_in_place(packet.as_packet_mut())
+    }
+
     /// Feeds every input in turn, then stops the stage; returns all outputs.
     pub fn run<'a>(
         &mut self,

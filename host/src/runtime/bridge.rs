@@ -59,14 +59,12 @@ impl Tap {
     /// cannot take it now.
     #[inline]
     pub fn offer(&mut self, packet: &PipelineData) {
-        let copy = match (&self.pool, packet) {
-            (_, PipelineData::Event(event)) => Some(PipelineData::Event(*event)),
-            (Some(pool), _) => pool.try_acquire().and_then(|mut copy| {
+        let copy = self.pool.as_ref().and_then(|pool| {
+            pool.try_acquire().and_then(|mut copy| {
                 // Same format by construction; a mismatch is a dropped copy.
                 copy_into(packet, &mut copy).then_some(copy)
-            }),
-            (None, _) => None,
-        };
+            })
+        });
         let delivered = copy.is_some_and(|copy| self.producer.push(copy).is_ok());
         let counter = if delivered {
             &self.counters.sent

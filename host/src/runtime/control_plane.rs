@@ -14,8 +14,8 @@
 use super::bridge::TapReceiver;
 use super::packets::as_input;
 use crate::graph::OnError;
-use hsp_sdk::PipelineData;
 use hsp_sdk::abi::{ControlOutputs, FfiControlStageBox, ParamChange, PluginModuleRef};
+use hsp_sdk::{Event, MemoryPool, PipelineData};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -52,6 +52,8 @@ pub struct ControlCounters {
     pub dropped: AtomicU64,
     /// Events emitted.
     pub events: AtomicU64,
+    /// Events lost because every pooled event was still being read.
+    pub events_lost: AtomicU64,
     /// Parameter changes asked for.
     pub params: AtomicU64,
     /// Errors and panics.
@@ -148,9 +150,14 @@ struct ControlTask {
     counters: Arc<ControlCounters>,
 }
 
+/// Events the control stages can have in flight at once (they travel pooled,
+/// like every packet).
+const EVENT_POOL: usize = 1024;
+
 /// Every control stage of a running pipeline.
 pub struct ControlPlane {
     router: Rc<Router>,
+    events: Rc<MemoryPool<Event>>,
     tasks: Vec<ControlTask>,
     bridges: Vec<(String, JoinHandle<()>, Arc<super::bridge::TapCounters>)>,
     params: mpsc::UnboundedSender<ParamRequest>,
@@ -170,6 +177,7 @@ impl ControlPlane {
         (
             Self {
                 router: Rc::new(Router::default()),
+                events: Rc::new(MemoryPool::with_init(EVENT_POOL, |_| Event::new(0, ""))),
                 tasks: Vec::new(),
                 bridges: Vec::new(),
                 params,
@@ -229,6 +237,7 @@ impl ControlPlane {
         let env = TaskEnv {
             spec: spec.clone(),
             router: Rc::clone(&self.router),
+            events: Rc::clone(&self.events),
             params: self.params.clone(),
             fatal: self.fatal.clone(),
             counters: Arc::clone(&counters),
@@ -296,12 +305,13 @@ impl ControlPlane {
             let _ = (&mut task.handle).await;
             let c = &task.counters;
             table.push_str(&format!(
-                "  control {} ({}): {} in, {} dropped, {} event(s), {} param change(s), {} error(s), {} restart(s)\n",
+                "  control {} ({}): {} in, {} dropped, {} event(s) ({} lost), {} param change(s), {} error(s), {} restart(s)\n",
                 task.spec.id,
                 task.spec.kind,
                 c.received.load(Ordering::Relaxed),
                 c.dropped.load(Ordering::Relaxed),
                 c.events.load(Ordering::Relaxed),
+                c.events_lost.load(Ordering::Relaxed),
                 c.params.load(Ordering::Relaxed),
                 c.errors.load(Ordering::Relaxed),
                 c.restarts.load(Ordering::Relaxed),
@@ -329,6 +339,7 @@ impl ControlPlane {
 struct TaskEnv {
     spec: ControlSpec,
     router: Rc<Router>,
+    events: Rc<MemoryPool<Event>>,
     params: mpsc::UnboundedSender<ParamRequest>,
     fatal: mpsc::UnboundedSender<String>,
     counters: Arc<ControlCounters>,
@@ -342,7 +353,13 @@ impl TaskEnv {
             let from: Arc<str> = self.spec.id.as_str().into();
             for event in outputs.events.drain(..) {
                 bump(&self.counters.events);
-                self.router.deliver(&from, PipelineData::Event(event));
+                match self.events.try_acquire() {
+                    Some(mut pooled) => {
+                        *pooled = event;
+                        self.router.deliver(&from, PipelineData::Event(pooled));
+                    }
+                    None => bump(&self.counters.events_lost),
+                }
             }
         }
         for change in outputs.params.drain(..) {
@@ -455,8 +472,10 @@ async fn run_stage(
 mod tests {
     use super::*;
 
-    fn event(code: u32) -> PipelineData {
-        PipelineData::Event(hsp_sdk::Event::new(code, "test"))
+    fn event(pool: &MemoryPool<Event>, code: u32) -> PipelineData {
+        let mut pooled = pool.try_acquire().expect("a pooled event");
+        *pooled = Event::new(code, "test");
+        PipelineData::Event(pooled)
     }
 
     #[tokio::test]
@@ -483,8 +502,9 @@ mod tests {
             },
         );
         let from: Arc<str> = "a".into();
+        let pool = MemoryPool::with_init(8, |_| Event::new(0, ""));
         for code in 0..3 {
-            router.deliver(&from, event(code));
+            router.deliver(&from, event(&pool, code));
         }
         assert_eq!(slow.dropped.load(Ordering::Relaxed), 2);
         assert_eq!(fast.dropped.load(Ordering::Relaxed), 0);
@@ -494,7 +514,7 @@ mod tests {
             assert_eq!(&*message.from, "a");
         }
         router.unsubscribe("fast");
-        router.deliver(&from, event(9));
+        router.deliver(&from, event(&pool, 9));
         assert!(fast_rx.try_recv().is_err());
     }
 }

@@ -3,8 +3,8 @@
 //! `PacketRef` / `PacketMut` (what a stage sees for one call).
 
 use hsp_sdk::{
-    EegPacket, FeaturePacket, FftPacket, FilteredEegPacket, MemoryPool, PacketKind, PacketMut,
-    PacketRef, PipelineData, PoolStats, PortPacket, StreamFormat,
+    EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, MemoryPool, PacketKind,
+    PacketMut, PacketRef, PipelineData, PoolStats, PortPacket, StreamFormat,
 };
 
 /// The pool of one stage's output packets, sized for its declared format.
@@ -17,11 +17,12 @@ pub enum OutputPool {
     Fft(MemoryPool<FftPacket>),
     /// Feature sets.
     Features(MemoryPool<FeaturePacket>),
+    /// Events.
+    Event(MemoryPool<Event>),
 }
 
 impl OutputPool {
-    /// A pool of `capacity` packets with room for `format`; `None` for events
-    /// (they travel by value).
+    /// A pool of `capacity` packets with room for `format`.
     pub fn for_format(format: &StreamFormat, capacity: usize) -> Option<Self> {
         Some(match format.kind {
             PacketKind::RawEeg => Self::RawEeg(MemoryPool::with_init(capacity, |_| {
@@ -36,7 +37,9 @@ impl OutputPool {
             PacketKind::Features => Self::Features(MemoryPool::with_init(capacity, |_| {
                 FeaturePacket::for_format(format)
             })),
-            PacketKind::Event => return None,
+            PacketKind::Event => Self::Event(MemoryPool::with_init(capacity, |_| {
+                Event::for_format(format)
+            })),
         })
     }
 
@@ -48,6 +51,7 @@ impl OutputPool {
             Self::FilteredEeg(pool) => PipelineData::FilteredEeg(pool.try_acquire()?),
             Self::Fft(pool) => PipelineData::Fft(pool.try_acquire()?),
             Self::Features(pool) => PipelineData::Features(pool.try_acquire()?),
+            Self::Event(pool) => PipelineData::Event(pool.try_acquire()?),
         })
     }
 
@@ -58,6 +62,7 @@ impl OutputPool {
             Self::FilteredEeg(pool) => pool.stats(),
             Self::Fft(pool) => pool.stats(),
             Self::Features(pool) => pool.stats(),
+            Self::Event(pool) => pool.stats(),
         }
     }
 }
@@ -96,7 +101,7 @@ pub fn copy_into(source: &PipelineData, target: &mut PipelineData) -> bool {
         (PipelineData::Fft(s), PipelineData::Fft(t)) => t.copy_from(s).is_ok(),
         (PipelineData::Features(s), PipelineData::Features(t)) => t.copy_from(s).is_ok(),
         (PipelineData::Event(s), PipelineData::Event(t)) => {
-            *t = *s;
+            **t = **s;
             true
         }
         _ => false,

@@ -260,7 +260,7 @@ impl PipelineRuntime {
             .dp_index
             .get(&node.id)
             .ok_or_else(|| format!("`{}` is not a running data-plane stage", node.id))?;
-        let (plugin, _) = registry
+        let (plugin, descriptor) = registry
             .stage(&node.kind)
             .ok_or_else(|| format!("no loaded plugin provides `{}`", node.kind))?;
         let format = plugin.output_format(&node.kind, config_json, node.input_format)?;
@@ -279,6 +279,7 @@ impl PipelineRuntime {
             module: plugin.module,
             config_json: config_json.to_string(),
             on_error,
+            in_place: super::data_plane::runs_in_place(descriptor.in_place, on_error),
             requested: Instant::now(),
         }))
     }

@@ -57,6 +57,15 @@ impl Stage for Gain {
         }
         Ok(Outcome::Emitted)
     }
+
+    const IN_PLACE: bool = true;
+
+    fn process_in_place(&mut self, packet: &mut EegPacket) -> Result<Outcome, StageError> {
+        for sample in packet.samples_mut() {
+            *sample *= self.gain;
+        }
+        Ok(Outcome::Emitted)
+    }
 }
 
 hsp_sdk::export_plugin!(Gain);
@@ -82,6 +91,19 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].samples(), &[-2.0, -4.0, -6.0]);
         assert_eq!(out[0].sequence, 7);
+    }
+
+    #[test]
+    fn in_place_scales_the_packet_itself_like_process() {
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 1, 250.0, 3);
+        let mut harness = StageHarness::<Gain>::new(r#"{"gain": -2.0}"#, Some(format)).unwrap();
+        let mut packet = block(&[1.0, 2.0, 3.0]);
+        assert_eq!(
+            harness.process_in_place(&mut packet).unwrap(),
+            Outcome::Emitted
+        );
+        assert_eq!(packet.samples(), &[-2.0, -4.0, -6.0]);
+        assert_eq!(packet.sequence, 7);
     }
 
     #[test]

@@ -9,7 +9,8 @@ use hsp_sdk::{
 };
 use serde::Deserialize;
 
-/// Copies each input block to its output.
+/// Forwards each input block: in place (no copy) when the host can, else
+/// by copying it to its output.
 pub struct Passthrough {
     packets: u64,
     panic_at_packet: u64,
@@ -59,6 +60,17 @@ impl Stage for Passthrough {
         output
             .copy_from(input)
             .map_err(|e| StageError::new(e.to_string()))?;
+        Ok(Outcome::Emitted)
+    }
+
+    const IN_PLACE: bool = true;
+
+    #[inline]
+    fn process_in_place(&mut self, _packet: &mut EegPacket) -> Result<Outcome, StageError> {
+        self.packets += 1;
+        if self.packets == self.panic_at_packet {
+            panic!("passthrough: injected fault at packet {}", self.packets);
+        }
         Ok(Outcome::Emitted)
     }
 }
