@@ -1,7 +1,6 @@
 //! `Packet<T>`: exclusive, movable ownership of one pool slot.
 
 use crate::pool::PoolShared;
-use crate::sync::Arc;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
@@ -38,7 +37,8 @@ pub struct Packet<T> {
     // that is what makes dropping the pool before its packets sound.
     slot: NonNull<T>,
     index: u32,
-    pool: Arc<PoolShared<T>>,
+    /// The storage, kept alive by this packet's claim (see `PoolState`).
+    pool: NonNull<PoolShared<T>>,
 }
 
 // SAFETY: a packet has exclusive access to its slot (see `MemoryPool`), so
@@ -49,9 +49,15 @@ unsafe impl<T: Send> Send for Packet<T> {}
 impl<T> Packet<T> {
     /// # Safety
     ///
-    /// `slot` must point to slot `index` of `pool`'s storage, and `index` must
-    /// have just been taken off the free list, so nothing else can reach it.
-    pub(crate) unsafe fn from_slot(slot: NonNull<T>, index: u32, pool: Arc<PoolShared<T>>) -> Self {
+    /// `slot` must point to slot `index` of `pool`'s storage, `index` must
+    /// have just been taken off the free list, so nothing else can reach it,
+    /// and a claim on the storage must have been counted for this packet
+    /// (it is given up in `drop`).
+    pub(crate) unsafe fn from_slot(
+        slot: NonNull<T>,
+        index: u32,
+        pool: NonNull<PoolShared<T>>,
+    ) -> Self {
         Self { slot, index, pool }
     }
 }
@@ -61,7 +67,7 @@ impl<T> Deref for Packet<T> {
     #[inline]
     fn deref(&self) -> &T {
         // SAFETY: the slot is ours alone until drop (see `from_slot`) and its
-        // storage is kept alive by `self.pool`.
+        // storage is kept alive by this packet's claim.
         unsafe { self.slot.as_ref() }
     }
 }
@@ -77,7 +83,8 @@ impl<T> DerefMut for Packet<T> {
 impl<T> Drop for Packet<T> {
     #[inline]
     fn drop(&mut self) {
-        self.pool.release(self.index);
+        // SAFETY: a packet is dropped once, and nothing of it is used after.
+        unsafe { PoolShared::release(self.pool, self.index) };
     }
 }
 

@@ -2,9 +2,13 @@
 //! taken back without allocating.
 
 use crate::packet::Packet;
-use crate::sync::{Arc, AtomicU64, AtomicUsize, FreeList, Ordering, Signal};
+use crate::sync::{
+    AtomicU64, AtomicUsize, FreeList, Ordering, PoolState, Release, wait_until, wait_until_blocking,
+};
+use event_listener::Event;
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 /// A bounded pool of `T` slots, allocated once at construction.
@@ -16,8 +20,9 @@ use std::ptr::NonNull;
 /// the thread; a release wakes one waiter and no waiter is forgotten.
 ///
 /// **Dropping the pool while packets are out is sound**: the slots live in
-/// storage shared (reference-counted) by the pool and every packet, freed when
-/// the last of them goes. A packet that outlives its pool still derefs to
+/// storage shared by the pool and every packet, freed when the last of them
+/// goes (the reference count is one word with the waiter count, see
+/// `sync/pool_state.rs`). A packet that outlives its pool still derefs to
 /// valid memory and its drop simply returns the slot to the orphaned storage.
 ///
 /// Slots are not reset on release: a packet comes back with whatever its last
@@ -39,13 +44,17 @@ use std::ptr::NonNull;
 /// assert_eq!(pool.available(), 2);
 /// ```
 pub struct MemoryPool<T> {
-    shared: Arc<PoolShared<T>>,
+    /// Allocated by `with_init` (`Box::into_raw`), freed by whoever closes
+    /// the last claim on it (see `PoolState`).
+    shared: NonNull<PoolShared<T>>,
+    _owns: PhantomData<PoolShared<T>>,
 }
 
 pub(crate) struct PoolShared<T> {
     slots: Box<[UnsafeCell<T>]>,
     free: FreeList,
-    released: Signal,
+    state: PoolState,
+    released: Event,
     low_water: AtomicUsize,
     waits: AtomicU64,
 }
@@ -57,6 +66,12 @@ pub(crate) struct PoolShared<T> {
 unsafe impl<T: Send> Sync for PoolShared<T> {}
 // SAFETY: as above; the storage owns `T`s, which may be dropped on any thread.
 unsafe impl<T: Send> Send for PoolShared<T> {}
+
+// SAFETY: the handle is a claim on `PoolShared`, which is `Send + Sync` for
+// `T: Send` (above); its methods take `&self` and synchronise through it.
+unsafe impl<T: Send> Send for MemoryPool<T> {}
+// SAFETY: as for `Send`: shared use goes through `PoolShared`'s atomics.
+unsafe impl<T: Send> Sync for MemoryPool<T> {}
 
 impl<T: Default> MemoryPool<T> {
     /// A pool of `capacity` slots, each `T::default()`.
@@ -94,21 +109,30 @@ impl<T> MemoryPool<T> {
             // A fresh queue of exactly `capacity` places cannot be full yet.
             let _ = free.push(index);
         }
+        let shared = Box::new(PoolShared {
+            slots,
+            free,
+            state: PoolState::new(),
+            released: Event::new(),
+            low_water: AtomicUsize::new(capacity),
+            waits: AtomicU64::new(0),
+        });
         Self {
-            shared: Arc::new(PoolShared {
-                slots,
-                free,
-                released: Signal::new(),
-                low_water: AtomicUsize::new(capacity),
-                waits: AtomicU64::new(0),
-            }),
+            shared: NonNull::from(Box::leak(shared)),
+            _owns: PhantomData,
         }
+    }
+
+    fn shared(&self) -> &PoolShared<T> {
+        // SAFETY: the handle's claim keeps the storage alive until its drop
+        // (see `PoolState`).
+        unsafe { self.shared.as_ref() }
     }
 
     /// Takes a free packet, or `None` at once if all are out. Never allocates.
     #[inline]
     pub fn try_acquire(&self) -> Option<Packet<T>> {
-        PoolShared::try_acquire(&self.shared)
+        PoolShared::try_acquire(self.shared)
     }
 
     /// Takes a free packet, waiting without spinning until one is released.
@@ -119,8 +143,9 @@ impl<T> MemoryPool<T> {
         if let Some(packet) = self.try_acquire() {
             return packet;
         }
-        self.shared.waits.fetch_add(1, Ordering::Relaxed);
-        self.shared.released.wait_until(|| self.try_acquire()).await
+        let shared = self.shared();
+        shared.waits.fetch_add(1, Ordering::Relaxed);
+        wait_until(&shared.released, &shared.state, || self.try_acquire()).await
     }
 
     /// Like [`acquire`](Self::acquire) for plain threads: parks until a packet
@@ -129,30 +154,30 @@ impl<T> MemoryPool<T> {
         if let Some(packet) = self.try_acquire() {
             return packet;
         }
-        self.shared.waits.fetch_add(1, Ordering::Relaxed);
-        self.shared
-            .released
-            .wait_until_blocking(|| self.try_acquire())
+        let shared = self.shared();
+        shared.waits.fetch_add(1, Ordering::Relaxed);
+        wait_until_blocking(&shared.released, &shared.state, || self.try_acquire())
     }
 
     /// Number of slots, fixed at construction.
     pub fn capacity(&self) -> usize {
-        self.shared.slots.len()
+        self.shared().slots.len()
     }
 
     /// Packets in the pool right now (a snapshot: others may move it at once).
     pub fn available(&self) -> usize {
-        self.shared.free.len()
+        let out = usize::try_from(self.shared().state.out()).unwrap_or(usize::MAX);
+        self.capacity().saturating_sub(out)
     }
 
     /// The fewest packets that were ever left in the pool after an acquire.
     pub fn low_water_mark(&self) -> usize {
-        self.shared.low_water.load(Ordering::Relaxed)
+        self.shared().low_water.load(Ordering::Relaxed)
     }
 
     /// How many `acquire` calls found the pool empty and had to wait.
     pub fn waits(&self) -> u64 {
-        self.shared.waits.load(Ordering::Relaxed)
+        self.shared().waits.load(Ordering::Relaxed)
     }
 
     /// A snapshot of the counters, for stats tables.
@@ -166,28 +191,59 @@ impl<T> MemoryPool<T> {
     }
 }
 
+impl<T> Drop for MemoryPool<T> {
+    fn drop(&mut self) {
+        if self.shared().state.close() {
+            // SAFETY: no packet is out and the handle is going, so this is
+            // the last claim (see `PoolState`); the storage came from
+            // `Box::leak` in `with_init`.
+            drop(unsafe { Box::from_raw(self.shared.as_ptr()) });
+        }
+    }
+}
+
 impl<T> PoolShared<T> {
     #[inline]
-    fn try_acquire(this: &Arc<Self>) -> Option<Packet<T>> {
-        let index = this.free.pop()?;
-        let left = this.free.len();
-        if left < this.low_water.load(Ordering::Relaxed) {
-            this.low_water.fetch_min(left, Ordering::Relaxed);
+    fn try_acquire(this: NonNull<Self>) -> Option<Packet<T>> {
+        // SAFETY: called through a live pool handle, whose claim keeps the
+        // storage alive.
+        let shared = unsafe { this.as_ref() };
+        let index = shared.free.pop()?;
+        let out = shared.state.acquired();
+        let left = shared.slots.len().saturating_sub(out as usize);
+        if left < shared.low_water.load(Ordering::Relaxed) {
+            shared.low_water.fetch_min(left, Ordering::Relaxed);
         }
-        let slot = NonNull::new(this.slots[index as usize].get())
+        let slot = NonNull::new(shared.slots[index as usize].get())
             .expect("UnsafeCell::get never returns null");
-        // SAFETY: `index` was just popped from the free list, so no other
-        // packet holds this slot until this one is dropped and pushes it back.
-        Some(unsafe { Packet::from_slot(slot, index, Arc::clone(this)) })
+        // SAFETY: `index` was popped from the free list, so no other packet
+        // has this slot until this one is dropped; the claim just counted by
+        // `acquired` keeps the storage alive for the packet.
+        Some(unsafe { Packet::from_slot(slot, index, this) })
     }
 
-    /// Gives a slot back and wakes one waiter. Called by `Packet::drop` only.
+    /// Returns slot `index` and gives up its packet's claim on the storage.
+    ///
+    /// # Safety
+    ///
+    /// Called once per packet, from its drop: `this` is alive until this
+    /// call gives the packet's claim up, and nothing of it is used after.
     #[inline]
-    pub(crate) fn release(&self, index: u32) {
-        // Cannot fail: each index is handed out once and `free` has room for all.
-        let pushed = self.free.push(index);
+    pub(crate) unsafe fn release(this: NonNull<Self>, index: u32) {
+        // SAFETY: the caller's claim keeps the storage alive until `released`.
+        let shared = unsafe { this.as_ref() };
+        let pushed = shared.free.push(index);
         debug_assert!(pushed.is_ok(), "slot {index} released twice");
-        self.released.notify_one();
+        let released = &shared.released;
+        let after = shared.state.released(|| {
+            released.notify_additional_relaxed(1);
+        });
+        if let Release::FreeStorage = after {
+            // SAFETY: this release took the last packet home after the pool
+            // handle was dropped: nobody else can reach the storage, which
+            // came from `Box::leak` in `MemoryPool::with_init`.
+            drop(unsafe { Box::from_raw(this.as_ptr()) });
+        }
     }
 }
 

@@ -17,8 +17,10 @@ pub(crate) use std::sync::Arc;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
+mod pool_state;
 mod signal;
-pub(crate) use signal::Signal;
+pub(crate) use pool_state::{PoolState, Release};
+pub(crate) use signal::{Signal, wait_until, wait_until_blocking};
 
 #[cfg(not(loom))]
 pub(crate) type FreeList = crossbeam_queue::ArrayQueue<u32>;

@@ -58,49 +58,87 @@ impl Signal {
     }
 
     /// Waits, without spinning, until `attempt` returns `Some`.
-    pub(crate) async fn wait_until<R>(&self, mut attempt: impl FnMut() -> Option<R>) -> R {
-        loop {
-            if let Some(ready) = attempt() {
-                return ready;
-            }
-            let _registered = WaiterGuard::new(&self.waiters);
-            let listener = self.event.listen();
-            if let Some(ready) = attempt() {
-                return ready;
-            }
-            listener.await;
-        }
+    pub(crate) async fn wait_until<R>(&self, attempt: impl FnMut() -> Option<R>) -> R {
+        wait_until(&self.event, &self.waiters, attempt).await
     }
 
     /// Blocks the calling thread, without spinning, until `attempt` returns `Some`.
-    pub(crate) fn wait_until_blocking<R>(&self, mut attempt: impl FnMut() -> Option<R>) -> R {
-        loop {
-            if let Some(ready) = attempt() {
-                return ready;
-            }
-            let _registered = WaiterGuard::new(&self.waiters);
-            let listener = self.event.listen();
-            if let Some(ready) = attempt() {
-                return ready;
-            }
-            listener.wait();
+    pub(crate) fn wait_until_blocking<R>(&self, attempt: impl FnMut() -> Option<R>) -> R {
+        wait_until_blocking(&self.event, &self.waiters, attempt)
+    }
+}
+
+/// A count of waiters that notifiers read with a read-modify-write (the
+/// protocol in the module docs).
+pub(crate) trait WaiterCount {
+    /// Counts one more waiter (a read-modify-write).
+    fn add_waiter(&self);
+    /// Uncounts one.
+    fn remove_waiter(&self);
+}
+
+impl WaiterCount for AtomicUsize {
+    fn add_waiter(&self) {
+        self.fetch_add(1, Ordering::AcqRel);
+    }
+    fn remove_waiter(&self) {
+        self.fetch_sub(1, Ordering::Release);
+    }
+}
+
+/// The waiter's half of the protocol: counted, then listening, then
+/// re-checking, so that a notifier either sees the waiter or the re-check
+/// sees the notifier's change.
+pub(crate) async fn wait_until<R>(
+    event: &Event,
+    waiters: &impl WaiterCount,
+    mut attempt: impl FnMut() -> Option<R>,
+) -> R {
+    loop {
+        if let Some(ready) = attempt() {
+            return ready;
         }
+        let _registered = WaiterGuard::new(waiters);
+        let listener = event.listen();
+        if let Some(ready) = attempt() {
+            return ready;
+        }
+        listener.await;
+    }
+}
+
+/// [`wait_until`] for plain threads: parks instead of awaiting.
+pub(crate) fn wait_until_blocking<R>(
+    event: &Event,
+    waiters: &impl WaiterCount,
+    mut attempt: impl FnMut() -> Option<R>,
+) -> R {
+    loop {
+        if let Some(ready) = attempt() {
+            return ready;
+        }
+        let _registered = WaiterGuard::new(waiters);
+        let listener = event.listen();
+        if let Some(ready) = attempt() {
+            return ready;
+        }
+        listener.wait();
     }
 }
 
 /// Counts a waiter for exactly as long as it may be listening, also when its
 /// future is dropped mid-wait.
-struct WaiterGuard<'a>(&'a AtomicUsize);
+struct WaiterGuard<'a, W: WaiterCount>(&'a W);
 
-impl<'a> WaiterGuard<'a> {
-    fn new(waiters: &'a AtomicUsize) -> Self {
-        waiters.fetch_add(1, Ordering::AcqRel);
+impl<'a, W: WaiterCount> WaiterGuard<'a, W> {
+    fn new(waiters: &'a W) -> Self {
+        waiters.add_waiter();
         Self(waiters)
     }
 }
 
-impl Drop for WaiterGuard<'_> {
+impl<W: WaiterCount> Drop for WaiterGuard<'_, W> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Release);
+        self.0.remove_waiter();
     }
 }
