@@ -138,7 +138,7 @@ id = "watch"
 plugin = "threshold"
 stage_type = "control"
 inputs = ["bands.out"]
-queue = { capacity = 4, policy = "drop_oldest" }
+queue = { capacity = 4, policy = "drop_oldest", decimate = 2 }
 on_error = "restart"
 [stage.config]
 level = 0.5
@@ -185,6 +185,7 @@ level = 1.0
 id = "again"
 plugin = "null_sink"
 inputs = ["events"]
+queue = { decimate = 4 }
 "#,
     );
     assert_eq!(output.status.code(), Some(2));
@@ -204,6 +205,12 @@ inputs = ["events"]
     assert!(
         text.contains(&format!(
             "{file}:22:11: error: data-plane stage `again` reads from control stage `events`"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "{file}:23:22: error: stage `again` is a data-plane stage; `decimate` thins a control stage's inputs"
         )),
         "{text}"
     );

@@ -89,6 +89,9 @@ pub struct InputEdge {
     pub capacity: usize,
     /// Full-queue policy (`queue.policy`).
     pub policy: EdgePolicy,
+    /// Into a control stage: pass one packet in this many (`queue.decimate`,
+    /// default 1, every packet).
+    pub decimate: usize,
 }
 
 /// A place in the pipeline file, for messages.

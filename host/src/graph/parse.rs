@@ -100,7 +100,7 @@ pub(crate) struct RawStage {
     pub keys: Vec<String>,
 }
 
-/// A stage's `queue = { capacity, policy }`.
+/// A stage's `queue = { capacity, policy, decimate }`.
 #[derive(Debug, Default)]
 pub(crate) struct RawQueue {
     /// The key `queue`.
@@ -109,6 +109,8 @@ pub(crate) struct RawQueue {
     pub capacity: Option<Spanned<usize>>,
     /// `policy`.
     pub policy: Option<Spanned<EdgePolicy>>,
+    /// `decimate`.
+    pub decimate: Option<Spanned<usize>>,
 }
 
 /// A stage's `[stage.config]` table.
@@ -526,6 +528,7 @@ fn read_queue(
     for (key, value) in sorted(table) {
         match key.get_ref().as_ref() {
             "capacity" => queue.capacity = count(key, value, 1, 1 << 16, issues),
+            "decimate" => queue.decimate = count(key, value, 1, 1 << 16, issues),
             "policy" => {
                 queue.policy = choice(
                     key,
@@ -541,7 +544,7 @@ fn read_queue(
                 key.span(),
                 unknown,
                 "in `queue`",
-                &["capacity", "policy"],
+                &["capacity", "policy", "decimate"],
             )),
         }
     }

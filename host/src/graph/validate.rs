@@ -174,6 +174,9 @@ pub(crate) fn validate(
         let policy = queue
             .and_then(|q| q.policy.as_ref())
             .map_or(EdgePolicy::Block, |p| *p.get_ref());
+        let decimate = queue
+            .and_then(|q| q.decimate.as_ref())
+            .map_or(1, |d| *d.get_ref());
         nodes.push(StageNode {
             id: stage
                 .id
@@ -193,6 +196,7 @@ pub(crate) fn validate(
                     from: position[from],
                     capacity,
                     policy,
+                    decimate,
                 })
                 .collect(),
             on_error: stage
@@ -663,6 +667,21 @@ fn check_inputs(
                 format!("stage {name} has a `queue` but no inputs"),
             )
             .hint("`queue` sizes the edge into a stage; a source has none"),
+        );
+    }
+
+    if let (StageType::DataPlane, Some(decimate)) = (
+        stage_type,
+        stage.queue.as_ref().and_then(|q| q.decimate.as_ref()),
+    ) {
+        issues.push(
+            Issue::new(
+                decimate.span(),
+                format!(
+                    "stage {name} is a data-plane stage; `decimate` thins a control stage's inputs"
+                ),
+            )
+            .hint("remove `decimate`, or decimate in a data-plane stage of your own"),
         );
     }
 

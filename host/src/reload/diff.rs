@@ -151,6 +151,7 @@ mod tests {
                     from,
                     capacity: 16,
                     policy: EdgePolicy::Block,
+                    decimate: 1,
                 })
                 .into_iter()
                 .collect(),

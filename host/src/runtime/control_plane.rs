@@ -70,6 +70,10 @@ struct Subscriber {
     to: String,
     tx: mpsc::Sender<ControlMessage>,
     counters: Arc<ControlCounters>,
+    /// Pass one packet in this many.
+    decimate: u64,
+    /// Packets offered so far.
+    offered: std::cell::Cell<u64>,
 }
 
 /// Who reads whom on the control plane.
@@ -91,6 +95,11 @@ impl Router {
             packet: Rc::new(packet),
         };
         for subscriber in subscribers {
+            let offered = subscriber.offered.get();
+            subscriber.offered.set(offered + 1);
+            if offered % subscriber.decimate != 0 {
+                continue;
+            }
             if subscriber.tx.try_send(message.clone()).is_err() {
                 bump(&subscriber.counters.dropped);
             }
@@ -124,8 +133,8 @@ pub struct ControlSpec {
     pub config_json: String,
     /// Error policy.
     pub on_error: OnError,
-    /// Ids of the stages it reads.
-    pub inputs: Vec<String>,
+    /// Ids of the stages it reads, each with its decimation (1: every packet).
+    pub inputs: Vec<(String, usize)>,
     /// Its input channel's capacity.
     pub capacity: usize,
 }
@@ -223,13 +232,15 @@ impl ControlPlane {
         counters: Arc<ControlCounters>,
     ) {
         self.router.unsubscribe(&spec.id);
-        for input in &spec.inputs {
+        for (input, decimate) in &spec.inputs {
             self.router.subscribe(
                 input,
                 Subscriber {
                     to: spec.id.clone(),
                     tx: tx.clone(),
                     counters: Arc::clone(&counters),
+                    decimate: (*decimate).max(1) as u64,
+                    offered: std::cell::Cell::new(0),
                 },
             );
         }
@@ -491,6 +502,8 @@ mod tests {
                 to: "slow".into(),
                 tx: slow_tx,
                 counters: Arc::clone(&slow),
+                decimate: 1,
+                offered: std::cell::Cell::new(0),
             },
         );
         router.subscribe(
@@ -499,6 +512,8 @@ mod tests {
                 to: "fast".into(),
                 tx: fast_tx,
                 counters: Arc::clone(&fast),
+                decimate: 1,
+                offered: std::cell::Cell::new(0),
             },
         );
         let from: Arc<str> = "a".into();
@@ -516,5 +531,34 @@ mod tests {
         router.unsubscribe("fast");
         router.deliver(&from, event(&pool, 9));
         assert!(fast_rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_decimated_reader_gets_one_packet_in_n_starting_with_the_first() {
+        let router = Router::default();
+        let counters = Arc::new(ControlCounters::default());
+        let (tx, mut rx) = mpsc::channel(16);
+        router.subscribe(
+            "a",
+            Subscriber {
+                to: "thin".into(),
+                tx,
+                counters,
+                decimate: 3,
+                offered: std::cell::Cell::new(0),
+            },
+        );
+        let from: Arc<str> = "a".into();
+        let pool = MemoryPool::with_init(16, |_| Event::new(0, ""));
+        for code in 0..7 {
+            router.deliver(&from, event(&pool, code));
+        }
+        let mut codes = Vec::new();
+        while let Ok(message) = rx.try_recv() {
+            if let PipelineData::Event(event) = &*message.packet {
+                codes.push(event.code);
+            }
+        }
+        assert_eq!(codes, [0, 3, 6]);
     }
 }

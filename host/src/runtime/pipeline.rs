@@ -495,7 +495,7 @@ pub fn control_spec(
         inputs: node
             .inputs
             .iter()
-            .map(|e| graph.stages[e.from].id.clone())
+            .map(|e| (graph.stages[e.from].id.clone(), e.decimate))
             .collect(),
         capacity: node.inputs.first().map_or(16, |e| e.capacity),
     })
