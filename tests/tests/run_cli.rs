@@ -331,3 +331,88 @@ flush_every = 1
         );
     }
 }
+
+/// A control stage that fails on every packet (its feature index is out of
+/// range for the band powers it reads), under the given `on_error`.
+fn failing_control_pipeline(dir: &Path, on_error: &str) -> PathBuf {
+    write_pipeline(
+        dir,
+        "failing_control.toml",
+        &format!(
+            r#"[[stage]]
+id = "eeg"
+plugin = "synth"
+[stage.config]
+channels = 2
+duration_s = 10.0
+realtime = false
+
+[[stage]]
+id = "filter"
+plugin = "iir"
+inputs = ["eeg"]
+[stage.config]
+type = "bandpass"
+cutoff_hz = [1.0, 40.0]
+
+[[stage]]
+id = "csv"
+plugin = "csv_sink_filtered"
+inputs = ["filter"]
+[stage.config]
+path = "filtered.csv"
+
+[[stage]]
+id = "spectrum"
+plugin = "fft"
+inputs = ["filter"]
+
+[[stage]]
+id = "bands"
+plugin = "bandpower"
+inputs = ["spectrum"]
+
+[[stage]]
+id = "broken"
+plugin = "threshold"
+inputs = ["bands"]
+on_error = "{on_error}"
+[stage.config]
+level = 0.5
+feature = 99
+"#
+        ),
+    )
+}
+
+#[test]
+fn a_failing_control_stage_follows_its_policy_and_never_crashes_the_host() {
+    let dir = scratch_dir("failing-control");
+    let stop = failing_control_pipeline(&dir, "stop");
+    let output = run_in(&dir, &stop, &["--no-watch"]);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("control stage `broken` (threshold) failed") && text.contains("99"),
+        "{text}"
+    );
+
+    let bypass = failing_control_pipeline(&dir, "bypass");
+    let output = run_in(&dir, &bypass, &["--no-watch"]);
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    // Every message failed and was skipped; the data plane lost nothing.
+    let line = text
+        .lines()
+        .find(|l| l.contains("control broken (threshold)"))
+        .unwrap_or_else(|| panic!("no control stats in:\n{text}"));
+    let received: u64 = line
+        .split(':')
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("messages in");
+    assert!(received > 0, "{line}");
+    assert!(line.contains(&format!("{received} error(s)")), "{line}");
+    assert_eq!(csv_rows(&dir.join("filtered.csv")), 2500, "{text}");
+}
