@@ -294,6 +294,9 @@ mod ffi_stage {
         /// Called once before the first `process`.
         fn start(&mut self) -> RResult<(), RString>;
 
+        /// Called instead of `start` when taking over from a running instance.
+        fn resume(&mut self) -> RResult<(), RString>;
+
         /// Takes one input (or none) and may fill the output.
         fn process(
             &mut self,
@@ -315,6 +318,9 @@ mod ffi_stage {
     pub trait FfiControlStage: Send {
         /// Called once before the first message.
         fn start(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString>;
+
+        /// Called instead of `start` when taking over from a running instance.
+        fn resume(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString>;
 
         /// One packet from input stage `from`.
         fn on_packet(

@@ -82,6 +82,15 @@ pub trait ControlStage: Send + Sized + 'static {
         Ok(())
     }
 
+    /// Called instead of [`start`](ControlStage::start) when this stage
+    /// takes over from a running instance (its config or code changed, or
+    /// a restart after an error); the old one was stopped just before. A
+    /// sink appends rather than starting afresh. By default the same as
+    /// `start`.
+    fn resume(&mut self, ctx: &mut ControlContext<'_>) -> Result<(), StageError> {
+        self.start(ctx)
+    }
+
     /// One packet from the input stage whose pipeline id is `from`.
     fn on_packet(
         &mut self,

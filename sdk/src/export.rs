@@ -90,6 +90,10 @@ impl<S: Stage> DataPlaneStage for StageAdapter<S> {
         self.call("start", S::start)
     }
 
+    fn resume(&mut self) -> Result<(), StageError> {
+        self.call("resume", S::resume)
+    }
+
     #[inline]
     fn process(
         &mut self,
@@ -139,6 +143,10 @@ impl<S: Stage> FfiStage for StageAdapter<S> {
         into_rresult(DataPlaneStage::start(self))
     }
 
+    fn resume(&mut self) -> RResult<(), RString> {
+        into_rresult(DataPlaneStage::resume(self))
+    }
+
     #[inline]
     fn process(
         &mut self,
@@ -162,6 +170,10 @@ impl<S: Stage> FfiStage for StageAdapter<S> {
 impl DataPlaneStage for FfiStageBox {
     fn start(&mut self) -> Result<(), StageError> {
         from_rresult(FfiStage_TO::start(self))
+    }
+
+    fn resume(&mut self) -> Result<(), StageError> {
+        from_rresult(FfiStage_TO::resume(self))
     }
 
     #[inline]
@@ -344,6 +356,10 @@ impl<C: ControlStage> ControlAdapter<C> {
 impl<C: ControlStage> FfiControlStage for ControlAdapter<C> {
     fn start(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString> {
         into_rresult(self.call("start", outputs, C::start))
+    }
+
+    fn resume(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString> {
+        into_rresult(self.call("resume", outputs, C::resume))
     }
 
     fn on_packet(

@@ -49,8 +49,10 @@ impl From<&str> for StageError {
 ///
 /// **Guarantees the host gives.** `output_format` is called before anything
 /// runs, with the format of the upstream edge, to check the graph and size
-/// the output pool. `new`, then `start`, then `process` any number of times,
-/// then `stop`, all on one thread at a time. Every output packet handed to
+/// the output pool. `new`, then `start` (or `resume`, when it takes over
+/// from a running instance that was just stopped), then `process` (or
+/// `process_in_place`) any number of times, then `stop`, all on one thread
+/// at a time. Every output packet handed to
 /// `process` has room for the format the stage declared. A panic in any of
 /// these is caught at the library boundary and reported with its message.
 ///
@@ -139,6 +141,16 @@ pub trait Stage: Send + Sized + 'static {
         input: Option<&Self::Input>,
         output: &mut Self::Output,
     ) -> Result<Outcome, StageError>;
+
+    /// Called instead of [`start`](Stage::start) when this stage takes over
+    /// from a running instance of the same kind (new parameters, new code,
+    /// a restart after an error): carry on rather than begin. The instance
+    /// it replaces has been stopped just before. A sink appends to what its
+    /// predecessor wrote instead of starting the file afresh. By default the
+    /// same as `start`.
+    fn resume(&mut self) -> Result<(), StageError> {
+        self.start()
+    }
 
     /// Whether the stage implements [`process_in_place`](Stage::process_in_place).
     /// Only honoured when its input and output are the same packet type.
@@ -264,6 +276,8 @@ port_packet!(Event, Event, |_| Event::new(0, ""));
 pub trait DataPlaneStage: Send {
     /// See [`Stage::start`].
     fn start(&mut self) -> Result<(), StageError>;
+    /// See [`Stage::resume`].
+    fn resume(&mut self) -> Result<(), StageError>;
     /// See [`Stage::process`]; packets travel as the ABI's tagged references.
     fn process(
         &mut self,

@@ -159,6 +159,13 @@ impl<S: Stage> StageHarness<S> {
         Ok(())
     }
 
+    /// Starts the stage with [`Stage::resume`], as the host does when it
+    /// takes over from a running instance (call it before the first packet).
+    pub fn resume(&mut self) -> Result<(), StageError> {
+        self.started = true;
+        self.stage.resume()
+    }
+
     fn fresh_output(&self) -> S::Output {
         match &self.output_format {
             Some(format) => S::Output::for_format(format),
@@ -229,6 +236,17 @@ impl<C: ControlStage> ControlHarness<C> {
         if !self.started {
             self.started = true;
             self.stage.call("start", &mut outputs, C::start)?;
+        }
+        Ok(outputs)
+    }
+
+    /// Starts the stage (once) with [`ControlStage::resume`], as the host
+    /// does when it takes over from a running instance.
+    pub fn resume(&mut self) -> Result<ControlOutputs, StageError> {
+        let mut outputs = ControlOutputs::default();
+        if !self.started {
+            self.started = true;
+            self.stage.call("resume", &mut outputs, C::resume)?;
         }
         Ok(outputs)
     }

@@ -103,6 +103,16 @@ fn csv_data_rows(path: &Path) -> Vec<Vec<f64>> {
 /// A live pipeline: 250 Hz synthetic EEG for `seconds`, a filter to CSV, and
 /// band powers feeding two threshold control stages, one of them logged.
 fn monitor_pipeline(seconds: f64, filter_band: &str, level: f64) -> String {
+    monitor_pipeline_flushing(seconds, filter_band, level, 1)
+}
+
+/// [`monitor_pipeline`] with the CSV sink flushing every `flush_every` blocks.
+fn monitor_pipeline_flushing(
+    seconds: f64,
+    filter_band: &str,
+    level: f64,
+    flush_every: u32,
+) -> String {
     format!(
         r#"[pipeline]
 name = "monitor"
@@ -131,6 +141,7 @@ plugin = "csv_sink_filtered"
 inputs = ["filter"]
 [stage.config]
 path = "filtered.csv"
+flush_every = {flush_every}
 
 [[stage]]
 id = "spectrum"
@@ -183,12 +194,18 @@ fn editing_a_control_stage_restarts_only_it_and_an_invalid_edit_keeps_the_old_gr
     host.wait_for("watching");
     std::thread::sleep(Duration::from_millis(500));
 
-    save_by_rename(&pipeline, &monitor_pipeline(seconds, "[1.0, 40.0]", 0.6));
+    // One save changes a control stage and the data-plane sink: the sink is
+    // swapped live and must append to its file, not start it again.
+    save_by_rename(
+        &pipeline,
+        &monitor_pipeline_flushing(seconds, "[1.0, 40.0]", 0.6, 4),
+    );
     host.wait_for("control stage `alpha_high` restarted");
+    host.wait_for("stage `csv` swapped at packet");
 
     // An invalid edit: a string where the level must be a number.
-    let invalid =
-        monitor_pipeline(seconds, "[1.0, 40.0]", 0.6).replace("level = 0.6", "level = \"high\"");
+    let invalid = monitor_pipeline_flushing(seconds, "[1.0, 40.0]", 0.6, 4)
+        .replace("level = 0.6", "level = \"high\"");
     save_by_rename(&pipeline, &invalid);
     host.wait_for("the running pipeline is unchanged");
 
@@ -208,9 +225,22 @@ fn editing_a_control_stage_restarts_only_it_and_an_invalid_edit_keeps_the_old_gr
         + 1;
     let position = format!("monitor.toml:{line}:1: error: `level` must be a float, got a string");
     assert!(log.contains(&position), "no `{position}` in:\n{log}");
-    // Nothing lost: every sample produced reached the CSV.
+    // Nothing lost: every sample produced reached the CSV, under one header,
+    // in order, across the sink's swap.
     let rows = csv_data_rows(&dir.join("filtered.csv"));
     assert_eq!(rows.len(), (seconds * 250.0) as usize, "{log}");
+    let text = std::fs::read_to_string(dir.join("filtered.csv")).expect("read csv");
+    let stamps: Vec<u64> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .next()
+                .and_then(|t| t.parse().ok())
+                .expect("a timestamp")
+        })
+        .collect();
+    assert!(stamps.windows(2).all(|w| w[0] < w[1]), "rows in time order");
     assert!(log.contains("control alpha_high (threshold)"), "{log}");
 }
 

@@ -220,13 +220,14 @@ impl ControlPlane {
     pub fn start_stage(&mut self, spec: ControlSpec, stage: FfiControlStageBox) {
         let (tx, rx) = mpsc::channel(spec.capacity.max(1));
         let counters = Arc::new(ControlCounters::default());
-        self.spawn_task(spec, stage, tx, rx, counters);
+        self.spawn_task(spec, stage, Begin::Start, tx, rx, counters);
     }
 
     fn spawn_task(
         &mut self,
         spec: ControlSpec,
         stage: FfiControlStageBox,
+        begin: Begin,
         tx: mpsc::Sender<ControlMessage>,
         rx: mpsc::Receiver<ControlMessage>,
         counters: Arc<ControlCounters>,
@@ -253,7 +254,7 @@ impl ControlPlane {
             fatal: self.fatal.clone(),
             counters: Arc::clone(&counters),
         };
-        let handle = tokio::task::spawn_local(run_stage(env, stage, rx, cancelled));
+        let handle = tokio::task::spawn_local(run_stage(env, stage, begin, rx, cancelled));
         self.tasks.push(ControlTask {
             spec,
             handle,
@@ -279,7 +280,8 @@ impl ControlPlane {
             .take()
             .unwrap_or_else(|| mpsc::channel(spec.capacity.max(1)).0);
         match (&mut old.handle).await {
-            Ok(rx) => self.spawn_task(spec, stage, tx, rx, old.counters),
+            // The old task has stopped its stage: the new one resumes after it.
+            Ok(rx) => self.spawn_task(spec, stage, Begin::Resume, tx, rx, old.counters),
             Err(error) => {
                 tracing::error!(stage = %spec.id, "the old task ended badly ({error}); starting afresh");
                 self.start_stage(spec, stage);
@@ -405,7 +407,8 @@ impl TaskEnv {
                 drop(stage);
                 match self.spec.build().and_then(|mut fresh| {
                     let mut outputs = ControlOutputs::default();
-                    let started = fresh.start(&mut outputs).into_result();
+                    // It carries on from the failed one (a sink appends).
+                    let started = fresh.resume(&mut outputs).into_result();
                     self.route(&mut outputs);
                     started.map(|()| fresh).map_err(|e| e.into_string())
                 }) {
@@ -426,17 +429,31 @@ impl TaskEnv {
     }
 }
 
+/// How a control stage's task begins.
+#[derive(Clone, Copy)]
+enum Begin {
+    /// A fresh stage: `start`.
+    Start,
+    /// Taking over from a stopped instance: `resume`.
+    Resume,
+}
+
 /// A control stage's task: start, then one call per message until cancelled
 /// (a restart or removal: the unread messages go back with the receiver) or
 /// until its inputs are gone (shutdown); then stop.
 async fn run_stage(
     env: TaskEnv,
     mut stage: FfiControlStageBox,
+    begin: Begin,
     mut rx: mpsc::Receiver<ControlMessage>,
     mut cancelled: oneshot::Receiver<()>,
 ) -> mpsc::Receiver<ControlMessage> {
     let mut outputs = ControlOutputs::default();
-    let started = stage.start(&mut outputs).into_result();
+    let started = match begin {
+        Begin::Start => stage.start(&mut outputs),
+        Begin::Resume => stage.resume(&mut outputs),
+    }
+    .into_result();
     env.route(&mut outputs);
     if let Err(message) = started {
         match env.on_error(stage, "start", message.as_str()) {

@@ -65,13 +65,14 @@ pub enum Command {
 }
 
 /// A stage object to swap in. After the swap it travels back in
-/// [`Retired::Replaced`] holding the *old* object, to be stopped and dropped
-/// off the data-plane thread.
+/// [`Retired::Replaced`] holding the *old* object (stopped at the swap) to
+/// be dropped off the data-plane thread.
 pub struct Replacement {
     /// Data-plane stage index.
     pub stage: usize,
-    /// The stage object (built, not started: it starts at the swap, so a
-    /// source's clock starts when it does).
+    /// The stage object (built, not started: it resumes at the swap, after
+    /// the old one stops, so a sink appends in order and a source's clock
+    /// starts when it does).
     pub object: FfiStageBox,
     /// Its plugin (for `on_error = "restart"`).
     pub module: PluginModuleRef,
@@ -88,8 +89,8 @@ pub struct Replacement {
 /// What the data plane hands back to the control plane.
 pub enum Retired {
     /// A [`Command::Replace`] was applied (`error: None`; the box holds the
-    /// old stage, still to be stopped) or refused (the box holds the new
-    /// stage, which failed to start; the old one runs on).
+    /// old stage, stopped) or refused (the box holds the new stage, which
+    /// failed to start; the old one runs on).
     Replaced {
         /// The replacement.
         replacement: Box<Replacement>,
@@ -370,8 +371,19 @@ impl HybridRuntime {
                 "the new code changes whether the stage works in place; that needs a restart",
             );
         }
-        if let Err(error) = DataPlaneStage::start(&mut replacement.object) {
-            let message = format!("the new stage failed to start: {error}");
+        // The old stage stops first (a sink flushes), then the new one
+        // resumes after it (a sink appends), so output stays in order. If
+        // the new one cannot resume, the old one resumes and runs on.
+        if let Err(error) = DataPlaneStage::stop(&mut stage.stage) {
+            tracing::warn!(stage = %stage.id, "stopping it for the swap: {error}");
+        }
+        if let Err(error) = DataPlaneStage::resume(&mut replacement.object) {
+            let message = match DataPlaneStage::resume(&mut stage.stage) {
+                Ok(()) => format!("the new stage failed to start: {error}"),
+                Err(again) => format!(
+                    "the new stage failed to start ({error}) and the old one did not resume ({again})"
+                ),
+            };
             return self.retire_refused(replacement, &message);
         }
         std::mem::swap(&mut stage.stage, &mut replacement.object);
@@ -402,20 +414,11 @@ impl HybridRuntime {
         });
     }
 
-    /// Hands `item` to the control plane to stop and drop. Its queue has room
-    /// for every command in flight; if the control plane is gone, the item is
-    /// stopped and dropped here.
+    /// Hands `item` to the control plane to drop.
     fn retire(&mut self, item: Retired) {
-        if let Err(error) = self.retired.push(item) {
-            if let Retired::Replaced {
-                mut replacement,
-                error: None,
-                ..
-            } = error.into_inner()
-            {
-                let _ = DataPlaneStage::stop(&mut replacement.object);
-            }
-        }
+        // The queue has room for every command in flight; if the control
+        // plane is gone, the item is dropped here.
+        drop(self.retired.push(item));
     }
 
     /// Runs the data plane on its own thread until every stage has finished
@@ -840,7 +843,8 @@ impl HybridRuntime {
                 .into_result()
                 .map_err(|e| e.into_string())
                 .and_then(|mut fresh| {
-                    DataPlaneStage::start(&mut fresh)
+                    // It carries on from the failed one (a sink appends).
+                    DataPlaneStage::resume(&mut fresh)
                         .map(|()| fresh)
                         .map_err(|e| e.to_string())
                 });

@@ -9,8 +9,8 @@ use super::data_plane::{
 };
 use crate::graph::{OnError, PipelineGraph, StageNode, StageType};
 use crate::registry::{LoadedPlugin, PluginRegistry};
+use hsp_sdk::Input;
 use hsp_sdk::abi::FfiControlStageBox;
-use hsp_sdk::{DataPlaneStage, Input};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -321,12 +321,12 @@ impl PipelineRuntime {
         Ok(())
     }
 
-    /// Logs what the data plane handed back and stops and drops old stages
-    /// here, off the data-plane thread.
+    /// Logs what the data plane handed back and drops old stages here, off
+    /// the data-plane thread.
     pub fn on_retired(&mut self, item: Retired) {
         match item {
             Retired::Replaced {
-                mut replacement,
+                replacement,
                 at_packet,
                 applied,
                 error,
@@ -348,9 +348,9 @@ impl PipelineRuntime {
                             flight.as_ref().map_or("new stage", |f| f.what.as_str()),
                             ms(waited),
                         );
-                        if let Err(error) = DataPlaneStage::stop(&mut replacement.object) {
-                            tracing::warn!("stopping the old `{id}` failed: {error}");
-                        }
+                        // The old stage, stopped at the swap, is dropped here,
+                        // off the data-plane thread.
+                        drop(replacement);
                     }
                     Some(error) => {
                         tracing::warn!(

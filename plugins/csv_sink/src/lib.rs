@@ -327,6 +327,26 @@ impl<I: CsvInput> Stage for CsvSink<I> {
         Ok(())
     }
 
+    /// Taking over from a running sink (a live change): append to its file,
+    /// whose header is already there; a new path starts a new file.
+    fn resume(&mut self) -> Result<(), StageError> {
+        let path = &self.settings.path;
+        if !path.is_file() {
+            return self.start();
+        }
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                StageError::new(format!(
+                    "cannot open {:?} to append: {e}",
+                    path.display().to_string()
+                ))
+            })?;
+        self.writer = Some(BufWriter::with_capacity(BUFFER_BYTES, file));
+        Ok(())
+    }
+
     fn process(
         &mut self,
         input: Option<&I>,
@@ -420,6 +440,28 @@ mod tests {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    #[test]
+    fn a_resumed_sink_appends_rows_under_the_one_header() {
+        let path = temp_path("resume");
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
+        let blocks = eeg_blocks(4, 10);
+        let mut first = StageHarness::<CsvSinkRaw>::new(&config(&path, ""), Some(format)).unwrap();
+        first.run(&blocks[..2]).unwrap();
+        // A live change: the new instance takes over after the old one stopped.
+        let mut second =
+            StageHarness::<CsvSinkRaw>::new(&config(&path, r#", "flush_every": 0"#), Some(format))
+                .unwrap();
+        second.resume().unwrap();
+        second.run(&blocks[2..]).unwrap();
+
+        let lines = lines(&path);
+        assert_eq!(lines[0], "timestamp_ns,ch0,ch1,ch2");
+        assert_eq!(lines.len() - 1, 40, "every row, once");
+        assert!(lines[1..].iter().all(|l| !l.starts_with("timestamp")));
+        assert_eq!(lines[21], format!("{},20,1020,2020", T0 + 20 * 4_000_000));
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -137,6 +137,26 @@ impl ControlStage for JsonlSink {
         Ok(())
     }
 
+    /// Taking over from a running instance (its config or code changed):
+    /// append to the file rather than start it afresh.
+    fn resume(&mut self, ctx: &mut ControlContext<'_>) -> Result<(), StageError> {
+        if !self.path.is_file() {
+            return self.start(ctx);
+        }
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| {
+                StageError::new(format!(
+                    "cannot open {:?} to append: {e}",
+                    self.path.display().to_string()
+                ))
+            })?;
+        self.writer = Some(BufWriter::new(file));
+        self.lines = 0;
+        Ok(())
+    }
+
     fn on_packet(
         &mut self,
         from: &str,
@@ -344,6 +364,28 @@ mod tests {
         h.on_packet("a", PacketRef::Features(&features(0))).unwrap();
         assert_eq!(read_lines(&path).len(), 1);
         h.stop().unwrap();
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn resume_appends_to_what_the_previous_instance_wrote() {
+        let path = temp_path("resume");
+        let mut first = ControlHarness::<JsonlSink>::new(&config(&path, "")).unwrap();
+        first
+            .on_packet("a", PacketRef::Event(&Event::new(1, "before")))
+            .unwrap();
+        first.stop().unwrap();
+        let mut second = ControlHarness::<JsonlSink>::new(&config(&path, "")).unwrap();
+        second.resume().unwrap();
+        second
+            .on_packet("a", PacketRef::Event(&Event::new(2, "after")))
+            .unwrap();
+        second.stop().unwrap();
+        let labels: Vec<String> = read_lines(&path)
+            .iter()
+            .map(|line| line["label"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(labels, ["before", "after"]);
         std::fs::remove_file(&path).unwrap();
     }
 
