@@ -65,6 +65,17 @@ enum Command {
         kind: NewPluginKind,
     },
 
+    /// Measure what the runtime costs per packet against a plain loop over
+    /// the same plugin stages (a baseline measured in the same run).
+    Bench {
+        /// Packets per run.
+        #[arg(long, default_value_t = 2_000_000)]
+        packets: u64,
+        /// Runs of each (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+
     /// Check a pipeline file against the plugins found, without running it:
     /// every error with its line and column (exit 2), or the stages and
     /// their negotiated formats (exit 0).
@@ -211,6 +222,19 @@ fn main() -> ExitCode {
                 Err(error) => {
                     eprintln!("error: {error}");
                     ExitCode::from(2)
+                }
+            }
+        }
+        Command::Bench { packets, runs } => {
+            let registry = commands::discover_plugins(&cli.plugin_dirs);
+            match commands::bench::bench(&registry, packets, runs) {
+                Ok(result) => {
+                    print!("{}", commands::bench::render(&result, packets, runs));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(1)
                 }
             }
         }

@@ -416,3 +416,27 @@ fn a_failing_control_stage_follows_its_policy_and_never_crashes_the_host() {
     assert!(line.contains(&format!("{received} error(s)")), "{line}");
     assert_eq!(csv_rows(&dir.join("filtered.csv")), 2500, "{text}");
 }
+
+#[test]
+fn host_bench_reports_the_runtime_against_its_baseline_from_the_same_run() {
+    let output = hsp_tests::host(&["bench", "--packets", "5000", "--runs", "1"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = hsp_tests::stdout(&output);
+    let figure = |label: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_else(|| panic!("no `{label}` line in:\n{text}"));
+        line.split(':')
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.trim_end_matches('x').parse().ok())
+            .unwrap_or_else(|| panic!("no figure in `{line}`"))
+    };
+    let baseline = figure("baseline");
+    let runtime = figure("HybridRuntime");
+    let ratio = figure("runtime / baseline");
+    assert!(baseline > 0.0 && runtime > 0.0, "{text}");
+    // The printed figures are rounded: the ratio agrees with them to 2 %.
+    assert!((ratio / (runtime / baseline) - 1.0).abs() < 0.02, "{text}");
+}

@@ -1,5 +1,6 @@
 //! What each CLI subcommand does, apart from parsing (in `main.rs`).
 
+pub mod bench;
 pub mod plugins;
 pub mod run;
 pub mod validate;

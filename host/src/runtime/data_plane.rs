@@ -202,6 +202,8 @@ pub struct DataPlaneReport {
     pub steady_state_allocations: u64,
     /// Packets processed after warm-up.
     pub steady_state_packets: u64,
+    /// Packets that reached the sinks, and how long the data plane ran.
+    pub delivered: (u64, Duration),
 }
 
 impl HybridRuntime {
@@ -520,6 +522,7 @@ impl HybridRuntime {
             pools_full,
             steady_state_allocations,
             steady_state_packets,
+            delivered: (delivered, elapsed),
         })
     }
 
@@ -648,7 +651,10 @@ impl HybridRuntime {
     /// Stage `index` found its input `edge` empty: if the producer is gone
     /// too, the stage's input has ended and it finishes (`true`).
     fn end_of_input(&mut self, index: usize, edge: usize) -> bool {
-        if self.edges[edge].consumer.is_finished() {
+        // Both ends live on this thread: the producer half is dropped when
+        // the upstream stage finishes, so no atomic needs reading before.
+        let edge = &self.edges[edge];
+        if edge.producer.is_none() && edge.consumer.is_finished() {
             self.finish(index);
             return true;
         }
