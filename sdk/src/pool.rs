@@ -78,7 +78,7 @@ impl<T: Default> MemoryPool<T> {
     ///
     /// # Panics
     ///
-    /// If `capacity` is 0 or does not fit in a `u32`.
+    /// If `capacity` is 0 or more than 2^31.
     pub fn new(capacity: usize) -> Self {
         Self::with_init(capacity, |_| T::default())
     }
@@ -92,7 +92,7 @@ impl<T> MemoryPool<T> {
     ///
     /// # Panics
     ///
-    /// If `capacity` is 0 or does not fit in a `u32`.
+    /// If `capacity` is 0 or more than 2^31.
     ///
     /// ```
     /// use hsp_sdk::{EegPacket, MemoryPool};
@@ -102,7 +102,14 @@ impl<T> MemoryPool<T> {
     /// ```
     pub fn with_init(capacity: usize, mut init: impl FnMut(usize) -> T) -> Self {
         assert!(capacity > 0, "a MemoryPool needs at least one slot");
-        let index_limit = u32::try_from(capacity).expect("MemoryPool capacity must fit in a u32");
+        // The packets-out count has 32 bits in the pool's state word; half
+        // that keeps a transient extra claim (a release waking a waiter)
+        // far from the waiter bits.
+        assert!(
+            capacity <= 1 << 31,
+            "MemoryPool capacity must be at most 2^31"
+        );
+        let index_limit = u32::try_from(capacity).expect("checked above");
         let slots: Box<[UnsafeCell<T>]> = (0..capacity).map(|i| UnsafeCell::new(init(i))).collect();
         let free = FreeList::new(capacity);
         for index in 0..index_limit {

@@ -440,3 +440,37 @@ fn host_bench_reports_the_runtime_against_its_baseline_from_the_same_run() {
     // The printed figures are rounded: the ratio agrees with them to 2 %.
     assert!((ratio / (runtime / baseline) - 1.0).abs() < 0.02, "{text}");
 }
+
+#[test]
+fn a_stage_that_finishes_early_lets_its_upstream_run_to_its_end() {
+    let dir = scratch_dir("finish-early");
+    let pipeline = write_pipeline(
+        &dir,
+        "early.toml",
+        r#"[[stage]]
+id = "source"
+plugin = "counter_source"
+[stage.config]
+packets = 1000
+
+[[stage]]
+id = "short"
+plugin = "passthrough"
+inputs = ["source"]
+queue = { capacity = 2 }
+[stage.config]
+finish_after = 50
+
+[[stage]]
+id = "sink"
+plugin = "null_sink"
+inputs = ["short"]
+"#,
+    );
+    let output = run_in(&dir, &pipeline, &["--no-watch"]);
+    let report = stderr(&output);
+    assert!(output.status.success(), "{report}");
+    assert_eq!(counts(&report, "source").1, 1000, "{report}");
+    assert_eq!(counts(&report, "sink").0, 50, "{report}");
+    assert_clean_end(&report);
+}

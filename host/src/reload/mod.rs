@@ -80,6 +80,7 @@ pub fn run(
         let stop = stop_signal(options.duration);
         tokio::pin!(stop);
         let mut stopped_by = None;
+        let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut reloads = Reloads {
             loaded: mapped_libraries(),
             count: 0,
@@ -98,11 +99,22 @@ pub fn run(
                             apply_file(&mut pipeline, &registry, file, saved, &HashSet::new()).await;
                         }
                         Change::Plugin(path) => {
-                            if let Some(kinds) = reload_plugin(&mut registry, &probe, &path, &mut reloads).await {
-                                let saved = watch::saved_at(&path);
-                                apply_file(&mut pipeline, &registry, file, saved, &kinds).await;
-                            }
+                            // Waiting for the file to be complete can take a
+                            // while: wait in a task, and keep serving the rest.
+                            let ready = ready_tx.clone();
+                            tokio::task::spawn_local(async move {
+                                let stable = watch::wait_until_stable(&path, Duration::from_millis(50), Duration::from_secs(10)).await;
+                                let _ = ready.send((path, stable.is_some()));
+                            });
                         }
+                    }
+                }
+                Some((path, stable)) = ready_rx.recv() => {
+                    if !stable {
+                        tracing::warn!("{}: still changing after 10 s (or gone); not loaded", path.display());
+                    } else if let Some(kinds) = reload_plugin(&mut registry, &probe, &path, &mut reloads) {
+                        let saved = watch::saved_at(&path);
+                        apply_file(&mut pipeline, &registry, file, saved, &kinds).await;
                     }
                 }
                 event = pipeline.next_event() => match event {
@@ -133,9 +145,9 @@ struct Reloads {
     count: usize,
 }
 
-/// Loads a new or changed library once it is completely written; returns
-/// the stage kinds it provides, or `None` (logged) if it cannot be used.
-async fn reload_plugin(
+/// Loads a new or changed library, now completely written; returns the
+/// stage kinds it provides, or `None` (logged) if it cannot be used.
+fn reload_plugin(
     registry: &mut PluginRegistry,
     probe: &Probe,
     path: &Path,
@@ -151,14 +163,6 @@ async fn reload_plugin(
     if reloads.count >= MAX_PLUGIN_RELOADS {
         tracing::error!(
             "{}: not loaded: this run has already loaded {MAX_PLUGIN_RELOADS} plugin versions, each a mapping that cannot be unloaded; restart the host to reclaim them",
-            path.display()
-        );
-        return None;
-    }
-    let stable = watch::wait_until_stable(path, Duration::from_millis(50), Duration::from_secs(10));
-    if stable.await.is_none() {
-        tracing::warn!(
-            "{}: still changing after 10 s (or gone); not loaded",
             path.display()
         );
         return None;
@@ -250,6 +254,7 @@ async fn apply_file(
             }
         }
     }
+    let mut not_sent = Vec::new();
     for (id, replacement) in data_plane {
         let what = if reloaded.contains(&pipeline_kind(&new, &id)) {
             "new plugin code"
@@ -258,6 +263,7 @@ async fn apply_file(
         };
         if let Err(error) = pipeline.send_replacement(replacement, &id, what.into(), saved) {
             tracing::error!("stage `{id}` keeps its old config: {error}");
+            not_sent.push(id);
         }
     }
     for id in &diff.control_removed {
@@ -273,6 +279,9 @@ async fn apply_file(
         tracing::info!("control stage `{id}` {why}{since}");
     }
     pipeline.set_graph(new);
+    for id in &not_sent {
+        pipeline.roll_back(id);
+    }
 }
 
 type Built = (

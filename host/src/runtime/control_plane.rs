@@ -280,8 +280,21 @@ impl ControlPlane {
             .take()
             .unwrap_or_else(|| mpsc::channel(spec.capacity.max(1)).0);
         match (&mut old.handle).await {
-            // The old task has stopped its stage: the new one resumes after it.
-            Ok(rx) => self.spawn_task(spec, stage, Begin::Resume, tx, rx, old.counters),
+            // The old task has stopped its stage: the new one resumes after
+            // it, with what is still queued (moved to a channel of the new
+            // capacity if that changed).
+            Ok(rx) if spec.capacity == old.spec.capacity => {
+                self.spawn_task(spec, stage, Begin::Resume, tx, rx, old.counters)
+            }
+            Ok(mut rx) => {
+                let (new_tx, new_rx) = mpsc::channel(spec.capacity.max(1));
+                while let Ok(message) = rx.try_recv() {
+                    if new_tx.try_send(message).is_err() {
+                        bump(&old.counters.dropped);
+                    }
+                }
+                self.spawn_task(spec, stage, Begin::Resume, new_tx, new_rx, old.counters)
+            }
             Err(error) => {
                 tracing::error!(stage = %spec.id, "the old task ended badly ({error}); starting afresh");
                 self.start_stage(spec, stage);
@@ -404,6 +417,11 @@ impl TaskEnv {
             }
             OnError::Bypass => Some(stage),
             OnError::Restart => {
+                // The failed stage goes first (a sink flushes; on drop if it
+                // refuses `stop` after a panic), then the fresh one resumes.
+                let mut stage = stage;
+                let mut outputs = ControlOutputs::default();
+                let _ = stage.stop(&mut outputs);
                 drop(stage);
                 match self.spec.build().and_then(|mut fresh| {
                     let mut outputs = ControlOutputs::default();

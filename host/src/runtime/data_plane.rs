@@ -11,7 +11,7 @@
 use super::bridge::{self, Tap, TapReceiver};
 use super::packets::{OutputPool, as_input, as_output, bypass_into, copy_into};
 use super::stats::{self, EdgeRow, StageRow, StageStats};
-use crate::graph::{EdgePolicy, IdleStrategy, OnError, PipelineGraph, StageType};
+use crate::graph::{EdgePolicy, IdleStrategy, OnError, PipelineGraph, StageNode, StageType};
 use crate::registry::PluginRegistry;
 use hsp_sdk::abi::{FfiStageBox, PluginModuleRef};
 use hsp_sdk::{
@@ -82,6 +82,8 @@ pub struct Replacement {
     pub on_error: OnError,
     /// Whether it runs in place (must match the running stage).
     pub in_place: bool,
+    /// The sender's number for this change, to match its acknowledgement.
+    pub ticket: u64,
     /// When the change was asked for.
     pub requested: Instant,
 }
@@ -130,6 +132,8 @@ struct Edge {
     to: usize,
     pushed: u64,
     dropped: u64,
+    /// The consuming stage has finished: pushes are let go.
+    downstream_gone: bool,
 }
 
 struct RunningStage {
@@ -234,7 +238,7 @@ impl HybridRuntime {
             let (plugin, descriptor) = registry
                 .stage(&node.kind)
                 .ok_or_else(|| fail("no loaded plugin provides this stage kind".into()))?;
-            let in_place = runs_in_place(descriptor.in_place, node.on_error);
+            let in_place = runs_in_place(descriptor.in_place, node, node.on_error);
             let stage = plugin
                 .create_stage(&node.kind, &node.config_json, node.input_format)
                 .map_err(fail)?;
@@ -301,6 +305,7 @@ impl HybridRuntime {
                     to: index,
                     pushed: 0,
                     dropped: 0,
+                    downstream_gone: false,
                 });
                 running.input_edge = Some(edge);
                 let upstream: &mut RunningStage = &mut stages[from];
@@ -309,7 +314,8 @@ impl HybridRuntime {
             stages.push(running);
         }
         let (commands_tx, commands) = PolledQueue::new(COMMAND_CAPACITY);
-        let (retired, retired_rx) = StageQueue::new(COMMAND_CAPACITY).split();
+        // Room for an acknowledgement of every command in flight, twice over.
+        let (retired, retired_rx) = StageQueue::new(2 * COMMAND_CAPACITY).split();
         Ok((
             Self {
                 stages,
@@ -337,6 +343,9 @@ impl HybridRuntime {
                 Command::Replace(replacement) => {
                     let index = replacement.stage;
                     match self.stages.get_mut(index) {
+                        Some(stage) if stage.finished => {
+                            self.retire_refused(replacement, "the stage has already finished");
+                        }
                         Some(stage) if stage.more_output || stage.replacement.is_some() => {
                             // Mid-run of `MoreOutput`: swap once it is done.
                             // A second replacement supersedes the first.
@@ -767,7 +776,13 @@ impl HybridRuntime {
                 let Some(original) = &stage.pending else {
                     return true;
                 };
-                copy_into(original, &mut copy);
+                if !copy_into(original, &mut copy) {
+                    // Cannot happen for packets of the stage's declared
+                    // shape; a copy that does not fit is dropped, counted.
+                    self.edges[edge_index].dropped += 1;
+                    stage.pending_reached += 1;
+                    continue;
+                }
                 copy
             };
             let edge = &mut self.edges[edge_index];
@@ -793,6 +808,14 @@ impl HybridRuntime {
         stage.finished = true;
         self.finished += 1;
         stage.pending = None;
+        stage.more_output = false;
+        if let Some(edge) = stage.input_edge {
+            // Upstream may still be running: what it sends now goes home,
+            // and what was queued is let go, so it is never blocked on us.
+            let edge = &mut self.edges[edge];
+            edge.downstream_gone = true;
+            while edge.consumer.pop().is_some() {}
+        }
         if let Err(error) = DataPlaneStage::stop(&mut stage.stage) {
             tracing::error!(stage = %stage.id, "stop failed: {error}");
         }
@@ -832,33 +855,32 @@ impl HybridRuntime {
                 if let (Some(input), Some(mut output)) = (input, output) {
                     if bypass_into(&input, &mut output) {
                         stage.stats.bypassed += 1;
-                        stage.stats.packets_out += 1;
-                        stage.pending = Some(output);
-                        stage.pending_reached = 0;
-                        self.distribute(index);
+                        drop(input);
+                        self.emit(index, output)?;
                     }
                 }
                 Ok(())
             }
             OnError::Restart => {
-                let rebuilt = (stage.module.create_stage())(
+                let built = (stage.module.create_stage())(
                     stage.kind.as_str().into(),
                     stage.config_json.as_str().into(),
                     stage.input_format.into(),
                 )
                 .into_result()
-                .map_err(|e| e.into_string())
-                .and_then(|mut fresh| {
-                    // It carries on from the failed one (a sink appends).
-                    DataPlaneStage::resume(&mut fresh)
-                        .map(|()| fresh)
-                        .map_err(|e| e.to_string())
+                .map_err(|e| e.into_string());
+                let resumed = built.and_then(|fresh| {
+                    // The failed stage goes first (a sink flushes what it
+                    // holds, on drop if it refuses `stop` after a panic), then
+                    // the fresh one carries on after it (a sink appends). A
+                    // rare error path: its drop may free memory on this thread.
+                    let mut old = std::mem::replace(&mut stage.stage, fresh);
+                    let _ = DataPlaneStage::stop(&mut old);
+                    drop(old);
+                    DataPlaneStage::resume(&mut stage.stage).map_err(|e| e.to_string())
                 });
-                match rebuilt {
-                    Ok(fresh) => {
-                        let old = std::mem::replace(&mut stage.stage, fresh);
-                        // The old stage may hold buffers; free them off this thread.
-                        thread::spawn(move || drop(old));
+                match resumed {
+                    Ok(()) => {
                         stage.stats.restarts += 1;
                         tracing::warn!(stage = %stage.id, "restarted from its config");
                         Ok(())
@@ -910,8 +932,11 @@ impl HybridRuntime {
 #[inline]
 fn push(edge: &mut Edge, item: PipelineData) -> Result<(), PipelineData> {
     let Some(producer) = &mut edge.producer else {
-        return Ok(()); // the downstream stage is gone: the packet just goes home
+        return Ok(()); // this end was closed: the packet just goes home
     };
+    if edge.downstream_gone {
+        return Ok(()); // the consumer finished: the packet just goes home
+    }
     match producer.push(item) {
         Ok(()) => {
             edge.pushed += 1;
@@ -986,10 +1011,11 @@ fn total_packets(stages: &[RunningStage]) -> u64 {
         .sum()
 }
 
-/// Whether a stage whose plugin can work in place does: not under
-/// `bypass`, which must forward the input as it came.
-pub fn runs_in_place(plugin_in_place: bool, on_error: OnError) -> bool {
-    plugin_in_place && on_error != OnError::Bypass
+/// Whether a stage whose plugin can work in place does: when its input
+/// packet has exactly the shape of its output, and not under `bypass`,
+/// which must forward the input as it came.
+pub fn runs_in_place(plugin_in_place: bool, node: &StageNode, on_error: OnError) -> bool {
+    plugin_in_place && on_error != OnError::Bypass && node.input_format == node.output_format
 }
 
 /// Packets of stage `index`'s pool that can be away at once: every queue
@@ -1010,14 +1036,10 @@ fn packets_in_flight(graph: &PipelineGraph, registry: &PluginRegistry, index: us
                 .sum();
             let in_place = registry
                 .stage(&node.kind)
-                .is_some_and(|(_, d)| runs_in_place(d.in_place, node.on_error));
-            let single_consumer = graph
-                .consumers(c)
-                .iter()
-                .filter(|&&d| graph.stages[d].stage_type == StageType::DataPlane)
-                .count()
-                <= 1;
-            if in_place && single_consumer {
+                .is_some_and(|(_, d)| runs_in_place(d.in_place, node, node.on_error));
+            // An in-place stage forwards these very packets (on its last
+            // edge, under a fan-out): they can sit in its queues too.
+            if in_place {
                 edge + packets_in_flight(graph, registry, c)
             } else {
                 edge
@@ -1041,6 +1063,7 @@ mod tests {
             to: 1,
             pushed: 0,
             dropped: 0,
+            downstream_gone: false,
         }
     }
 

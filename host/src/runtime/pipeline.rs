@@ -6,6 +6,7 @@
 use super::control_plane::{ControlPlane, ControlSpec, ParamRequest};
 use super::data_plane::{
     Command, DataPlaneError, DataPlaneLink, DataPlaneReport, HybridRuntime, Replacement, Retired,
+    runs_in_place,
 };
 use crate::graph::{OnError, PipelineGraph, StageNode, StageType};
 use crate::registry::{LoadedPlugin, PluginRegistry};
@@ -54,14 +55,28 @@ struct InFlight {
     id: String,
     what: String,
     since: Option<Instant>,
+    /// What the stage runs with once the data plane takes it.
+    running: Running,
+}
+
+/// What a data-plane stage runs with, as the data plane has acknowledged.
+#[derive(Debug, Clone)]
+struct Running {
+    config_json: String,
+    on_error: OnError,
+    in_place: bool,
 }
 
 /// A pipeline being run: data plane on its thread, control stages as tasks.
 /// Use it from inside the tokio runtime that drives it.
 pub struct PipelineRuntime {
     graph: PipelineGraph,
-    /// Current config of each data-plane stage, with live changes applied.
+    /// Config of each data-plane stage with every change sent so far (the
+    /// base a parameter change is merged into).
     live_configs: HashMap<String, String>,
+    /// What each data-plane stage runs with, as acknowledged by the data
+    /// plane; a refused change rolls back to it.
+    running: HashMap<String, Running>,
     link: DataPlaneLink,
     /// Data-plane index of each data-plane stage, by id (fixed for the run).
     dp_index: HashMap<String, usize>,
@@ -75,7 +90,8 @@ pub struct PipelineRuntime {
     >,
     done: oneshot::Receiver<()>,
     data_plane_ended: bool,
-    in_flight: HashMap<usize, InFlight>,
+    in_flight: HashMap<u64, InFlight>,
+    next_ticket: u64,
 }
 
 fn failed(message: String) -> DataPlaneError {
@@ -143,15 +159,30 @@ impl PipelineRuntime {
             .enumerate()
             .map(|(index, id)| (id.clone(), index))
             .collect();
-        let live_configs = graph
-            .stages
-            .iter()
-            .filter(|n| n.stage_type == StageType::DataPlane)
+        let data_plane_nodes = || {
+            graph
+                .stages
+                .iter()
+                .filter(|n| n.stage_type == StageType::DataPlane)
+        };
+        let live_configs = data_plane_nodes()
             .map(|n| (n.id.clone(), n.config_json.clone()))
+            .collect();
+        let running = data_plane_nodes()
+            .map(|n| {
+                let plugin_in_place = registry.stage(&n.kind).is_some_and(|(_, d)| d.in_place);
+                let running = Running {
+                    config_json: n.config_json.clone(),
+                    on_error: n.on_error,
+                    in_place: runs_in_place(plugin_in_place, n, n.on_error),
+                };
+                (n.id.clone(), running)
+            })
             .collect();
         Ok(Self {
             graph,
             live_configs,
+            running,
             link,
             dp_index,
             control,
@@ -163,6 +194,7 @@ impl PipelineRuntime {
             done,
             data_plane_ended: false,
             in_flight: HashMap::new(),
+            next_ticket: 0,
         })
     }
 
@@ -173,14 +205,17 @@ impl PipelineRuntime {
 
     /// Waits for the next thing to look at.
     pub async fn next_event(&mut self) -> PipelineEvent {
+        // Acknowledgements first: their queue must not fill up while
+        // parameter changes keep coming.
         tokio::select! {
+            biased;
+            Some(item) = self.link.retired.recv() => PipelineEvent::Retired(item),
+            Some(message) = self.fatal.recv() => PipelineEvent::Fatal(message),
             _ = &mut self.done, if !self.data_plane_ended => {
                 self.data_plane_ended = true;
                 PipelineEvent::DataPlaneEnded
             }
-            Some(message) = self.fatal.recv() => PipelineEvent::Fatal(message),
             Some(request) = self.params.recv() => PipelineEvent::Param(request),
-            Some(item) = self.link.retired.recv() => PipelineEvent::Retired(item),
         }
     }
 
@@ -272,6 +307,17 @@ impl PipelineRuntime {
                     .map_or("nothing".into(), |f| crate::graph::describe_format(&f)),
             ));
         }
+        let in_place = runs_in_place(descriptor.in_place, node, on_error);
+        if self
+            .running
+            .get(&node.id)
+            .is_some_and(|r| r.in_place != in_place)
+        {
+            return Err(format!(
+                "`{}` would switch between working in place and not (`on_error = \"bypass\"` never works in place, and the plugin's code decides the rest); that needs a restart",
+                node.id
+            ));
+        }
         let object = plugin.create_stage(&node.kind, config_json, node.input_format)?;
         Ok(Box::new(Replacement {
             stage: index,
@@ -279,7 +325,8 @@ impl PipelineRuntime {
             module: plugin.module,
             config_json: config_json.to_string(),
             on_error,
-            in_place: super::data_plane::runs_in_place(descriptor.in_place, on_error),
+            in_place,
+            ticket: 0,
             requested: Instant::now(),
         }))
     }
@@ -294,16 +341,24 @@ impl PipelineRuntime {
         what: String,
         saved: Option<Instant>,
     ) -> Result<(), String> {
-        let index = replacement.stage;
-        let config_json = replacement.config_json.clone();
+        let mut replacement = replacement;
+        self.next_ticket += 1;
+        replacement.ticket = self.next_ticket;
+        let running = Running {
+            config_json: replacement.config_json.clone(),
+            on_error: replacement.on_error,
+            in_place: replacement.in_place,
+        };
         self.send(Command::Replace(replacement))?;
-        self.live_configs.insert(id.to_string(), config_json);
+        self.live_configs
+            .insert(id.to_string(), running.config_json.clone());
         self.in_flight.insert(
-            index,
+            self.next_ticket,
             InFlight {
                 id: id.to_string(),
                 what,
                 since: saved,
+                running,
             },
         );
         Ok(())
@@ -331,7 +386,7 @@ impl PipelineRuntime {
                 applied,
                 error,
             } => {
-                let flight = self.in_flight.remove(&replacement.stage);
+                let flight = self.in_flight.remove(&replacement.ticket);
                 let id = flight
                     .as_ref()
                     .map_or_else(|| format!("#{}", replacement.stage), |f| f.id.clone());
@@ -351,15 +406,34 @@ impl PipelineRuntime {
                         // The old stage, stopped at the swap, is dropped here,
                         // off the data-plane thread.
                         drop(replacement);
+                        if let Some(flight) = flight {
+                            self.running.insert(flight.id, flight.running);
+                        }
                     }
                     Some(error) => {
                         tracing::warn!(
                             "stage `{id}` was not swapped: {error}; the old one runs on"
                         );
+                        self.roll_back(&id);
                     }
                 }
             }
             Retired::Tap(tap) => drop(tap),
+        }
+    }
+
+    /// After a refused swap of stage `id`: what it runs with is again the
+    /// base for parameter changes and what the running graph says, so the
+    /// next edit of the file is compared with the truth.
+    pub fn roll_back(&mut self, id: &str) {
+        let Some(running) = self.running.get(id) else {
+            return;
+        };
+        self.live_configs
+            .insert(id.to_string(), running.config_json.clone());
+        if let Some(node) = self.graph.stages.iter_mut().find(|n| n.id == id) {
+            node.config_json.clone_from(&running.config_json);
+            node.on_error = running.on_error;
         }
     }
 

@@ -14,6 +14,7 @@ use serde::Deserialize;
 pub struct Passthrough {
     packets: u64,
     panic_at_packet: u64,
+    finish_after: u64,
 }
 
 /// `[stage.config]` of `passthrough`.
@@ -22,17 +23,27 @@ pub struct Passthrough {
 pub struct PassthroughConfig {
     /// Panic on this packet (1-based, counted per stage instance); 0 never.
     pub panic_at_packet: u64,
+    /// Say `Finished` after forwarding this many packets; 0 never.
+    pub finish_after: u64,
 }
 
 impl Stage for Passthrough {
     const KIND: &'static str = "passthrough";
     const DOC: &'static str = "Forwards raw EEG blocks unchanged.";
-    const CONFIG: &'static [ConfigSpec] = &[ConfigSpec::optional(
-        "panic_at_packet",
-        ConfigType::Integer,
-        "0",
-        "Panic on this packet, 1-based (fault injection for tests); 0 never",
-    )];
+    const CONFIG: &'static [ConfigSpec] = &[
+        ConfigSpec::optional(
+            "panic_at_packet",
+            ConfigType::Integer,
+            "0",
+            "Panic on this packet, 1-based (fault injection for tests); 0 never",
+        ),
+        ConfigSpec::optional(
+            "finish_after",
+            ConfigType::Integer,
+            "0",
+            "Finish after forwarding this many packets, while upstream goes on (tests); 0 never",
+        ),
+    ];
     type Config = PassthroughConfig;
     type Input = EegPacket;
     type Output = EegPacket;
@@ -41,6 +52,7 @@ impl Stage for Passthrough {
         Ok(Self {
             packets: 0,
             panic_at_packet: config.panic_at_packet,
+            finish_after: config.finish_after,
         })
     }
 
@@ -53,6 +65,9 @@ impl Stage for Passthrough {
         let Some(input) = input else {
             return Ok(Outcome::NoOutput);
         };
+        if self.finish_after > 0 && self.packets == self.finish_after {
+            return Ok(Outcome::Finished);
+        }
         self.packets += 1;
         if self.packets == self.panic_at_packet {
             panic!("passthrough: injected fault at packet {}", self.packets);
@@ -67,6 +82,9 @@ impl Stage for Passthrough {
 
     #[inline]
     fn process_in_place(&mut self, _packet: &mut EegPacket) -> Result<Outcome, StageError> {
+        if self.finish_after > 0 && self.packets == self.finish_after {
+            return Ok(Outcome::Finished);
+        }
         self.packets += 1;
         if self.packets == self.panic_at_packet {
             panic!("passthrough: injected fault at packet {}", self.packets);

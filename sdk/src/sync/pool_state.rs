@@ -64,6 +64,11 @@ impl PoolState {
         let mut current = self.word.load(Ordering::Relaxed);
         loop {
             if current & WAITER_MASK != 0 {
+                // `wake` is event-listener's notify, which takes the event's
+                // lock: ordered either after the waiter's listener is
+                // registered (it is woken) or before (its re-check, after
+                // that lock, sees the slot). This relies on notify never
+                // skipping the lock; see the module docs.
                 wake();
                 let before = self.word.fetch_sub(OUT_ONE, Ordering::AcqRel);
                 return Self::after_release(before);
