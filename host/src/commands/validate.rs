@@ -1,7 +1,7 @@
 //! `host validate FILE`: check a pipeline file against the plugins found,
 //! without running it.
 
-use crate::graph::{self, PipelineGraph, ValidationError, describe_format};
+use crate::graph::{self, PipelineGraph, StageType, ValidationError, describe_format};
 use crate::registry::PluginRegistry;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -28,10 +28,13 @@ pub fn report(file: &Path, graph: &PipelineGraph) -> String {
     let id_width = ids.iter().map(|id| id.len()).max().unwrap_or(0);
     let kind_width = graph.stages.iter().map(|s| s.kind.len()).max().unwrap_or(0);
     for stage in &graph.stages {
-        let output = match &stage.output_format {
+        let mut output = match &stage.output_format {
             Some(format) => describe_format(format),
             None => "sink".to_string(),
         };
+        if stage.stage_type == StageType::Control {
+            output.push_str(" (control plane)");
+        }
         let _ = writeln!(
             out,
             "  {:iw$}  {:kw$}  -> {output}",

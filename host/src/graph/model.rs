@@ -158,7 +158,7 @@ pub fn describe_format(format: &StreamFormat) -> String {
             shape("features"),
             format.sample_rate_hz
         ),
-        PacketKind::Event => shape("values"),
+        PacketKind::Event => "events".to_string(),
     };
     if format.packet_rate_hz > 0.0 {
         text.push_str(&format!(", {} packets/s", format.packet_rate_hz));
