@@ -382,3 +382,77 @@ fn build_tagger_versions(dir: &Path) -> [PathBuf; 2] {
     };
     [keep("tagger"), keep("tagger_v2")]
 }
+
+#[test]
+fn a_second_interrupt_exits_even_while_a_control_stage_is_stuck() {
+    let dir = scratch_dir("stuck-control");
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugins dir");
+    let library = format!("libtagger.{}", std::env::consts::DLL_EXTENSION);
+    std::fs::copy(fixture_library("tagger"), plugins.join(&library)).expect("install tagger");
+    let pipeline = dir.join("stuck.toml");
+    std::fs::write(
+        &pipeline,
+        r#"[[stage]]
+id = "eeg"
+plugin = "synth"
+[stage.config]
+channels = 2
+sample_rate_hz = 250.0
+realtime = true
+
+[[stage]]
+id = "filter"
+plugin = "iir"
+inputs = ["eeg"]
+[stage.config]
+type = "bandpass"
+cutoff_hz = [1.0, 40.0]
+
+[[stage]]
+id = "spectrum"
+plugin = "fft"
+inputs = ["filter"]
+[stage.config]
+size = 64
+hop = 25
+
+[[stage]]
+id = "bands"
+plugin = "bandpower"
+inputs = ["spectrum"]
+
+[[stage]]
+id = "stuck"
+plugin = "tagger"
+inputs = ["bands"]
+[stage.config]
+sleep_ms = 60000
+"#,
+    )
+    .expect("write pipeline");
+    let built = built_plugins_dir();
+    let mut host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
+    host.wait_for("watching");
+    // The tagger's first packet comes within a second; then it sleeps.
+    std::thread::sleep(Duration::from_millis(2000));
+    let interrupt = |child: &Child| {
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+    };
+    interrupt(&host.child);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        host.child.try_wait().expect("wait").is_none(),
+        "still draining: the control plane is stuck in the tagger"
+    );
+    interrupt(&host.child);
+    let started = Instant::now();
+    let (code, log) = host.finish();
+    assert_eq!(code, 130, "{log}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{log}");
+    assert!(log.contains("second interrupt"), "{log}");
+}

@@ -26,7 +26,7 @@ use crate::graph::{PipelineGraph, StageType, load_pipeline};
 use crate::registry::{PluginRegistry, Probe, mapped_libraries};
 use crate::runtime::{
     DataPlaneError, PipelineEvent, PipelineRuntime, RunOptions, RunOutcome, control_spec,
-    stop_signal,
+    stop_signal, watch_signals_independently,
 };
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -67,6 +67,7 @@ pub fn run(
     let local = tokio::task::LocalSet::new();
     local.block_on(&control, async {
         let mut pipeline = PipelineRuntime::start(graph, &registry, options)?;
+        watch_signals_independently(pipeline.stop_handle());
         let watching = setup.as_ref().map(|s| watch::watch(file, &s.plugin_dirs));
         let (_watcher, mut changes) = match watching {
             Some(Ok((watcher, changes))) => (Some(watcher), Some(changes)),

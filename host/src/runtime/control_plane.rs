@@ -447,6 +447,10 @@ impl TaskEnv {
     }
 }
 
+/// A control stage call longer than this holds up the whole control plane
+/// noticeably: it is logged (once per stage).
+const SLOW_CALL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// How a control stage's task begins.
 #[derive(Clone, Copy)]
 enum Begin {
@@ -480,6 +484,7 @@ async fn run_stage(
         }
     }
     tracing::debug!(stage = %env.spec.id, "control stage running");
+    let mut warned_slow = false;
     loop {
         let message = tokio::select! {
             biased;
@@ -490,6 +495,7 @@ async fn run_stage(
             },
         };
         bump(&env.counters.received);
+        let began = std::time::Instant::now();
         let result = stage
             .on_packet(
                 message.from.as_ref().into(),
@@ -497,6 +503,15 @@ async fn run_stage(
                 &mut outputs,
             )
             .into_result();
+        let took = began.elapsed();
+        if took > SLOW_CALL && !warned_slow {
+            warned_slow = true;
+            tracing::warn!(
+                stage = %env.spec.id,
+                "on_packet took {:.0} ms: the whole control plane (other control stages, parameter changes, hot reload) waited; move slow work off the call",
+                took.as_secs_f64() * 1000.0
+            );
+        }
         env.route(&mut outputs);
         if let Err(error) = result {
             match env.on_error(stage, "on_packet", error.as_str()) {

@@ -13,5 +13,6 @@ mod stats;
 pub use control_plane::{ControlSpec, ParamRequest};
 pub use data_plane::{DataPlaneError, DataPlaneReport, HybridRuntime, Replacement, Retired};
 pub use pipeline::{
-    PipelineEvent, PipelineRuntime, RunOptions, RunOutcome, control_spec, stop_signal,
+    PipelineEvent, PipelineRuntime, RunOptions, RunOutcome, StopHandle, control_spec, stop_signal,
+    watch_signals_independently,
 };

@@ -38,6 +38,69 @@ pub struct RunOutcome {
     pub stopped_by: Option<&'static str>,
 }
 
+/// Stops a running pipeline's sources, from any thread (the rest drains).
+#[derive(Clone)]
+pub struct StopHandle {
+    stop: Arc<AtomicBool>,
+    data_plane: Thread,
+}
+
+impl StopHandle {
+    /// Raises the stop flag and wakes the data plane.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.data_plane.unpark();
+    }
+}
+
+/// Watches SIGINT and SIGTERM on a thread of its own, so that they work even
+/// while the control plane is stuck in a control stage's call: the first
+/// stops the sources (the control loop also reports it), the second exits
+/// at once with 130.
+pub fn watch_signals_independently(handle: StopHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("hsp-signals".into())
+        .spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async {
+                #[cfg(unix)]
+                let mut terminate =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                for count in 1.. {
+                    #[cfg(unix)]
+                    let terminated = async {
+                        match terminate.as_mut() {
+                            Some(stream) => stream.recv().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    #[cfg(not(unix))]
+                    let terminated = std::future::pending::<Option<()>>();
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = terminated => {}
+                    }
+                    if count == 1 {
+                        handle.stop();
+                    } else {
+                        eprintln!("second interrupt: exiting now, without draining");
+                        std::process::exit(130);
+                    }
+                }
+            });
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(
+            "cannot start the signal thread ({error}); a stuck control stage will need SIGKILL"
+        );
+    }
+}
+
 /// Something the running pipeline needs its owner to look at.
 pub enum PipelineEvent {
     /// The data plane has ended (sources finished, queues drained, or failure).
@@ -221,8 +284,15 @@ impl PipelineRuntime {
 
     /// Stops the sources; the rest of the pipeline drains.
     pub fn stop_sources(&self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.data_plane_thread.unpark();
+        self.stop_handle().stop();
+    }
+
+    /// A handle that stops the sources from any thread.
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            stop: Arc::clone(&self.stop),
+            data_plane: self.data_plane_thread.clone(),
+        }
     }
 
     /// Acts on a parameter change asked for by a control stage: the target's
