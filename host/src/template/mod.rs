@@ -17,6 +17,26 @@ pub enum TemplateKind {
 }
 
 impl TemplateKind {
+    /// The generated README's paragraph on `src/lib.rs`.
+    fn stage_section(self) -> &'static str {
+        match self {
+            Self::Control => {
+                "`src/lib.rs` holds one `ControlStage` implementation: its config struct (keys,\n\
+                 defaults and docs are declared once, in `CONFIG`), `ACCEPTS` (the packet kinds\n\
+                 its inputs may carry), `new` (build from config and reject bad values: the host\n\
+                 also calls it to validate a pipeline), `on_packet` (one call per packet, on the\n\
+                 tokio control plane: it may allocate, but a slow call holds up every control\n\
+                 stage), and `export_plugin!(; control: ...)`, which publishes it to the host."
+            }
+            _ => {
+                "`src/lib.rs` holds one `Stage` implementation: its config struct (keys,\n\
+                 defaults and docs are declared once, in `CONFIG`), `new` (build from config),\n\
+                 `process` (one call per packet, on the data-plane thread: do not allocate,\n\
+                 lock or block there), and `export_plugin!`, which publishes it to the host."
+            }
+        }
+    }
+
     fn describe(self) -> &'static str {
         match self {
             Self::Source => "a source: emits a sine wave",
@@ -106,6 +126,7 @@ pub fn generate(name: &str, dir: &Path, kind: TemplateKind) -> Result<Vec<PathBu
             .replace("{{kind}}", &stage_kind)
             .replace("{{struct_name}}", &struct_name)
             .replace("{{kind_description}}", kind.describe())
+            .replace("{{stage_section}}", kind.stage_section())
             .replace("{{sdk_dependency}}", &sdk_dependency())
     };
     let (lib, pipeline) = match kind {
