@@ -14,9 +14,10 @@ use serde::de::DeserializeOwned;
 /// changes of running data-plane stages.
 ///
 /// **Guarantees the host gives.** Each control stage runs in its own tokio
-/// task on the control plane, never on the data-plane thread: `on_packet`
-/// may allocate, log and do small blocking I/O (a buffered file write). It is
-/// called for one message at a time, in the order each input produced them.
+/// task on the control plane, never on the data-plane thread, and its calls
+/// run on tokio's blocking pool: `on_packet` may allocate, log and block on
+/// I/O, and a slow call delays only this stage's own messages. It is called
+/// for one message at a time, in the order each input produced them.
 /// Its inputs reach it through bridges that never block the data plane: when
 /// the stage falls behind, the newest packets are dropped and counted, so
 /// a slow control stage costs data, never latency upstream. A panic is

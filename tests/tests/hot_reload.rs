@@ -384,16 +384,14 @@ fn build_tagger_versions(dir: &Path) -> [PathBuf; 2] {
 }
 
 #[test]
-fn a_second_interrupt_exits_even_while_a_control_stage_is_stuck() {
+fn a_stuck_control_stage_holds_up_only_itself_and_a_second_interrupt_exits() {
     let dir = scratch_dir("stuck-control");
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugins dir");
     let library = format!("libtagger.{}", std::env::consts::DLL_EXTENSION);
     std::fs::copy(fixture_library("tagger"), plugins.join(&library)).expect("install tagger");
     let pipeline = dir.join("stuck.toml");
-    std::fs::write(
-        &pipeline,
-        r#"[[stage]]
+    let text = r#"[[stage]]
 id = "eeg"
 plugin = "synth"
 [stage.config]
@@ -428,14 +426,23 @@ plugin = "tagger"
 inputs = ["bands"]
 [stage.config]
 sleep_ms = 60000
-"#,
-    )
-    .expect("write pipeline");
+
+[[stage]]
+id = "other"
+plugin = "threshold"
+inputs = ["bands"]
+[stage.config]
+level = 0.5
+"#;
+    std::fs::write(&pipeline, text).expect("write pipeline");
     let built = built_plugins_dir();
     let mut host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
     host.wait_for("watching");
-    // The tagger's first packet comes within a second; then it sleeps.
+    // The tagger's first packet comes within a second; then it sleeps. The
+    // rest of the control plane carries on: an edit of `other` applies.
     std::thread::sleep(Duration::from_millis(2000));
+    save_by_rename(&pipeline, &text.replace("level = 0.5", "level = 0.6"));
+    host.wait_for("control stage `other` restarted");
     let interrupt = |child: &Child| {
         let sent = Command::new("kill")
             .args(["-INT", &child.id().to_string()])

@@ -60,12 +60,15 @@ pub fn run(
         kind: "-".into(),
         message,
     };
-    let control = tokio::runtime::Builder::new_current_thread()
+    // One worker thread runs the control plane's tasks; control stages'
+    // calls run on the blocking pool beside it (see `control_plane.rs`).
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("hsp-control")
         .enable_all()
         .build()
         .map_err(|e| failed(format!("cannot start the control plane: {e}")))?;
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&control, async {
+    control.block_on(async {
         let mut pipeline = PipelineRuntime::start(graph, &registry, options)?;
         watch_signals_independently(pipeline.stop_handle());
         let watching = setup.as_ref().map(|s| watch::watch(file, &s.plugin_dirs));
@@ -103,7 +106,7 @@ pub fn run(
                             // Waiting for the file to be complete can take a
                             // while: wait in a task, and keep serving the rest.
                             let ready = ready_tx.clone();
-                            tokio::task::spawn_local(async move {
+                            tokio::spawn(async move {
                                 let stable = watch::wait_until_stable(&path, Duration::from_millis(50), Duration::from_secs(10)).await;
                                 let _ = ready.send((path, stable.is_some()));
                             });

@@ -26,7 +26,7 @@ pub struct TapCounters {
 
 /// The data-plane end of a bridge.
 pub struct Tap {
-    pool: Option<OutputPool>,
+    pool: Option<Arc<OutputPool>>,
     producer: QueueProducer<PipelineData>,
     counters: Arc<TapCounters>,
 }
@@ -34,23 +34,30 @@ pub struct Tap {
 /// The control-plane end of a bridge.
 pub struct TapReceiver {
     consumer: QueueConsumer<PipelineData>,
+    /// The tap's pool, for copies when several control stages read it.
+    pool: Option<Arc<OutputPool>>,
     /// Its counters (also updated by the data plane).
     pub counters: Arc<TapCounters>,
 }
 
 /// A bridge for a stage emitting `format`.
 pub fn tap(format: &StreamFormat) -> (Tap, TapReceiver) {
-    // One packet more than the queue holds: the one being delivered.
-    let pool = OutputPool::for_format(format, TAP_CAPACITY + 2);
+    // Room for a full queue, the packet being delivered, and copies for
+    // the control stages reading it (several readers each get their own).
+    let pool = OutputPool::for_format(format, 2 * TAP_CAPACITY + 2).map(Arc::new);
     let (producer, consumer) = StageQueue::new(TAP_CAPACITY).split();
     let counters = Arc::new(TapCounters::default());
     (
         Tap {
-            pool,
+            pool: pool.clone(),
             producer,
             counters: Arc::clone(&counters),
         },
-        TapReceiver { consumer, counters },
+        TapReceiver {
+            consumer,
+            pool,
+            counters,
+        },
     )
 }
 
@@ -80,6 +87,11 @@ impl TapReceiver {
     /// The next packet, or `None` once the tap is gone and drained.
     pub async fn recv(&mut self) -> Option<PipelineData> {
         self.consumer.recv().await
+    }
+
+    /// The pool the tap's packets come from.
+    pub fn pool(&self) -> Option<&OutputPool> {
+        self.pool.as_deref()
     }
 }
 

@@ -2,36 +2,34 @@
 //! that carries packets from bridges and events from control stages to the
 //! control stages that read them, and the parameter changes they ask for.
 //!
-//! Tasks are spawned on the current thread's `LocalSet`: a packet shared by
-//! several control stages is an `Rc<PipelineData>` (pooled packets are
-//! deliberately not `Sync`), so the control plane stays on one thread. It
-//! handles low-rate data; the data plane has its own thread.
+//! A control stage's calls run on tokio's blocking pool, one at a time per
+//! stage, so a stage that blocks (slow I/O, a stuck device) holds up only
+//! itself: the other control stages, parameter changes, hot reload and
+//! signals go on. Each reader gets a packet of its own (a pooled copy for
+//! all but the last), since pooled packets are deliberately not `Sync`.
 //!
 //! Every hop into a control stage is a bounded channel written with
 //! `try_send`: a control stage that falls behind loses messages (counted per
 //! stage), it never slows its producer, and so never the data plane.
 
 use super::bridge::TapReceiver;
-use super::packets::as_input;
+use super::packets::{OutputPool, as_input, copy_into};
 use crate::graph::OnError;
 use hsp_sdk::abi::{ControlOutputs, FfiControlStageBox, ParamChange, PluginModuleRef};
-use hsp_sdk::{Event, MemoryPool, PipelineData};
-use std::cell::RefCell;
+use hsp_sdk::{PacketKind, PipelineData, StreamFormat};
 use std::collections::HashMap;
-use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-/// One packet for a control stage: who produced it, and the packet, shared
-/// by every control stage that reads the producer.
-#[derive(Clone)]
+/// One packet for a control stage: who produced it, and the packet (its
+/// own: a reader may hold it across threads).
 pub struct ControlMessage {
     /// Pipeline id of the producing stage.
     pub from: Arc<str>,
     /// The packet.
-    pub packet: Rc<PipelineData>,
+    pub packet: PipelineData,
 }
 
 /// A parameter change asked for by a control stage.
@@ -73,47 +71,69 @@ struct Subscriber {
     /// Pass one packet in this many.
     decimate: u64,
     /// Packets offered so far.
-    offered: std::cell::Cell<u64>,
+    offered: u64,
 }
 
 /// Who reads whom on the control plane.
 #[derive(Default)]
 pub struct Router {
-    routes: RefCell<HashMap<String, Vec<Subscriber>>>,
+    routes: Mutex<HashMap<String, Vec<Subscriber>>>,
 }
 
 impl Router {
-    /// Hands `packet` from `from` to every control stage reading it; a full
-    /// channel drops it for that reader (counted).
-    pub fn deliver(&self, from: &Arc<str>, packet: PipelineData) {
-        let routes = self.routes.borrow();
-        let Some(subscribers) = routes.get(&**from) else {
+    /// Hands `packet` from `from` to every control stage reading it: the
+    /// last reader gets the packet, the others copies from `spare` (the pool
+    /// the packet came from). A full channel, or no spare packet for a copy,
+    /// drops it for that reader (counted).
+    pub fn deliver(&self, from: &Arc<str>, packet: PipelineData, spare: Option<&OutputPool>) {
+        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(subscribers) = routes.get_mut(&**from) else {
             return;
         };
-        let message = ControlMessage {
-            from: Arc::clone(from),
-            packet: Rc::new(packet),
+        let mut takers: Vec<&mut Subscriber> = subscribers
+            .iter_mut()
+            .filter_map(|subscriber| {
+                let offered = subscriber.offered;
+                subscriber.offered += 1;
+                (offered % subscriber.decimate == 0).then_some(subscriber)
+            })
+            .collect();
+        let Some(last) = takers.pop() else {
+            return;
         };
-        for subscriber in subscribers {
-            let offered = subscriber.offered.get();
-            subscriber.offered.set(offered + 1);
-            if offered % subscriber.decimate != 0 {
-                continue;
-            }
-            if subscriber.tx.try_send(message.clone()).is_err() {
+        for subscriber in takers {
+            let copy = spare.and_then(|pool| {
+                pool.try_acquire()
+                    .and_then(|mut copy| copy_into(&packet, &mut copy).then_some(copy))
+            });
+            let sent = copy.is_some_and(|packet| {
+                let message = ControlMessage {
+                    from: Arc::clone(from),
+                    packet,
+                };
+                subscriber.tx.try_send(message).is_ok()
+            });
+            if !sent {
                 bump(&subscriber.counters.dropped);
             }
+        }
+        let message = ControlMessage {
+            from: Arc::clone(from),
+            packet,
+        };
+        if last.tx.try_send(message).is_err() {
+            bump(&last.counters.dropped);
         }
     }
 
     fn subscribe(&self, from: &str, subscriber: Subscriber) {
-        let mut routes = self.routes.borrow_mut();
+        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
         routes.entry(from.to_string()).or_default().push(subscriber);
     }
 
     /// Removes every route into `to`.
     fn unsubscribe(&self, to: &str) {
-        let mut routes = self.routes.borrow_mut();
+        let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
         for subscribers in routes.values_mut() {
             subscribers.retain(|s| s.to != to);
         }
@@ -163,10 +183,21 @@ struct ControlTask {
 /// like every packet).
 const EVENT_POOL: usize = 1024;
 
+fn event_pool() -> OutputPool {
+    let events = StreamFormat {
+        kind: PacketKind::Event,
+        channels: 1,
+        values_per_channel: 1,
+        sample_rate_hz: 0.0,
+        packet_rate_hz: 0.0,
+    };
+    OutputPool::for_format(&events, EVENT_POOL).expect("events are pooled")
+}
+
 /// Every control stage of a running pipeline.
 pub struct ControlPlane {
-    router: Rc<Router>,
-    events: Rc<MemoryPool<Event>>,
+    router: Arc<Router>,
+    events: Arc<OutputPool>,
     tasks: Vec<ControlTask>,
     bridges: Vec<(String, JoinHandle<()>, Arc<super::bridge::TapCounters>)>,
     params: mpsc::UnboundedSender<ParamRequest>,
@@ -185,8 +216,8 @@ impl ControlPlane {
         let (fatal, fatal_rx) = mpsc::unbounded_channel();
         (
             Self {
-                router: Rc::new(Router::default()),
-                events: Rc::new(MemoryPool::with_init(EVENT_POOL, |_| Event::new(0, ""))),
+                router: Arc::new(Router::default()),
+                events: Arc::new(event_pool()),
                 tasks: Vec::new(),
                 bridges: Vec::new(),
                 params,
@@ -200,12 +231,12 @@ impl ControlPlane {
     /// Forwards what the bridge on data-plane stage `from` carries to the
     /// router, until the bridge closes.
     pub fn add_bridge(&mut self, from: &str, mut receiver: TapReceiver) {
-        let router = Rc::clone(&self.router);
+        let router = Arc::clone(&self.router);
         let counters = Arc::clone(&receiver.counters);
         let from_id: Arc<str> = from.into();
-        let handle = tokio::task::spawn_local(async move {
+        let handle = tokio::spawn(async move {
             while let Some(packet) = receiver.recv().await {
-                router.deliver(&from_id, packet);
+                router.deliver(&from_id, packet, receiver.pool());
             }
         });
         self.bridges.push((from.to_string(), handle, counters));
@@ -241,20 +272,20 @@ impl ControlPlane {
                     tx: tx.clone(),
                     counters: Arc::clone(&counters),
                     decimate: (*decimate).max(1) as u64,
-                    offered: std::cell::Cell::new(0),
+                    offered: 0,
                 },
             );
         }
         let (cancel, cancelled) = oneshot::channel();
         let env = TaskEnv {
             spec: spec.clone(),
-            router: Rc::clone(&self.router),
-            events: Rc::clone(&self.events),
+            router: Arc::clone(&self.router),
+            events: Arc::clone(&self.events),
             params: self.params.clone(),
             fatal: self.fatal.clone(),
             counters: Arc::clone(&counters),
         };
-        let handle = tokio::task::spawn_local(run_stage(env, stage, begin, rx, cancelled));
+        let handle = tokio::spawn(run_stage(env, stage, begin, rx, cancelled));
         self.tasks.push(ControlTask {
             spec,
             handle,
@@ -364,8 +395,8 @@ impl ControlPlane {
 
 struct TaskEnv {
     spec: ControlSpec,
-    router: Rc<Router>,
-    events: Rc<MemoryPool<Event>>,
+    router: Arc<Router>,
+    events: Arc<OutputPool>,
     params: mpsc::UnboundedSender<ParamRequest>,
     fatal: mpsc::UnboundedSender<String>,
     counters: Arc<ControlCounters>,
@@ -380,11 +411,12 @@ impl TaskEnv {
             for event in outputs.events.drain(..) {
                 bump(&self.counters.events);
                 match self.events.try_acquire() {
-                    Some(mut pooled) => {
+                    Some(PipelineData::Event(mut pooled)) => {
                         *pooled = event;
-                        self.router.deliver(&from, PipelineData::Event(pooled));
+                        let packet = PipelineData::Event(pooled);
+                        self.router.deliver(&from, packet, Some(&self.events));
                     }
-                    None => bump(&self.counters.events_lost),
+                    _ => bump(&self.counters.events_lost),
                 }
             }
         }
@@ -398,7 +430,7 @@ impl TaskEnv {
     }
 
     /// Applies the stage's `on_error` policy; `Some(stage)` to carry on with.
-    fn on_error(
+    async fn on_error(
         &self,
         stage: FfiControlStageBox,
         method: &str,
@@ -409,7 +441,7 @@ impl TaskEnv {
         tracing::error!(stage = %id, kind = %self.spec.kind, policy = ?self.spec.on_error, "{method}: {message}");
         match self.spec.on_error {
             OnError::Stop => {
-                let _ = self.fatal.send(format!(
+                self.fail(format!(
                     "control stage `{id}` ({}) failed: {message}",
                     self.spec.kind
                 ));
@@ -418,37 +450,66 @@ impl TaskEnv {
             OnError::Bypass => Some(stage),
             OnError::Restart => {
                 // The failed stage goes first (a sink flushes; on drop if it
-                // refuses `stop` after a panic), then the fresh one resumes.
-                let mut stage = stage;
-                let mut outputs = ControlOutputs::default();
-                let _ = stage.stop(&mut outputs);
-                drop(stage);
-                match self.spec.build().and_then(|mut fresh| {
-                    let mut outputs = ControlOutputs::default();
-                    // It carries on from the failed one (a sink appends).
-                    let started = fresh.resume(&mut outputs).into_result();
-                    self.route(&mut outputs);
-                    started.map(|()| fresh).map_err(|e| e.into_string())
-                }) {
-                    Ok(fresh) => {
+                // refuses `stop` after a panic), then the fresh one carries on
+                // after it (a sink appends).
+                let spec = self.spec.clone();
+                let restarted = call(stage, move |old, outputs| {
+                    let _ = old.stop(outputs);
+                    let mut fresh = spec.build()?;
+                    fresh
+                        .resume(outputs)
+                        .into_result()
+                        .map_err(|e| e.into_string())?;
+                    Ok::<_, String>(fresh)
+                })
+                .await;
+                match restarted {
+                    Some((old, mut outputs, Ok(fresh))) => {
+                        drop(old);
+                        self.route(&mut outputs);
                         bump(&self.counters.restarts);
                         tracing::warn!(stage = %id, "control stage restarted from its config");
                         Some(fresh)
                     }
-                    Err(error) => {
-                        let _ = self.fatal.send(format!(
+                    Some((_, _, Err(error))) => {
+                        self.fail(format!(
                             "control stage `{id}` failed ({message}); restarting it failed too: {error}"
                         ));
+                        None
+                    }
+                    None => {
+                        self.fail(format!("control stage `{id}`: its call was lost"));
                         None
                     }
                 }
             }
         }
     }
+
+    fn fail(&self, message: String) {
+        let _ = self.fatal.send(message);
+    }
 }
 
-/// A control stage call longer than this holds up the whole control plane
-/// noticeably: it is logged (once per stage).
+/// Runs `f` on `stage` on tokio's blocking pool, so that a slow plugin call
+/// holds up only its own task; hands the stage back with what it emitted.
+/// `None` if the call was lost (the host's closure panicked: a bug).
+async fn call<R: Send + 'static>(
+    stage: FfiControlStageBox,
+    f: impl FnOnce(&mut FfiControlStageBox, &mut ControlOutputs) -> R + Send + 'static,
+) -> Option<(FfiControlStageBox, ControlOutputs, R)> {
+    tokio::task::spawn_blocking(move || {
+        let mut stage = stage;
+        let mut outputs = ControlOutputs::default();
+        let result = f(&mut stage, &mut outputs);
+        (stage, outputs, result)
+    })
+    .await
+    .ok()
+}
+
+/// A control stage call longer than this is worth a warning (once per
+/// stage): it delays everything queued for that stage.
 const SLOW_CALL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How a control stage's task begins.
@@ -465,20 +526,29 @@ enum Begin {
 /// until its inputs are gone (shutdown); then stop.
 async fn run_stage(
     env: TaskEnv,
-    mut stage: FfiControlStageBox,
+    stage: FfiControlStageBox,
     begin: Begin,
     mut rx: mpsc::Receiver<ControlMessage>,
     mut cancelled: oneshot::Receiver<()>,
 ) -> mpsc::Receiver<ControlMessage> {
-    let mut outputs = ControlOutputs::default();
-    let started = match begin {
-        Begin::Start => stage.start(&mut outputs),
-        Begin::Resume => stage.resume(&mut outputs),
-    }
-    .into_result();
+    let started = call(stage, move |stage, outputs| {
+        match begin {
+            Begin::Start => stage.start(outputs),
+            Begin::Resume => stage.resume(outputs),
+        }
+        .into_result()
+    })
+    .await;
+    let Some((mut stage, mut outputs, started)) = started else {
+        env.fail(format!(
+            "control stage `{}`: its start was lost",
+            env.spec.id
+        ));
+        return rx;
+    };
     env.route(&mut outputs);
     if let Err(message) = started {
-        match env.on_error(stage, "start", message.as_str()) {
+        match env.on_error(stage, "start", message.as_str()).await {
             Some(next) => stage = next,
             None => return rx,
         }
@@ -496,35 +566,42 @@ async fn run_stage(
         };
         bump(&env.counters.received);
         let began = std::time::Instant::now();
-        let result = stage
-            .on_packet(
-                message.from.as_ref().into(),
-                as_input(&message.packet),
-                &mut outputs,
-            )
-            .into_result();
+        let handled = call(stage, move |stage, outputs| {
+            let ControlMessage { from, packet } = message;
+            stage
+                .on_packet(from.as_ref().into(), as_input(&packet), outputs)
+                .into_result()
+        })
+        .await;
+        let Some((returned, mut outputs, result)) = handled else {
+            env.fail(format!("control stage `{}`: a call was lost", env.spec.id));
+            return rx;
+        };
+        stage = returned;
         let took = began.elapsed();
         if took > SLOW_CALL && !warned_slow {
             warned_slow = true;
             tracing::warn!(
                 stage = %env.spec.id,
-                "on_packet took {:.0} ms: the whole control plane (other control stages, parameter changes, hot reload) waited; move slow work off the call",
+                "on_packet took {:.0} ms; messages for this stage wait meanwhile (and are dropped when its queue is full)",
                 took.as_secs_f64() * 1000.0
             );
         }
         env.route(&mut outputs);
         if let Err(error) = result {
-            match env.on_error(stage, "on_packet", error.as_str()) {
+            match env.on_error(stage, "on_packet", error.as_str()).await {
                 Some(next) => stage = next,
                 None => return rx,
             }
         }
     }
-    let stopped = stage.stop(&mut outputs).into_result();
-    env.route(&mut outputs);
-    if let Err(error) = stopped {
-        bump(&env.counters.errors);
-        tracing::error!(stage = %env.spec.id, "stop failed: {error}");
+    let stopped = call(stage, |stage, outputs| stage.stop(outputs).into_result()).await;
+    if let Some((_, mut outputs, stopped)) = stopped {
+        env.route(&mut outputs);
+        if let Err(error) = stopped {
+            bump(&env.counters.errors);
+            tracing::error!(stage = %env.spec.id, "stop failed: {error}");
+        }
     }
     rx
 }
@@ -532,11 +609,16 @@ async fn run_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hsp_sdk::Event;
 
-    fn event(pool: &MemoryPool<Event>, code: u32) -> PipelineData {
-        let mut pooled = pool.try_acquire().expect("a pooled event");
-        *pooled = Event::new(code, "test");
-        PipelineData::Event(pooled)
+    fn event(pool: &OutputPool, code: u32) -> PipelineData {
+        match pool.try_acquire() {
+            Some(PipelineData::Event(mut pooled)) => {
+                *pooled = Event::new(code, "test");
+                PipelineData::Event(pooled)
+            }
+            _ => panic!("a pooled event"),
+        }
     }
 
     #[tokio::test]
@@ -553,7 +635,7 @@ mod tests {
                 tx: slow_tx,
                 counters: Arc::clone(&slow),
                 decimate: 1,
-                offered: std::cell::Cell::new(0),
+                offered: 0,
             },
         );
         router.subscribe(
@@ -563,13 +645,13 @@ mod tests {
                 tx: fast_tx,
                 counters: Arc::clone(&fast),
                 decimate: 1,
-                offered: std::cell::Cell::new(0),
+                offered: 0,
             },
         );
         let from: Arc<str> = "a".into();
-        let pool = MemoryPool::with_init(8, |_| Event::new(0, ""));
+        let pool = event_pool();
         for code in 0..3 {
-            router.deliver(&from, event(&pool, code));
+            router.deliver(&from, event(&pool, code), Some(&pool));
         }
         assert_eq!(slow.dropped.load(Ordering::Relaxed), 2);
         assert_eq!(fast.dropped.load(Ordering::Relaxed), 0);
@@ -579,7 +661,7 @@ mod tests {
             assert_eq!(&*message.from, "a");
         }
         router.unsubscribe("fast");
-        router.deliver(&from, event(&pool, 9));
+        router.deliver(&from, event(&pool, 9), Some(&pool));
         assert!(fast_rx.try_recv().is_err());
     }
 
@@ -595,17 +677,17 @@ mod tests {
                 tx,
                 counters,
                 decimate: 3,
-                offered: std::cell::Cell::new(0),
+                offered: 0,
             },
         );
         let from: Arc<str> = "a".into();
-        let pool = MemoryPool::with_init(16, |_| Event::new(0, ""));
+        let pool = event_pool();
         for code in 0..7 {
-            router.deliver(&from, event(&pool, code));
+            router.deliver(&from, event(&pool, code), Some(&pool));
         }
         let mut codes = Vec::new();
         while let Ok(message) = rx.try_recv() {
-            if let PipelineData::Event(event) = &*message.packet {
+            if let PipelineData::Event(event) = &message.packet {
                 codes.push(event.code);
             }
         }

@@ -25,8 +25,9 @@ impl TemplateKind {
                  defaults and docs are declared once, in `CONFIG`), `ACCEPTS` (the packet kinds\n\
                  its inputs may carry), `new` (build from config and reject bad values: the host\n\
                  also calls it to validate a pipeline), `on_packet` (one call per packet, on the\n\
-                 tokio control plane: it may allocate, but a slow call holds up every control\n\
-                 stage), and `export_plugin!(; control: ...)`, which publishes it to the host."
+                 tokio control plane's blocking pool: it may allocate and block, and a slow call\n\
+                 delays only its own messages), and `export_plugin!(; control: ...)`, which\n\
+                 publishes it to the host."
             }
             _ => {
                 "`src/lib.rs` holds one `Stage` implementation: its config struct (keys,\n\
