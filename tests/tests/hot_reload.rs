@@ -383,9 +383,11 @@ fn build_tagger_versions(dir: &Path) -> [PathBuf; 2] {
     [keep("tagger"), keep("tagger_v2")]
 }
 
-#[test]
-fn a_stuck_control_stage_holds_up_only_itself_and_a_second_interrupt_exits() {
-    let dir = scratch_dir("stuck-control");
+/// A live pipeline whose control stage `stuck` sleeps 60 s in every call,
+/// beside another control stage `other`; returns the host (data flowing,
+/// `stuck` asleep), the pipeline file and its text.
+fn start_with_a_stuck_control_stage(name: &str) -> (RunningHost, PathBuf, &'static str) {
+    let dir = scratch_dir(name);
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).expect("plugins dir");
     let library = format!("libtagger.{}", std::env::consts::DLL_EXTENSION);
@@ -436,30 +438,46 @@ level = 0.5
 "#;
     std::fs::write(&pipeline, text).expect("write pipeline");
     let built = built_plugins_dir();
-    let mut host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
+    let host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
     host.wait_for("watching");
-    // The tagger's first packet comes within a second; then it sleeps. The
-    // rest of the control plane carries on: an edit of `other` applies.
+    // The tagger's first packet comes within a second; then it sleeps.
     std::thread::sleep(Duration::from_millis(2000));
+    (host, pipeline, text)
+}
+
+fn interrupt(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+}
+
+#[test]
+fn a_stuck_control_stage_holds_up_only_itself_and_never_the_exit() {
+    let (host, pipeline, text) = start_with_a_stuck_control_stage("stuck-control");
+    // The rest of the control plane carries on: an edit of `other` applies.
     save_by_rename(&pipeline, &text.replace("level = 0.5", "level = 0.6"));
     host.wait_for("control stage `other` restarted");
-    let interrupt = |child: &Child| {
-        let sent = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(sent.success());
-    };
-    interrupt(&host.child);
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        host.child.try_wait().expect("wait").is_none(),
-        "still draining: the control plane is stuck in the tagger"
-    );
     interrupt(&host.child);
     let started = Instant::now();
     let (code, log) = host.finish();
-    assert_eq!(code, 130, "{log}");
+    assert_eq!(code, 0, "{log}");
     assert!(started.elapsed() < Duration::from_secs(10), "{log}");
+    assert!(log.contains("stuck in a call"), "{log}");
+}
+
+#[test]
+fn a_second_interrupt_exits_at_once() {
+    let (mut host, _, _) = start_with_a_stuck_control_stage("stuck-control-twice");
+    interrupt(&host.child);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        host.child.try_wait().expect("wait").is_none(),
+        "still waiting for the stuck stage"
+    );
+    interrupt(&host.child);
+    let (code, log) = host.finish();
+    assert_eq!(code, 130, "{log}");
     assert!(log.contains("second interrupt"), "{log}");
 }

@@ -68,7 +68,7 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| failed(format!("cannot start the control plane: {e}")))?;
-    control.block_on(async {
+    let outcome = control.block_on(async {
         let mut pipeline = PipelineRuntime::start(graph, &registry, options)?;
         watch_signals_independently(pipeline.stop_handle());
         let watching = setup.as_ref().map(|s| watch::watch(file, &s.plugin_dirs));
@@ -140,7 +140,11 @@ pub fn run(
             control_table,
             stopped_by,
         })
-    })
+    });
+    // A control stage stuck in a plugin call holds a blocking-pool thread;
+    // do not wait for it to exit.
+    control.shutdown_timeout(Duration::from_millis(100));
+    outcome
 }
 
 struct Reloads {

@@ -26,7 +26,7 @@ pub struct TapCounters {
 
 /// The data-plane end of a bridge.
 pub struct Tap {
-    pool: Option<Arc<OutputPool>>,
+    pool: Option<OutputPool>,
     producer: QueueProducer<PipelineData>,
     counters: Arc<TapCounters>,
 }
@@ -34,30 +34,24 @@ pub struct Tap {
 /// The control-plane end of a bridge.
 pub struct TapReceiver {
     consumer: QueueConsumer<PipelineData>,
-    /// The tap's pool, for copies when several control stages read it.
-    pool: Option<Arc<OutputPool>>,
     /// Its counters (also updated by the data plane).
     pub counters: Arc<TapCounters>,
 }
 
 /// A bridge for a stage emitting `format`.
 pub fn tap(format: &StreamFormat) -> (Tap, TapReceiver) {
-    // Room for a full queue, the packet being delivered, and copies for
-    // the control stages reading it (several readers each get their own).
-    let pool = OutputPool::for_format(format, 2 * TAP_CAPACITY + 2).map(Arc::new);
+    // Room for a full queue and the packet being delivered (readers copy
+    // it into packets of their own).
+    let pool = OutputPool::for_format(format, TAP_CAPACITY + 2);
     let (producer, consumer) = StageQueue::new(TAP_CAPACITY).split();
     let counters = Arc::new(TapCounters::default());
     (
         Tap {
-            pool: pool.clone(),
+            pool,
             producer,
             counters: Arc::clone(&counters),
         },
-        TapReceiver {
-            consumer,
-            pool,
-            counters,
-        },
+        TapReceiver { consumer, counters },
     )
 }
 
@@ -87,11 +81,6 @@ impl TapReceiver {
     /// The next packet, or `None` once the tap is gone and drained.
     pub async fn recv(&mut self) -> Option<PipelineData> {
         self.consumer.recv().await
-    }
-
-    /// The pool the tap's packets come from.
-    pub fn pool(&self) -> Option<&OutputPool> {
-        self.pool.as_deref()
     }
 }
 

@@ -5,8 +5,10 @@
 //! A control stage's calls run on tokio's blocking pool, one at a time per
 //! stage, so a stage that blocks (slow I/O, a stuck device) holds up only
 //! itself: the other control stages, parameter changes, hot reload and
-//! signals go on. Each reader gets a packet of its own (a pooled copy for
-//! all but the last), since pooled packets are deliberately not `Sync`.
+//! signals go on (a restart, removal or shutdown waits [`STOP_WAIT`] for
+//! it, then leaves it). Each reader gets a copy of its own, from a pool of
+//! its own, since pooled packets are deliberately not `Sync`: a slow reader
+//! runs out of its own packets, never another's.
 //!
 //! Every hop into a control stage is a bounded channel written with
 //! `try_send`: a control stage that falls behind loses messages (counted per
@@ -46,7 +48,8 @@ pub struct ParamRequest {
 pub struct ControlCounters {
     /// Messages handled.
     pub received: AtomicU64,
-    /// Messages dropped because its input channel was full.
+    /// Messages dropped: its input channel was full, or every packet of its
+    /// own pool was still queued for it.
     pub dropped: AtomicU64,
     /// Events emitted.
     pub events: AtomicU64,
@@ -72,6 +75,11 @@ struct Subscriber {
     decimate: u64,
     /// Packets offered so far.
     offered: u64,
+    /// This reader's own packets, which its copies are made into: as many
+    /// as its queue holds plus the one in its call. A slow reader exhausts
+    /// only its own pool; made at the first delivery, sized for the packet.
+    pool: Option<OutputPool>,
+    capacity: usize,
 }
 
 /// Who reads whom on the control plane.
@@ -81,30 +89,27 @@ pub struct Router {
 }
 
 impl Router {
-    /// Hands `packet` from `from` to every control stage reading it: the
-    /// last reader gets the packet, the others copies from `spare` (the pool
-    /// the packet came from). A full channel, or no spare packet for a copy,
-    /// drops it for that reader (counted).
-    pub fn deliver(&self, from: &Arc<str>, packet: PipelineData, spare: Option<&OutputPool>) {
+    /// Hands a copy of `packet` from `from` to every control stage reading
+    /// it, each copy from that reader's own pool; the packet itself goes
+    /// back to its pool when the caller drops it. A full channel, or a
+    /// reader whose packets are all queued, drops the copy (counted).
+    pub fn deliver(&self, from: &Arc<str>, packet: &PipelineData) {
         let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(subscribers) = routes.get_mut(&**from) else {
             return;
         };
-        let mut takers: Vec<&mut Subscriber> = subscribers
-            .iter_mut()
-            .filter_map(|subscriber| {
-                let offered = subscriber.offered;
-                subscriber.offered += 1;
-                (offered % subscriber.decimate == 0).then_some(subscriber)
-            })
-            .collect();
-        let Some(last) = takers.pop() else {
-            return;
-        };
-        for subscriber in takers {
-            let copy = spare.and_then(|pool| {
+        for subscriber in subscribers {
+            let offered = subscriber.offered;
+            subscriber.offered += 1;
+            if offered % subscriber.decimate != 0 {
+                continue;
+            }
+            if subscriber.pool.is_none() {
+                subscriber.pool = pool_for(packet, subscriber.capacity + 1);
+            }
+            let copy = subscriber.pool.as_ref().and_then(|pool| {
                 pool.try_acquire()
-                    .and_then(|mut copy| copy_into(&packet, &mut copy).then_some(copy))
+                    .and_then(|mut copy| copy_into(packet, &mut copy).then_some(copy))
             });
             let sent = copy.is_some_and(|packet| {
                 let message = ControlMessage {
@@ -117,18 +122,43 @@ impl Router {
                 bump(&subscriber.counters.dropped);
             }
         }
-        let message = ControlMessage {
-            from: Arc::clone(from),
-            packet,
-        };
-        if last.tx.try_send(message).is_err() {
-            bump(&last.counters.dropped);
-        }
     }
 
-    fn subscribe(&self, from: &str, subscriber: Subscriber) {
+    /// Makes `to` read `inputs` through `tx`, replacing its routes in one
+    /// step (nothing is delivered in between); with `carry`, first moves
+    /// what is queued there into `tx`, under the same lock, so that nothing
+    /// is lost or reordered when a channel is replaced.
+    fn set_routes(
+        &self,
+        to: &str,
+        inputs: &[(String, usize)],
+        tx: &mpsc::Sender<ControlMessage>,
+        counters: &Arc<ControlCounters>,
+        capacity: usize,
+        carry: Option<&mut mpsc::Receiver<ControlMessage>>,
+    ) {
         let mut routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
-        routes.entry(from.to_string()).or_default().push(subscriber);
+        if let Some(old) = carry {
+            while let Ok(message) = old.try_recv() {
+                if tx.try_send(message).is_err() {
+                    bump(&counters.dropped);
+                }
+            }
+        }
+        for subscribers in routes.values_mut() {
+            subscribers.retain(|s| s.to != to);
+        }
+        for (input, decimate) in inputs {
+            routes.entry(input.clone()).or_default().push(Subscriber {
+                to: to.to_string(),
+                tx: tx.clone(),
+                counters: Arc::clone(counters),
+                decimate: (*decimate).max(1) as u64,
+                offered: 0,
+                pool: None,
+                capacity,
+            });
+        }
     }
 
     /// Removes every route into `to`.
@@ -138,6 +168,25 @@ impl Router {
             subscribers.retain(|s| s.to != to);
         }
     }
+}
+
+/// A pool of `count` packets that can hold a copy of `packet`.
+fn pool_for(packet: &PipelineData, count: usize) -> Option<OutputPool> {
+    let values = match packet {
+        PipelineData::RawEeg(p) => p.capacity(),
+        PipelineData::FilteredEeg(p) => p.capacity(),
+        PipelineData::Fft(p) => p.capacity(),
+        PipelineData::Features(p) => p.capacity(),
+        PipelineData::Event(_) => 1,
+    };
+    let format = StreamFormat {
+        kind: packet.kind(),
+        channels: 1,
+        values_per_channel: u32::try_from(values).ok()?,
+        sample_rate_hz: 0.0,
+        packet_rate_hz: 0.0,
+    };
+    OutputPool::for_format(&format, count)
 }
 
 /// What a control stage needs to be (re)built: its plugin and config.
@@ -182,6 +231,10 @@ struct ControlTask {
 /// Events the control stages can have in flight at once (they travel pooled,
 /// like every packet).
 const EVENT_POOL: usize = 1024;
+
+/// How long a restart, a removal or the shutdown waits for a control stage
+/// to stop before leaving it (stuck in a plugin call) to finish on its own.
+pub const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn event_pool() -> OutputPool {
     let events = StreamFormat {
@@ -236,7 +289,7 @@ impl ControlPlane {
         let from_id: Arc<str> = from.into();
         let handle = tokio::spawn(async move {
             while let Some(packet) = receiver.recv().await {
-                router.deliver(&from_id, packet, receiver.pool());
+                router.deliver(&from_id, &packet);
             }
         });
         self.bridges.push((from.to_string(), handle, counters));
@@ -251,9 +304,10 @@ impl ControlPlane {
     pub fn start_stage(&mut self, spec: ControlSpec, stage: FfiControlStageBox) {
         let (tx, rx) = mpsc::channel(spec.capacity.max(1));
         let counters = Arc::new(ControlCounters::default());
-        self.spawn_task(spec, stage, Begin::Start, tx, rx, counters);
+        self.spawn_task(spec, stage, Begin::Start, tx, rx, counters, None);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn spawn_task(
         &mut self,
         spec: ControlSpec,
@@ -262,20 +316,10 @@ impl ControlPlane {
         tx: mpsc::Sender<ControlMessage>,
         rx: mpsc::Receiver<ControlMessage>,
         counters: Arc<ControlCounters>,
+        carry: Option<&mut mpsc::Receiver<ControlMessage>>,
     ) {
-        self.router.unsubscribe(&spec.id);
-        for (input, decimate) in &spec.inputs {
-            self.router.subscribe(
-                input,
-                Subscriber {
-                    to: spec.id.clone(),
-                    tx: tx.clone(),
-                    counters: Arc::clone(&counters),
-                    decimate: (*decimate).max(1) as u64,
-                    offered: 0,
-                },
-            );
-        }
+        self.router
+            .set_routes(&spec.id, &spec.inputs, &tx, &counters, spec.capacity, carry);
         let (cancel, cancelled) = oneshot::channel();
         let env = TaskEnv {
             spec: spec.clone(),
@@ -296,8 +340,10 @@ impl ControlPlane {
     }
 
     /// Replaces control stage `spec.id` by `stage` (already built): the old
-    /// one finishes the message in hand and stops; the new one starts and
-    /// takes over its input channel with every message still queued.
+    /// one finishes the message in hand and stops; the new one resumes and
+    /// takes over its input channel with every message still queued. An
+    /// old stage stuck in a call for [`STOP_WAIT`] is left to finish on its
+    /// own, and the new one starts beside it.
     pub async fn restart_stage(&mut self, spec: ControlSpec, stage: FfiControlStageBox) {
         let Some(position) = self.tasks.iter().position(|t| t.spec.id == spec.id) else {
             return self.start_stage(spec, stage);
@@ -310,30 +356,44 @@ impl ControlPlane {
             .tx
             .take()
             .unwrap_or_else(|| mpsc::channel(spec.capacity.max(1)).0);
-        match (&mut old.handle).await {
-            // The old task has stopped its stage: the new one resumes after
-            // it, with what is still queued (moved to a channel of the new
-            // capacity if that changed).
-            Ok(rx) if spec.capacity == old.spec.capacity => {
-                self.spawn_task(spec, stage, Begin::Resume, tx, rx, old.counters)
+        match tokio::time::timeout(STOP_WAIT, &mut old.handle).await {
+            Ok(Ok(rx)) if spec.capacity == old.spec.capacity => {
+                self.spawn_task(spec, stage, Begin::Resume, tx, rx, old.counters, None)
             }
-            Ok(mut rx) => {
+            // A new capacity: a new channel, with what was queued moved over.
+            Ok(Ok(mut rx)) => {
                 let (new_tx, new_rx) = mpsc::channel(spec.capacity.max(1));
-                while let Ok(message) = rx.try_recv() {
-                    if new_tx.try_send(message).is_err() {
-                        bump(&old.counters.dropped);
-                    }
-                }
-                self.spawn_task(spec, stage, Begin::Resume, new_tx, new_rx, old.counters)
+                let counters = old.counters;
+                self.spawn_task(
+                    spec,
+                    stage,
+                    Begin::Resume,
+                    new_tx,
+                    new_rx,
+                    counters,
+                    Some(&mut rx),
+                )
             }
-            Err(error) => {
+            Ok(Err(error)) => {
                 tracing::error!(stage = %spec.id, "the old task ended badly ({error}); starting afresh");
                 self.start_stage(spec, stage);
+            }
+            Err(_) => {
+                tracing::error!(
+                    stage = %spec.id,
+                    "the old stage is stuck in a call after {} s; starting the new one beside it",
+                    STOP_WAIT.as_secs()
+                );
+                let (tx, rx) = mpsc::channel(spec.capacity.max(1));
+                let counters = old.counters;
+                self.spawn_task(spec, stage, Begin::Resume, tx, rx, counters, None);
             }
         }
     }
 
-    /// Stops and removes control stage `id`; what is queued for it is dropped.
+    /// Stops and removes control stage `id`; what is queued for it is
+    /// dropped. A stage stuck in a call for [`STOP_WAIT`] is left to finish
+    /// on its own.
     pub async fn remove_stage(&mut self, id: &str) {
         let Some(position) = self.tasks.iter().position(|t| t.spec.id == id) else {
             return;
@@ -343,7 +403,9 @@ impl ControlPlane {
         if let Some(cancel) = task.cancel.take() {
             let _ = cancel.send(());
         }
-        let _ = task.handle.await;
+        if tokio::time::timeout(STOP_WAIT, task.handle).await.is_err() {
+            tracing::error!(stage = %id, "stuck in a call; removed without waiting for it");
+        }
     }
 
     /// Ends the control plane after the data plane has ended: bridges
@@ -359,7 +421,16 @@ impl ControlPlane {
         for mut task in tasks {
             self.router.unsubscribe(&task.spec.id);
             task.tx = None;
-            let _ = (&mut task.handle).await;
+            if tokio::time::timeout(STOP_WAIT, &mut task.handle)
+                .await
+                .is_err()
+            {
+                tracing::error!(
+                    stage = %task.spec.id,
+                    "stuck in a call for {} s; not waiting for it to stop",
+                    STOP_WAIT.as_secs()
+                );
+            }
             let c = &task.counters;
             table.push_str(&format!(
                 "  control {} ({}): {} in, {} dropped, {} event(s) ({} lost), {} param change(s), {} error(s), {} restart(s)\n",
@@ -413,8 +484,7 @@ impl TaskEnv {
                 match self.events.try_acquire() {
                     Some(PipelineData::Event(mut pooled)) => {
                         *pooled = event;
-                        let packet = PipelineData::Event(pooled);
-                        self.router.deliver(&from, packet, Some(&self.events));
+                        self.router.deliver(&from, &PipelineData::Event(pooled));
                     }
                     _ => bump(&self.counters.events_lost),
                 }
@@ -471,7 +541,8 @@ impl TaskEnv {
                         tracing::warn!(stage = %id, "control stage restarted from its config");
                         Some(fresh)
                     }
-                    Some((_, _, Err(error))) => {
+                    Some((_, mut outputs, Err(error))) => {
+                        self.route(&mut outputs);
                         self.fail(format!(
                             "control stage `{id}` failed ({message}); restarting it failed too: {error}"
                         ));
@@ -621,69 +692,56 @@ mod tests {
         }
     }
 
+    /// Makes `to` read stage "a" through a channel of `capacity`.
+    fn reader(
+        router: &Router,
+        to: &str,
+        capacity: usize,
+        decimate: usize,
+    ) -> (mpsc::Receiver<ControlMessage>, Arc<ControlCounters>) {
+        let counters = Arc::new(ControlCounters::default());
+        let (tx, rx) = mpsc::channel(capacity);
+        let inputs = [("a".to_string(), decimate)];
+        router.set_routes(to, &inputs, &tx, &counters, capacity, None);
+        (rx, counters)
+    }
+
     #[tokio::test]
-    async fn a_full_channel_drops_for_that_reader_only_and_counts_it() {
+    async fn a_slow_reader_drops_its_own_copies_only_and_counts_them() {
         let router = Router::default();
-        let slow = Arc::new(ControlCounters::default());
-        let fast = Arc::new(ControlCounters::default());
-        let (slow_tx, mut slow_rx) = mpsc::channel(1);
-        let (fast_tx, mut fast_rx) = mpsc::channel(8);
-        router.subscribe(
-            "a",
-            Subscriber {
-                to: "slow".into(),
-                tx: slow_tx,
-                counters: Arc::clone(&slow),
-                decimate: 1,
-                offered: 0,
-            },
-        );
-        router.subscribe(
-            "a",
-            Subscriber {
-                to: "fast".into(),
-                tx: fast_tx,
-                counters: Arc::clone(&fast),
-                decimate: 1,
-                offered: 0,
-            },
-        );
+        let (mut slow_rx, slow) = reader(&router, "slow", 1, 1);
+        let (mut fast_rx, fast) = reader(&router, "fast", 8, 1);
         let from: Arc<str> = "a".into();
         let pool = event_pool();
         for code in 0..3 {
-            router.deliver(&from, event(&pool, code), Some(&pool));
+            router.deliver(&from, &event(&pool, code));
         }
+        // Every original went home at once: readers hold copies of their own.
+        assert_eq!(pool.stats().available, EVENT_POOL);
         assert_eq!(slow.dropped.load(Ordering::Relaxed), 2);
         assert_eq!(fast.dropped.load(Ordering::Relaxed), 0);
         assert!(slow_rx.recv().await.is_some());
-        for _ in 0..3 {
+        for code in 0..3 {
             let message = fast_rx.recv().await.expect("a message");
             assert_eq!(&*message.from, "a");
+            match message.packet {
+                PipelineData::Event(event) => assert_eq!(event.code, code),
+                other => panic!("expected an event, got {:?}", other.kind()),
+            }
         }
         router.unsubscribe("fast");
-        router.deliver(&from, event(&pool, 9), Some(&pool));
+        router.deliver(&from, &event(&pool, 9));
         assert!(fast_rx.try_recv().is_err());
     }
 
     #[tokio::test]
     async fn a_decimated_reader_gets_one_packet_in_n_starting_with_the_first() {
         let router = Router::default();
-        let counters = Arc::new(ControlCounters::default());
-        let (tx, mut rx) = mpsc::channel(16);
-        router.subscribe(
-            "a",
-            Subscriber {
-                to: "thin".into(),
-                tx,
-                counters,
-                decimate: 3,
-                offered: 0,
-            },
-        );
+        let (mut rx, _) = reader(&router, "thin", 16, 3);
         let from: Arc<str> = "a".into();
         let pool = event_pool();
         for code in 0..7 {
-            router.deliver(&from, event(&pool, code), Some(&pool));
+            router.deliver(&from, &event(&pool, code));
         }
         let mut codes = Vec::new();
         while let Ok(message) = rx.try_recv() {
@@ -692,5 +750,28 @@ mod tests {
             }
         }
         assert_eq!(codes, [0, 3, 6]);
+    }
+
+    #[tokio::test]
+    async fn a_new_channel_takes_over_what_was_queued_in_order() {
+        let router = Router::default();
+        let (mut old_rx, counters) = reader(&router, "r", 4, 1);
+        let from: Arc<str> = "a".into();
+        let pool = event_pool();
+        for code in 0..3 {
+            router.deliver(&from, &event(&pool, code));
+        }
+        let (tx, mut rx) = mpsc::channel(8);
+        let inputs = [("a".to_string(), 1)];
+        router.set_routes("r", &inputs, &tx, &counters, 8, Some(&mut old_rx));
+        router.deliver(&from, &event(&pool, 3));
+        let codes: Vec<u32> = std::iter::from_fn(|| rx.try_recv().ok())
+            .filter_map(|m| match m.packet {
+                PipelineData::Event(event) => Some(event.code),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(codes, [0, 1, 2, 3]);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
     }
 }

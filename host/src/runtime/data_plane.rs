@@ -814,7 +814,9 @@ impl HybridRuntime {
             // and what was queued is let go, so it is never blocked on us.
             let edge = &mut self.edges[edge];
             edge.downstream_gone = true;
-            while edge.consumer.pop().is_some() {}
+            while edge.consumer.pop().is_some() {
+                edge.dropped += 1;
+            }
         }
         if let Err(error) = DataPlaneStage::stop(&mut stage.stage) {
             tracing::error!(stage = %stage.id, "stop failed: {error}");
@@ -935,7 +937,8 @@ fn push(edge: &mut Edge, item: PipelineData) -> Result<(), PipelineData> {
         return Ok(()); // this end was closed: the packet just goes home
     };
     if edge.downstream_gone {
-        return Ok(()); // the consumer finished: the packet just goes home
+        edge.dropped += 1; // the consumer finished: the packet just goes home
+        return Ok(());
     }
     match producer.push(item) {
         Ok(()) => {

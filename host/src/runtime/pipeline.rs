@@ -482,9 +482,13 @@ impl PipelineRuntime {
                     }
                     Some(error) => {
                         tracing::warn!(
-                            "stage `{id}` was not swapped: {error}; the old one runs on"
+                            "stage `{id}` was not swapped: {error}; it runs on as it was"
                         );
-                        self.roll_back(&id);
+                        // A newer change still on its way supersedes this one
+                        // and is the base to keep; without one, roll back.
+                        if !self.in_flight.values().any(|f| f.id == id) {
+                            self.roll_back(&id);
+                        }
                     }
                 }
             }

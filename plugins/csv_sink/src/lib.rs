@@ -14,7 +14,7 @@ use hsp_sdk::{
 };
 use serde::Deserialize;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -327,12 +327,30 @@ impl<I: CsvInput> Stage for CsvSink<I> {
         Ok(())
     }
 
-    /// Taking over from a running sink (a live change): append to its file,
-    /// whose header is already there; a new path starts a new file.
+    /// Taking over from a running sink (a live change): append to its file
+    /// when its header is the one this sink writes; a path with no file yet
+    /// starts one. A file with another header (the channel names changed,
+    /// or another file is at the new path) refuses, so nothing is mixed up
+    /// or overwritten: the running sink carries on.
     fn resume(&mut self) -> Result<(), StageError> {
         let path = &self.settings.path;
         if !path.is_file() {
             return self.start();
+        }
+        let mut header = Vec::new();
+        I::write_header(&mut header, &self.settings.names, self.values_per_channel)
+            .map_err(|e| write_error(path, e))?;
+        // Only the header is read: the file may hold hours of rows.
+        let mut existing = Vec::with_capacity(header.len());
+        File::open(path)
+            .and_then(|file| file.take(header.len() as u64).read_to_end(&mut existing))
+            .map_err(|e| write_error(path, e))?;
+        if existing != header {
+            return Err(StageError::new(format!(
+                "cannot append to {:?}: its header is not this sink's ({}); write to a new path",
+                path.display().to_string(),
+                String::from_utf8_lossy(header.trim_ascii_end())
+            )));
         }
         let file = std::fs::OpenOptions::new()
             .append(true)
@@ -461,6 +479,18 @@ mod tests {
         assert_eq!(lines.len() - 1, 40, "every row, once");
         assert!(lines[1..].iter().all(|l| !l.starts_with("timestamp")));
         assert_eq!(lines[21], format!("{},20,1020,2020", T0 + 20 * 4_000_000));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn resuming_onto_a_file_with_another_header_is_refused_and_leaves_it_alone() {
+        let path = temp_path("other-header");
+        std::fs::write(&path, "timestamp_ns,a,b,c\n1,2,3,4\n").unwrap();
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
+        let mut sink = StageHarness::<CsvSinkRaw>::new(&config(&path, ""), Some(format)).unwrap();
+        let error = sink.resume().unwrap_err().to_string();
+        assert!(error.contains("header"), "{error}");
+        assert_eq!(lines(&path), ["timestamp_ns,a,b,c", "1,2,3,4"]);
         std::fs::remove_file(&path).unwrap();
     }
 
