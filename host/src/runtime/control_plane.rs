@@ -220,6 +220,20 @@ impl ControlSpec {
     }
 }
 
+/// A control stage's input channel and counters (kept across a restart).
+struct Inbox {
+    tx: mpsc::Sender<ControlMessage>,
+    rx: mpsc::Receiver<ControlMessage>,
+    counters: Arc<ControlCounters>,
+}
+
+impl Inbox {
+    fn new(capacity: usize, counters: Arc<ControlCounters>) -> Self {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        Self { tx, rx, counters }
+    }
+}
+
 struct ControlTask {
     spec: ControlSpec,
     handle: JoinHandle<mpsc::Receiver<ControlMessage>>,
@@ -302,22 +316,19 @@ impl ControlPlane {
 
     /// Starts control stage `spec` with the already built `stage`.
     pub fn start_stage(&mut self, spec: ControlSpec, stage: FfiControlStageBox) {
-        let (tx, rx) = mpsc::channel(spec.capacity.max(1));
-        let counters = Arc::new(ControlCounters::default());
-        self.spawn_task(spec, stage, Begin::Start, tx, rx, counters, None);
+        let inbox = Inbox::new(spec.capacity, Arc::new(ControlCounters::default()));
+        self.spawn_task(spec, stage, Begin::Start, inbox, None);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn spawn_task(
         &mut self,
         spec: ControlSpec,
         stage: FfiControlStageBox,
         begin: Begin,
-        tx: mpsc::Sender<ControlMessage>,
-        rx: mpsc::Receiver<ControlMessage>,
-        counters: Arc<ControlCounters>,
+        inbox: Inbox,
         carry: Option<&mut mpsc::Receiver<ControlMessage>>,
     ) {
+        let Inbox { tx, rx, counters } = inbox;
         self.router
             .set_routes(&spec.id, &spec.inputs, &tx, &counters, spec.capacity, carry);
         let (cancel, cancelled) = oneshot::channel();
@@ -358,21 +369,14 @@ impl ControlPlane {
             .unwrap_or_else(|| mpsc::channel(spec.capacity.max(1)).0);
         match tokio::time::timeout(STOP_WAIT, &mut old.handle).await {
             Ok(Ok(rx)) if spec.capacity == old.spec.capacity => {
-                self.spawn_task(spec, stage, Begin::Resume, tx, rx, old.counters, None)
+                let counters = old.counters;
+                let inbox = Inbox { tx, rx, counters };
+                self.spawn_task(spec, stage, Begin::Resume, inbox, None)
             }
             // A new capacity: a new channel, with what was queued moved over.
             Ok(Ok(mut rx)) => {
-                let (new_tx, new_rx) = mpsc::channel(spec.capacity.max(1));
-                let counters = old.counters;
-                self.spawn_task(
-                    spec,
-                    stage,
-                    Begin::Resume,
-                    new_tx,
-                    new_rx,
-                    counters,
-                    Some(&mut rx),
-                )
+                let inbox = Inbox::new(spec.capacity, old.counters);
+                self.spawn_task(spec, stage, Begin::Resume, inbox, Some(&mut rx))
             }
             Ok(Err(error)) => {
                 tracing::error!(stage = %spec.id, "the old task ended badly ({error}); starting afresh");
@@ -384,9 +388,8 @@ impl ControlPlane {
                     "the old stage is stuck in a call after {} s; starting the new one beside it",
                     STOP_WAIT.as_secs()
                 );
-                let (tx, rx) = mpsc::channel(spec.capacity.max(1));
-                let counters = old.counters;
-                self.spawn_task(spec, stage, Begin::Resume, tx, rx, counters, None);
+                let inbox = Inbox::new(spec.capacity, old.counters);
+                self.spawn_task(spec, stage, Begin::Resume, inbox, None);
             }
         }
     }
