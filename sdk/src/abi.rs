@@ -330,6 +330,12 @@ mod ffi_stage {
             outputs: &mut ControlOutputs,
         ) -> RResult<(), RString>;
 
+        /// Milliseconds between ticks, asked after `start`/`resume`; 0: none.
+        fn tick_interval_ms(&self) -> u64;
+
+        /// One tick of the stage's timer.
+        fn on_tick(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString>;
+
         /// Called once after the last message.
         #[sabi(last_prefix_field)]
         fn stop(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString>;

@@ -100,6 +100,54 @@ pub trait ControlStage: Send + Sized + 'static {
         ctx: &mut ControlContext<'_>,
     ) -> Result<(), StageError>;
 
+    /// How often [`on_tick`](ControlStage::on_tick) is called, asked once
+    /// after `start` (or `resume`): for a stage that acts on time as well as
+    /// on data (a watchdog, a periodic decision). `None` (the default): never.
+    fn tick_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Called every [`tick_interval`](ControlStage::tick_interval), between
+    /// messages (never at the same time as `on_packet`). Ticks missed while
+    /// a call ran long are skipped, not bunched up.
+    ///
+    /// ```
+    /// use hsp_sdk::testing::ControlHarness;
+    /// use hsp_sdk::{ControlContext, ControlStage, Event, PacketKind, PacketRef, StageError};
+    /// use std::time::Duration;
+    ///
+    /// /// An event when no packet came for a whole second: a watchdog.
+    /// struct Watchdog { seen: bool }
+    ///
+    /// impl ControlStage for Watchdog {
+    ///     const KIND: &'static str = "watchdog";
+    ///     const DOC: &'static str = "An event when the input falls silent for a second.";
+    ///     const ACCEPTS: &'static [PacketKind] = &[PacketKind::Features];
+    ///     const EMITS_EVENTS: bool = true;
+    ///     type Config = serde_json::Value;
+    ///     fn new(_: serde_json::Value) -> Result<Self, StageError> { Ok(Watchdog { seen: false }) }
+    ///     fn tick_interval(&self) -> Option<Duration> { Some(Duration::from_secs(1)) }
+    ///     fn on_packet(&mut self, _: &str, _: PacketRef<'_>, _: &mut ControlContext<'_>) -> Result<(), StageError> {
+    ///         self.seen = true;
+    ///         Ok(())
+    ///     }
+    ///     fn on_tick(&mut self, ctx: &mut ControlContext<'_>) -> Result<(), StageError> {
+    ///         if !std::mem::take(&mut self.seen) {
+    ///             ctx.emit(Event::new(9, "silent"));
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let mut harness = ControlHarness::<Watchdog>::new("{}").unwrap();
+    /// assert_eq!(harness.tick_interval(), Some(Duration::from_secs(1)));
+    /// assert_eq!(harness.on_tick().unwrap().events[0].code, 9);
+    /// ```
+    fn on_tick(&mut self, ctx: &mut ControlContext<'_>) -> Result<(), StageError> {
+        let _ = ctx;
+        Ok(())
+    }
+
     /// Called once after the last packet: flush and close.
     fn stop(&mut self, ctx: &mut ControlContext<'_>) -> Result<(), StageError> {
         let _ = ctx;

@@ -376,6 +376,23 @@ impl<C: ControlStage> FfiControlStage for ControlAdapter<C> {
         ))
     }
 
+    fn tick_interval_ms(&self) -> u64 {
+        if self.poisoned {
+            return 0;
+        }
+        // A panic here would unwind into the host: caught, it means no ticks.
+        catch_unwind(AssertUnwindSafe(|| self.stage.tick_interval()))
+            .ok()
+            .flatten()
+            .map_or(0, |every| {
+                u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1)
+            })
+    }
+
+    fn on_tick(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString> {
+        into_rresult(self.call("on_tick", outputs, C::on_tick))
+    }
+
     fn stop(&mut self, outputs: &mut ControlOutputs) -> RResult<(), RString> {
         into_rresult(self.call("stop", outputs, C::stop))
     }

@@ -263,6 +263,19 @@ impl<C: ControlStage> ControlHarness<C> {
         Ok(outputs)
     }
 
+    /// The interval the stage asks ticks at, as the host reads it.
+    pub fn tick_interval(&self) -> Option<std::time::Duration> {
+        self.stage.stage().tick_interval()
+    }
+
+    /// One tick of the stage's timer (starting it first if needed); what
+    /// it emitted.
+    pub fn on_tick(&mut self) -> Result<ControlOutputs, StageError> {
+        let mut outputs = self.start()?;
+        self.stage.call("on_tick", &mut outputs, C::on_tick)?;
+        Ok(outputs)
+    }
+
     /// Stops the stage (starting it first if needed, as the host would)
     /// and returns what it emitted doing so.
     pub fn stop(&mut self) -> Result<ControlOutputs, StageError> {

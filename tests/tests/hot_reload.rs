@@ -481,3 +481,74 @@ fn a_second_interrupt_exits_at_once() {
     assert_eq!(code, 130, "{log}");
     assert!(log.contains("second interrupt"), "{log}");
 }
+
+#[test]
+fn a_control_stage_that_asks_for_ticks_gets_them_between_its_messages() {
+    let dir = scratch_dir("ticks");
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugins dir");
+    let library = format!("libtagger.{}", std::env::consts::DLL_EXTENSION);
+    std::fs::copy(fixture_library("tagger"), plugins.join(&library)).expect("install tagger");
+    let pipeline = dir.join("ticks.toml");
+    std::fs::write(
+        &pipeline,
+        r#"[[stage]]
+id = "eeg"
+plugin = "synth"
+[stage.config]
+channels = 2
+duration_s = 2.0
+realtime = true
+
+[[stage]]
+id = "filter"
+plugin = "iir"
+inputs = ["eeg"]
+[stage.config]
+type = "bandpass"
+cutoff_hz = [1.0, 40.0]
+
+[[stage]]
+id = "spectrum"
+plugin = "fft"
+inputs = ["filter"]
+
+[[stage]]
+id = "bands"
+plugin = "bandpower"
+inputs = ["spectrum"]
+
+[[stage]]
+id = "tag"
+plugin = "tagger"
+inputs = ["bands"]
+[stage.config]
+tick_ms = 100
+
+[[stage]]
+id = "log"
+plugin = "jsonl_sink"
+inputs = ["tag"]
+[stage.config]
+path = "tags.jsonl"
+"#,
+    )
+    .expect("write pipeline");
+    let built = built_plugins_dir();
+    let host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
+    let (code, log) = host.finish();
+    assert_eq!(code, 0, "{log}");
+    let text = std::fs::read_to_string(dir.join("tags.jsonl")).expect("read tags");
+    let codes: Vec<u64> = text
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            value["code"].as_u64().expect("an event code")
+        })
+        .collect();
+    let ticks = codes.iter().filter(|&&c| c == 1001).count();
+    let packets = codes.iter().filter(|&&c| c == 1).count();
+    // About 20 ticks in 2 s; a loaded machine may skip some, never bunch them.
+    assert!((5..=25).contains(&ticks), "{ticks} ticks: {codes:?}");
+    assert!(packets > 0, "{codes:?}");
+}

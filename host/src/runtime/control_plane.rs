@@ -586,6 +586,37 @@ async fn call<R: Send + 'static>(
 /// stage): it delays everything queued for that stage.
 const SLOW_CALL: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// What a control stage's task does next.
+enum Work {
+    /// Hand it a message.
+    Message(ControlMessage),
+    /// Its timer ticked.
+    Tick,
+}
+
+/// The stage's timer, if it asks for ticks. Ticks missed during a long call
+/// are skipped, not bunched up.
+fn ticker(stage: &FfiControlStageBox) -> Option<tokio::time::Interval> {
+    let every = std::time::Duration::from_millis(stage.tick_interval_ms());
+    (!every.is_zero()).then(|| {
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        interval
+    })
+}
+
+/// The timer after `stage` was rebuilt: kept if the period is the same.
+fn ticker_for(
+    stage: &FfiControlStageBox,
+    current: Option<tokio::time::Interval>,
+) -> Option<tokio::time::Interval> {
+    let every = std::time::Duration::from_millis(stage.tick_interval_ms());
+    match current {
+        Some(interval) if interval.period() == every => Some(interval),
+        _ => ticker(stage),
+    }
+}
+
 /// How a control stage's task begins.
 #[derive(Clone, Copy)]
 enum Begin {
@@ -627,24 +658,32 @@ async fn run_stage(
             None => return rx,
         }
     }
+    let mut ticker = ticker(&stage);
     tracing::debug!(stage = %env.spec.id, "control stage running");
     let mut warned_slow = false;
     loop {
-        let message = tokio::select! {
+        let work = tokio::select! {
             biased;
             _ = &mut cancelled => break,
             message = rx.recv() => match message {
-                Some(message) => message,
+                Some(message) => Work::Message(message),
                 None => break,
             },
+            Some(()) = async { ticker.as_mut()?.tick().await; Some(()) }, if ticker.is_some() => Work::Tick,
         };
-        bump(&env.counters.received);
+        let method = match &work {
+            Work::Message(_) => {
+                bump(&env.counters.received);
+                "on_packet"
+            }
+            Work::Tick => "on_tick",
+        };
         let began = std::time::Instant::now();
-        let handled = call(stage, move |stage, outputs| {
-            let ControlMessage { from, packet } = message;
-            stage
+        let handled = call(stage, move |stage, outputs| match work {
+            Work::Message(ControlMessage { from, packet }) => stage
                 .on_packet(from.as_ref().into(), as_input(&packet), outputs)
-                .into_result()
+                .into_result(),
+            Work::Tick => stage.on_tick(outputs).into_result(),
         })
         .await;
         let Some((returned, mut outputs, result)) = handled else {
@@ -657,14 +696,17 @@ async fn run_stage(
             warned_slow = true;
             tracing::warn!(
                 stage = %env.spec.id,
-                "on_packet took {:.0} ms; messages for this stage wait meanwhile (and are dropped when its queue is full)",
+                "{method} took {:.0} ms; messages for this stage wait meanwhile (and are dropped when its queue is full)",
                 took.as_secs_f64() * 1000.0
             );
         }
         env.route(&mut outputs);
         if let Err(error) = result {
-            match env.on_error(stage, "on_packet", error.as_str()).await {
-                Some(next) => stage = next,
+            match env.on_error(stage, method, error.as_str()).await {
+                Some(next) => {
+                    stage = next;
+                    ticker = ticker_for(&stage, ticker);
+                }
                 None => return rx,
             }
         }
