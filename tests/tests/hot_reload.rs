@@ -184,6 +184,51 @@ path = "events.jsonl"
     )
 }
 
+/// The data-plane front of a live pipeline: `eeg` (synth, 2 channels at
+/// 250 Hz, real time, plus `source` config lines) -> `filter` (1-40 Hz) ->
+/// `spectrum` (with `fft` config lines) -> `bands`; tests append control
+/// stages that read `bands`.
+fn live_band_powers(source: &str, fft: &str) -> String {
+    format!(
+        r#"[[stage]]
+id = "eeg"
+plugin = "synth"
+[stage.config]
+channels = 2
+sample_rate_hz = 250.0
+realtime = true
+{source}
+[[stage]]
+id = "filter"
+plugin = "iir"
+inputs = ["eeg"]
+[stage.config]
+type = "bandpass"
+cutoff_hz = [1.0, 40.0]
+
+[[stage]]
+id = "spectrum"
+plugin = "fft"
+inputs = ["filter"]
+[stage.config]
+{fft}
+[[stage]]
+id = "bands"
+plugin = "bandpower"
+inputs = ["spectrum"]
+"#
+    )
+}
+
+/// A plugin directory in `dir` holding the `tagger` fixture (v1).
+fn plugins_with_tagger(dir: &Path) -> PathBuf {
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugins dir");
+    let library = format!("libtagger.{}", std::env::consts::DLL_EXTENSION);
+    std::fs::copy(fixture_library("tagger"), plugins.join(library)).expect("install tagger");
+    plugins
+}
+
 #[test]
 fn editing_a_control_stage_restarts_only_it_and_an_invalid_edit_keeps_the_old_graph() {
     let dir = scratch_dir("reload-control");
@@ -301,39 +346,10 @@ fn a_new_build_of_a_control_plugin_dropped_in_while_running_is_used() {
     std::fs::copy(&builds[0], &installed).expect("install v1");
 
     let pipeline = dir.join("tagged.toml");
-    std::fs::write(
-        &pipeline,
-        r#"[[stage]]
-id = "eeg"
-plugin = "synth"
-[stage.config]
-channels = 2
-sample_rate_hz = 250.0
-block_size = 25
-duration_s = 4.0
-realtime = true
-
-[[stage]]
-id = "filter"
-plugin = "iir"
-inputs = ["eeg"]
-[stage.config]
-type = "bandpass"
-cutoff_hz = [1.0, 40.0]
-
-[[stage]]
-id = "spectrum"
-plugin = "fft"
-inputs = ["filter"]
-[stage.config]
-size = 128
-hop = 25
-
-[[stage]]
-id = "bands"
-plugin = "bandpower"
-inputs = ["spectrum"]
-
+    let text = live_band_powers(
+        "block_size = 25\nduration_s = 4.0\n",
+        "size = 128\nhop = 25\n",
+    ) + r#"
 [[stage]]
 id = "tag"
 plugin = "tagger"
@@ -345,9 +361,8 @@ plugin = "jsonl_sink"
 inputs = ["tag"]
 [stage.config]
 path = "tags.jsonl"
-"#,
-    )
-    .expect("write pipeline");
+"#;
+    std::fs::write(&pipeline, text).expect("write pipeline");
     let built = built_plugins_dir();
     let host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
     host.wait_for("watching");
@@ -386,42 +401,12 @@ fn build_tagger_versions(dir: &Path) -> [PathBuf; 2] {
 /// A live pipeline whose control stage `stuck` sleeps 60 s in every call,
 /// beside another control stage `other`; returns the host (data flowing,
 /// `stuck` asleep), the pipeline file and its text.
-fn start_with_a_stuck_control_stage(name: &str) -> (RunningHost, PathBuf, &'static str) {
+fn start_with_a_stuck_control_stage(name: &str) -> (RunningHost, PathBuf, String) {
     let dir = scratch_dir(name);
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).expect("plugins dir");
-    let library = format!("libtagger.{}", std::env::consts::DLL_EXTENSION);
-    std::fs::copy(fixture_library("tagger"), plugins.join(&library)).expect("install tagger");
+    let plugins = plugins_with_tagger(&dir);
     let pipeline = dir.join("stuck.toml");
-    let text = r#"[[stage]]
-id = "eeg"
-plugin = "synth"
-[stage.config]
-channels = 2
-sample_rate_hz = 250.0
-realtime = true
-
-[[stage]]
-id = "filter"
-plugin = "iir"
-inputs = ["eeg"]
-[stage.config]
-type = "bandpass"
-cutoff_hz = [1.0, 40.0]
-
-[[stage]]
-id = "spectrum"
-plugin = "fft"
-inputs = ["filter"]
-[stage.config]
-size = 64
-hop = 25
-
-[[stage]]
-id = "bands"
-plugin = "bandpower"
-inputs = ["spectrum"]
-
+    let text = live_band_powers("", "size = 64\nhop = 25\n")
+        + r#"
 [[stage]]
 id = "stuck"
 plugin = "tagger"
@@ -436,7 +421,7 @@ inputs = ["bands"]
 [stage.config]
 level = 0.5
 "#;
-    std::fs::write(&pipeline, text).expect("write pipeline");
+    std::fs::write(&pipeline, &text).expect("write pipeline");
     let built = built_plugins_dir();
     let host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
     host.wait_for("watching");
@@ -485,39 +470,10 @@ fn a_second_interrupt_exits_at_once() {
 #[test]
 fn a_control_stage_that_asks_for_ticks_gets_them_between_its_messages() {
     let dir = scratch_dir("ticks");
-    let plugins = dir.join("plugins");
-    std::fs::create_dir_all(&plugins).expect("plugins dir");
-    let library = format!("libtagger.{}", std::env::consts::DLL_EXTENSION);
-    std::fs::copy(fixture_library("tagger"), plugins.join(&library)).expect("install tagger");
+    let plugins = plugins_with_tagger(&dir);
     let pipeline = dir.join("ticks.toml");
-    std::fs::write(
-        &pipeline,
-        r#"[[stage]]
-id = "eeg"
-plugin = "synth"
-[stage.config]
-channels = 2
-duration_s = 2.0
-realtime = true
-
-[[stage]]
-id = "filter"
-plugin = "iir"
-inputs = ["eeg"]
-[stage.config]
-type = "bandpass"
-cutoff_hz = [1.0, 40.0]
-
-[[stage]]
-id = "spectrum"
-plugin = "fft"
-inputs = ["filter"]
-
-[[stage]]
-id = "bands"
-plugin = "bandpower"
-inputs = ["spectrum"]
-
+    let text = live_band_powers("duration_s = 2.0\n", "")
+        + r#"
 [[stage]]
 id = "tag"
 plugin = "tagger"
@@ -531,9 +487,8 @@ plugin = "jsonl_sink"
 inputs = ["tag"]
 [stage.config]
 path = "tags.jsonl"
-"#,
-    )
-    .expect("write pipeline");
+"#;
+    std::fs::write(&pipeline, text).expect("write pipeline");
     let built = built_plugins_dir();
     let host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
     let (code, log) = host.finish();
