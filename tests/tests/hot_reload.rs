@@ -220,6 +220,17 @@ inputs = ["spectrum"]
     )
 }
 
+/// The event codes a `jsonl_sink` wrote to `path`, in order.
+fn event_codes(path: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(path).expect("read the JSON lines");
+    text.lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            value["code"].as_u64().expect("an event code")
+        })
+        .collect()
+}
+
 /// A plugin directory in `dir` holding the `tagger` fixture (v1).
 fn plugins_with_tagger(dir: &Path) -> PathBuf {
     let plugins = dir.join("plugins");
@@ -374,14 +385,7 @@ path = "tags.jsonl"
     assert_eq!(code, 0, "{log}");
     assert!(log.contains("library mapping(s) behind"), "{log}");
 
-    let text = std::fs::read_to_string(dir.join("tags.jsonl")).expect("read tags");
-    let codes: Vec<u64> = text
-        .lines()
-        .map(|line| {
-            let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-            value["code"].as_u64().expect("an event code")
-        })
-        .collect();
+    let codes = event_codes(&dir.join("tags.jsonl"));
     let first_v2 = codes.iter().position(|&c| c == 2).expect("v2 ran");
     assert!(first_v2 > 0, "v1 ran first: {codes:?}");
     assert!(codes[..first_v2].iter().all(|&c| c == 1), "{codes:?}");
@@ -493,14 +497,7 @@ path = "tags.jsonl"
     let host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
     let (code, log) = host.finish();
     assert_eq!(code, 0, "{log}");
-    let text = std::fs::read_to_string(dir.join("tags.jsonl")).expect("read tags");
-    let codes: Vec<u64> = text
-        .lines()
-        .map(|line| {
-            let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
-            value["code"].as_u64().expect("an event code")
-        })
-        .collect();
+    let codes = event_codes(&dir.join("tags.jsonl"));
     let ticks = codes.iter().filter(|&&c| c == 1001).count();
     let packets = codes.iter().filter(|&&c| c == 1).count();
     // About 20 ticks in 2 s; a loaded machine may skip some, never bunch them.

@@ -100,18 +100,9 @@ fn the_shipped_example_pipelines_validate() {
     }
 }
 
-#[test]
-fn a_control_stage_and_queue_settings_are_accepted() {
-    let (file, output) = validate(
-        "control",
-        r#"
-[pipeline]
-name = "ctl"
-pool_size = 32
-idle = "yield"
-data_plane_threads = 1
-
-[[stage]]
+/// synth -> iir -> fft -> bandpower, ids `src`, `filter`, `spectrum`, `bands`:
+/// the data plane the control-stage tests read from.
+const BAND_POWERS: &str = r#"[[stage]]
 id = "src"
 plugin = "synth"
 
@@ -132,13 +123,27 @@ inputs = ["filter"]
 id = "bands"
 plugin = "bandpower"
 inputs = ["spectrum"]
+"#;
 
+#[test]
+fn a_control_stage_and_queue_settings_are_accepted() {
+    let (file, output) = validate(
+        "control",
+        &format!(
+            r#"
+[pipeline]
+name = "ctl"
+pool_size = 32
+idle = "yield"
+data_plane_threads = 1
+
+{BAND_POWERS}
 [[stage]]
 id = "watch"
 plugin = "threshold"
 stage_type = "control"
 inputs = ["bands.out"]
-queue = { capacity = 4, policy = "drop_oldest", decimate = 2 }
+queue = {{ capacity = 4, policy = "drop_oldest", decimate = 2 }}
 on_error = "restart"
 [stage.config]
 level = 0.5
@@ -149,7 +154,8 @@ plugin = "jsonl_sink"
 inputs = ["watch", "bands"]
 [stage.config]
 path = "events.jsonl"
-"#,
+"#
+        ),
     );
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
@@ -922,28 +928,8 @@ fn a_packet_too_large_to_preallocate_is_an_error_not_an_abort() {
 fn a_control_stage_config_its_plugin_refuses_is_a_validation_error() {
     let (file, output) = validate(
         "control-config",
-        r#"[[stage]]
-id = "src"
-plugin = "synth"
-
-[[stage]]
-id = "filter"
-plugin = "iir"
-inputs = ["src"]
-[stage.config]
-type = "bandpass"
-cutoff_hz = [1.0, 40.0]
-
-[[stage]]
-id = "spectrum"
-plugin = "fft"
-inputs = ["filter"]
-
-[[stage]]
-id = "bands"
-plugin = "bandpower"
-inputs = ["spectrum"]
-
+        &format!(
+            r#"{BAND_POWERS}
 [[stage]]
 id = "watch"
 plugin = "threshold"
@@ -951,12 +937,17 @@ inputs = ["bands"]
 [stage.config]
 level = 0.5
 hysteresis = -0.1
-"#,
+"#
+        ),
     );
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
+    // Reported at the key the plugin names, like any config error.
+    let line = BAND_POWERS.lines().count() + 8;
     assert!(
-        text.contains(&format!("{file}:")) && text.contains("`hysteresis` must be a number >= 0"),
+        text.contains(&format!(
+            "{file}:{line}:1: error: stage `watch` (`threshold`): `hysteresis` must be a number >= 0, got -0.1"
+        )),
         "{text}"
     );
 }
