@@ -29,6 +29,23 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+/// Whether a stage error `message` reports a panic (caught at the library
+/// boundary) or a call refused because of an earlier panic: the stage's
+/// state may be broken, and the host rebuilds it rather than call it again.
+///
+/// ```
+/// assert!(hsp_sdk::export::is_panic_message("process panicked: index out of bounds"));
+/// assert!(!hsp_sdk::export::is_panic_message("bad sample rate"));
+/// ```
+pub fn is_panic_message(message: &str) -> bool {
+    message.starts_with("panicked: ")
+        || message.contains(" panicked: ")
+        || message.ends_with(PANICKED_EARLIER)
+}
+
+/// The end of the message of a call refused after a panic.
+const PANICKED_EARLIER: &str = "refused, the stage panicked earlier";
+
 /// Runs `f`, turning an error or a panic into a message.
 fn guarded<T>(f: impl FnOnce() -> Result<T, StageError>) -> Result<T, StageError> {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -67,9 +84,7 @@ impl<S: Stage> StageAdapter<S> {
         f: impl FnOnce(&mut S) -> Result<T, StageError>,
     ) -> Result<T, StageError> {
         if self.poisoned {
-            return Err(StageError::new(format!(
-                "{method}: refused, the stage panicked earlier"
-            )));
+            return Err(StageError::new(format!("{method}: {PANICKED_EARLIER}")));
         }
         let stage = &mut self.stage;
         match catch_unwind(AssertUnwindSafe(|| f(stage))) {
@@ -311,9 +326,7 @@ impl<C: ControlStage> ControlAdapter<C> {
         f: impl FnOnce(&mut C, &mut ControlContext<'_>) -> Result<(), StageError>,
     ) -> Result<(), StageError> {
         if self.poisoned {
-            return Err(StageError::new(format!(
-                "{method}: refused, the stage panicked earlier"
-            )));
+            return Err(StageError::new(format!("{method}: {PANICKED_EARLIER}")));
         }
         let stage = &mut self.stage;
         let mut ctx = ControlContext::new(outputs);

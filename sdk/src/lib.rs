@@ -114,6 +114,7 @@ mod control;
 pub mod data;
 #[doc(hidden)]
 pub mod export;
+pub mod line_file;
 mod packet;
 mod pipeline_data;
 mod polled_queue;

@@ -284,3 +284,63 @@ impl<C: ControlStage> ControlHarness<C> {
         Ok(outputs)
     }
 }
+
+/// Runs test `test` of the current test binary again, alone, in a child
+/// process whose files may not grow past `limit_bytes` (rounded down to
+/// 512-byte blocks), as a full disk would refuse them, with the environment
+/// variable `marker` set to `value` so the child knows it is the child.
+/// Panics with what the child printed unless it ran that one test and it
+/// passed; returns its output otherwise.
+///
+/// For sinks: check that what a full disk leaves behind is whole lines and
+/// that the error reaches `process` and `stop`. Unix only (`sh`, `ulimit`);
+/// SIGXFSZ is ignored in the child, so writes fail with `EFBIG` instead.
+///
+/// ```no_run
+/// # fn check_whole_lines(_: &str) {}
+/// #[test]
+/// fn a_full_disk_leaves_whole_lines() {
+///     const CHILD: &str = "MY_SINK_FULL_DISK_CHILD";
+///     if let Ok(path) = std::env::var(CHILD) {
+///         // The child: write until the limit refuses more, check the error.
+///         return;
+///     }
+///     let path = std::env::temp_dir().join("my-sink-full-disk.csv");
+///     let output = hsp_sdk::testing::rerun_with_file_size_limit(
+///         "tests::a_full_disk_leaves_whole_lines",
+///         4096,
+///         CHILD,
+///         path.as_os_str(),
+///     );
+///     check_whole_lines(&std::fs::read_to_string(&path).unwrap());
+/// }
+/// ```
+#[cfg(unix)]
+pub fn rerun_with_file_size_limit(
+    test: &str,
+    limit_bytes: u64,
+    marker: &str,
+    value: &std::ffi::OsStr,
+) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(r#"trap "" XFSZ; ulimit -f "$1" && shift && exec "$0" "$@""#)
+        .arg(&exe)
+        .arg((limit_bytes / 512).to_string())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(marker, value)
+        .output()
+        .expect("run the test binary under a file-size limit");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "the child failed:\n{report}");
+    assert!(
+        report.contains("1 passed"),
+        "the child ran no test:\n{report}"
+    );
+    output
+}

@@ -5,21 +5,50 @@
 //! row per packet, `timestamp_ns,<channel>_f0,<channel>_f1,...`.
 //!
 //! The file is created (or truncated) in `start`, written through a buffer
-//! sized once, and flushed and closed in `stop`; with `flush_every` it is also
-//! flushed every that many packets, so a reader sees progress.
+//! sized once (64 KiB, more for very wide rows), and flushed, synced and
+//! closed in `stop`. In between, buffered rows go to the file
+//!
+//! - at the first packet that comes `flush_interval_s` (default 1 s) or more
+//!   after the last flush, so a crash of the process (SIGKILL, an abort)
+//!   loses at most about that long of rows plus one packet's: at 250 Hz in
+//!   blocks of 25 samples, at most 275 rows. The clock is read once per
+//!   packet: a stream that pauses keeps its last rows in memory until its
+//!   next packet or `stop`;
+//! - every `flush_every` packets, when set;
+//! - whenever the buffer is full.
+//!
+//! `flush_interval_s = 0` and `flush_every = 0` flush only by size and at
+//! `stop`: the fewest writes, but up to 64 KiB of rows (about 1000 rows of 4
+//! channels) lost on a crash. `plugins/csv_sink/rows_at_risk.sh` measures it.
+//!
+//! Only whole rows reach the file: a write that fails part way (a full disk)
+//! is cut back to the last whole row, so the file ends on a row boundary,
+//! and the error, naming the file, is returned from `process` and again from
+//! `stop`; the sink writes nothing more after it. A flush hands the rows to
+//! the operating system, which keeps them if the process dies; `stop` also
+//! syncs them to the disk, which keeps them through a power cut.
 
+use hsp_sdk::line_file::{DiskFile, LineFile};
 use hsp_sdk::{
     ConfigSpec, ConfigType, EegPacket, FeaturePacket, FilteredEegPacket, NoPacket, Outcome,
     PortPacket, Stage, StageError, StreamFormat,
 };
 use serde::Deserialize;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Bytes buffered before a write to the file: a few hundred rows of EEG.
 const BUFFER_BYTES: usize = 1 << 16;
+
+/// The most bytes a value takes in a row, its comma included: an `f32`
+/// printed in full takes at most 48 (`-0.0000…` for the smallest ones).
+const MAX_VALUE_BYTES: usize = 64;
+
+/// The most bytes of a row's timestamp (a `u64`) and its newline.
+const MAX_STAMP_BYTES: usize = 21;
 
 /// `[stage.config]` of the CSV sinks.
 #[derive(Debug, Deserialize)]
@@ -29,8 +58,11 @@ pub struct CsvConfig {
     pub path: String,
     /// Comma-separated column names, one per channel; empty for `ch0,ch1,...`.
     pub channel_names: String,
-    /// Flush every this many packets; 0 only when the stage stops.
+    /// Flush every this many packets; 0 = not by count.
     pub flush_every: i64,
+    /// Flush at the first packet this many seconds after the last flush;
+    /// 0 = not by time.
+    pub flush_interval_s: f64,
 }
 
 const CONFIG: &[ConfigSpec] = &[
@@ -49,8 +81,15 @@ const CONFIG: &[ConfigSpec] = &[
         "flush_every",
         ConfigType::Integer,
         "0",
-        "Flush the file every this many packets; 0 = only when the stage stops",
+        "Flush the file every this many packets; 0 = not by count",
     ),
+    ConfigSpec::optional(
+        "flush_interval_s",
+        ConfigType::Float,
+        "1.0",
+        "Flush the file at the first packet this long after the last flush, so a crash loses at most about this long of rows; 0 = not by time (then only by flush_every, a full 64 KiB buffer and at stop)",
+    )
+    .unit("s"),
 ];
 
 /// The config, checked against the input stream.
@@ -58,6 +97,8 @@ struct Settings {
     path: PathBuf,
     names: Vec<String>,
     flush_every: u64,
+    /// `None` for 0: not by time.
+    flush_interval: Option<Duration>,
 }
 
 impl Settings {
@@ -79,6 +120,16 @@ impl Settings {
                 config.flush_every
             ))
         })?;
+        let seconds = config.flush_interval_s;
+        let flush_interval = match Duration::try_from_secs_f64(seconds) {
+            Ok(interval) if interval.is_zero() => None,
+            Ok(interval) => Some(interval),
+            Err(_) => {
+                return Err(StageError::new(format!(
+                    "`flush_interval_s` must be 0 (not by time) or a number of seconds, got {seconds}"
+                )));
+            }
+        };
         let channels = input.channels();
         let names: Vec<String> = if config.channel_names.trim().is_empty() {
             (0..channels).map(|c| format!("ch{c}")).collect()
@@ -110,6 +161,7 @@ impl Settings {
             path,
             names,
             flush_every,
+            flush_interval,
         })
     }
 }
@@ -143,6 +195,10 @@ pub trait CsvInput: PortPacket + Send {
     const STAGE_KIND: &'static str;
     /// One line on that stage kind.
     const STAGE_DOC: &'static str;
+
+    /// Values in one row, after the timestamp, for `channels` channels of
+    /// the input format's `values_per_channel`.
+    fn values_per_row(channels: usize, values_per_channel: usize) -> usize;
 
     /// Writes the header line: `timestamp_ns` then one column per value.
     /// `values_per_channel` is the input format's.
@@ -195,6 +251,10 @@ impl CsvInput for EegPacket {
     const STAGE_KIND: &'static str = "csv_sink";
     const STAGE_DOC: &'static str = "Writes raw EEG to a CSV file, one row per sample: timestamp_ns, then one column per channel.";
 
+    fn values_per_row(channels: usize, _: usize) -> usize {
+        channels
+    }
+
     fn write_header(out: &mut impl Write, names: &[String], _: usize) -> std::io::Result<()> {
         write_eeg_header(out, names)
     }
@@ -208,6 +268,10 @@ impl CsvInput for FilteredEegPacket {
     const STAGE_KIND: &'static str = "csv_sink_filtered";
     const STAGE_DOC: &'static str = "Writes filtered EEG to a CSV file, one row per sample: timestamp_ns, then one column per channel.";
 
+    fn values_per_row(channels: usize, _: usize) -> usize {
+        channels
+    }
+
     fn write_header(out: &mut impl Write, names: &[String], _: usize) -> std::io::Result<()> {
         write_eeg_header(out, names)
     }
@@ -220,6 +284,10 @@ impl CsvInput for FilteredEegPacket {
 impl CsvInput for FeaturePacket {
     const STAGE_KIND: &'static str = "csv_features";
     const STAGE_DOC: &'static str = "Writes features to a CSV file, one row per packet: timestamp_ns, then <channel>_f0, <channel>_f1, ... for every channel.";
+
+    fn values_per_row(channels: usize, values_per_channel: usize) -> usize {
+        channels * values_per_channel
+    }
 
     fn write_header(
         out: &mut impl Write,
@@ -250,7 +318,7 @@ pub struct CsvSink<I> {
     settings: Settings,
     values_per_channel: usize,
     sample_rate_hz: f64,
-    writer: Option<BufWriter<File>>,
+    writer: Option<LineFile>,
     packets: u64,
     rows: u64,
     _input: PhantomData<fn(&I)>,
@@ -274,6 +342,18 @@ impl<I> CsvSink<I> {
     /// The file written.
     pub fn path(&self) -> &Path {
         &self.settings.path
+    }
+}
+
+impl<I: CsvInput> CsvSink<I> {
+    /// Writes to `file`, which holds `len` bytes of whole rows, through a
+    /// buffer sized once, with room for two of the widest rows.
+    fn line_file(&self, file: File) -> Result<LineFile, StageError> {
+        let (file, len) = DiskFile::new(file).map_err(|e| write_error(&self.settings.path, e))?;
+        let values = I::values_per_row(self.settings.names.len(), self.values_per_channel);
+        let widest_row = MAX_STAMP_BYTES + values * MAX_VALUE_BYTES;
+        let capacity = BUFFER_BYTES.max(2 * widest_row);
+        Ok(LineFile::new(file, len, capacity))
     }
 }
 
@@ -320,9 +400,9 @@ impl<I: CsvInput> Stage for CsvSink<I> {
                 path.display().to_string()
             ))
         })?;
-        let mut writer = BufWriter::with_capacity(BUFFER_BYTES, file);
+        let mut writer = self.line_file(file)?;
         I::write_header(&mut writer, &self.settings.names, self.values_per_channel)
-            .map_err(|e| write_error(path, e))?;
+            .map_err(|e| write_error(&self.settings.path, e))?;
         self.writer = Some(writer);
         Ok(())
     }
@@ -361,7 +441,7 @@ impl<I: CsvInput> Stage for CsvSink<I> {
                     path.display().to_string()
                 ))
             })?;
-        self.writer = Some(BufWriter::with_capacity(BUFFER_BYTES, file));
+        self.writer = Some(self.line_file(file)?);
         Ok(())
     }
 
@@ -381,13 +461,20 @@ impl<I: CsvInput> Stage for CsvSink<I> {
                 path.display().to_string()
             )));
         };
-        self.rows += input
-            .write_rows(writer, self.sample_rate_hz)
-            .map_err(|e| write_error(path, e))?;
+        self.rows += input.write_rows(writer, self.sample_rate_hz).map_err(|e| {
+            // A row cut short never reaches the file.
+            writer.discard_unfinished();
+            write_error(path, e)
+        })?;
         self.packets += 1;
         let every = self.settings.flush_every;
-        if every > 0 && self.packets % every == 0 {
-            writer.flush().map_err(|e| write_error(path, e))?;
+        let due = (every > 0 && self.packets % every == 0)
+            || self
+                .settings
+                .flush_interval
+                .is_some_and(|interval| writer.since_flush() >= interval);
+        if due {
+            writer.flush_lines().map_err(|e| write_error(path, e))?;
         }
         Ok(Outcome::NoOutput)
     }
@@ -395,12 +482,9 @@ impl<I: CsvInput> Stage for CsvSink<I> {
     fn stop(&mut self) -> Result<(), StageError> {
         let path = &self.settings.path;
         if let Some(writer) = self.writer.take() {
-            // `into_inner` flushes and reports a failed flush, which dropping
-            // the writer would swallow.
-            let file = writer
-                .into_inner()
-                .map_err(|e| write_error(path, e.into_error()))?;
-            file.sync_all().map_err(|e| write_error(path, e))?;
+            // Reports a failed write, this one or an earlier one, which
+            // dropping the writer would swallow.
+            writer.finish().map_err(|e| write_error(path, e))?;
         }
         Ok(())
     }
@@ -609,6 +693,9 @@ mod tests {
             (r#", "channel_names": "a,,c""#, "`channel_names`"),
             (r#", "channel_names": "a,\"b,c""#, "`channel_names`"),
             (r#", "flush_every": -1"#, "`flush_every`"),
+            (r#", "flush_interval_s": -0.5"#, "`flush_interval_s`"),
+            (r#", "flush_interval_s": 1e300"#, "`flush_interval_s`"),
+            (r#", "flush_interval_s": "1s""#, "`flush_interval_s`"),
             (r#", "mode": "append""#, "unknown key `mode`"),
         ] {
             let e = StageHarness::<CsvSinkRaw>::new(&config(&path, extra), Some(format))
@@ -625,5 +712,226 @@ mod tests {
             .unwrap();
         assert!(e.to_string().contains("needs an input"), "{e}");
         assert!(!path.exists(), "nothing is created before start");
+    }
+
+    /// Every line of `text` is a whole row of `fields` fields, the last one
+    /// ended by its newline.
+    fn assert_whole_rows(text: &str, fields: usize) {
+        assert!(
+            text.ends_with('\n'),
+            "ends mid-row: {:?}",
+            &text[text.len().saturating_sub(80)..]
+        );
+        for (i, line) in text.lines().enumerate() {
+            assert_eq!(line.split(',').count(), fields, "line {i}: {line:?}");
+            if i > 0 {
+                for field in line.split(',') {
+                    assert!(field.parse::<f64>().is_ok(), "line {i}: {line:?}");
+                }
+            }
+        }
+    }
+
+    /// Set in the child process of `a_full_disk_leaves_whole_rows_only`: the
+    /// file it writes to.
+    const FULL_DISK_CHILD: &str = "HSP_CSV_SINK_FULL_DISK_CHILD";
+
+    /// A disk that fills up mid-run: the child process runs the sink under
+    /// a file-size limit (`ulimit -f`, 512-byte blocks; SIGXFSZ ignored), so
+    /// the write that crosses it is cut short and the next one fails, as on
+    /// a full disk. The sink must report the error from `process` and from
+    /// `stop`, naming the file, and leave the file ending on a whole row.
+    #[cfg(unix)]
+    #[test]
+    fn a_full_disk_leaves_whole_rows_only() {
+        if let Ok(path) = std::env::var(FULL_DISK_CHILD) {
+            let path = PathBuf::from(path);
+            let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
+            let mut h = StageHarness::<CsvSinkRaw>::new(
+                &config(&path, r#", "flush_every": 1"#),
+                Some(format),
+            )
+            .unwrap();
+            let mut first_error = None;
+            for block in eeg_blocks(100, 10) {
+                if let Err(e) = h.process(Some(&block)) {
+                    first_error = Some(e.to_string());
+                    break;
+                }
+            }
+            let error = first_error.expect("a write past the limit fails in `process`");
+            assert!(error.contains(path.to_str().unwrap()), "{error}");
+            // The limit falls inside a row: the part written was cut off.
+            assert!(error.contains("cut off"), "{error}");
+            let error = h
+                .stop()
+                .expect_err("`stop` reports the failed write too")
+                .to_string();
+            assert!(error.contains(path.to_str().unwrap()), "{error}");
+            return;
+        }
+        let path = temp_path("full-disk");
+        // 4096 bytes: the header and about a hundred rows fit.
+        hsp_sdk::testing::rerun_with_file_size_limit(
+            "tests::a_full_disk_leaves_whole_rows_only",
+            4096,
+            FULL_DISK_CHILD,
+            path.as_os_str(),
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.len() > 1000,
+            "rows before the limit are kept: {} bytes",
+            text.len()
+        );
+        assert!(text.len() <= 4096);
+        assert_whole_rows(&text, 4);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// `/dev/full` takes nothing: an error, from `process` once a flush is
+    /// due and from `stop` in any case, never a silent success.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn dev_full_is_an_error_from_process_and_stop() {
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
+        let blocks = eeg_blocks(3, 10);
+        let path = Path::new("/dev/full");
+
+        // Only at stop.
+        let mut h =
+            StageHarness::<CsvSinkRaw>::new(&config(path, r#", "flush_every": 0"#), Some(format))
+                .unwrap();
+        for block in &blocks {
+            h.process(Some(block)).unwrap();
+        }
+        let error = h.stop().unwrap_err().to_string();
+        assert!(error.contains("/dev/full"), "{error}");
+        assert!(error.contains("No space left on device"), "{error}");
+
+        // Every packet: the first one fails, and so does `stop` afterwards.
+        let mut h =
+            StageHarness::<CsvSinkRaw>::new(&config(path, r#", "flush_every": 1"#), Some(format))
+                .unwrap();
+        let error = h.process(Some(&blocks[0])).unwrap_err().to_string();
+        assert!(error.contains("/dev/full"), "{error}");
+        let error = h.stop().unwrap_err().to_string();
+        assert!(error.contains("/dev/full"), "{error}");
+    }
+
+    /// `flush_interval_s` bounds how long a row waits in memory: rows reach
+    /// the file at the first packet after the interval, before any
+    /// `flush_every` count or `stop`.
+    #[test]
+    fn rows_reach_the_file_once_the_flush_interval_passes() {
+        let path = temp_path("interval");
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
+        let mut h = StageHarness::<CsvSinkRaw>::new(
+            &config(&path, r#", "flush_interval_s": 0.5"#),
+            Some(format),
+        )
+        .unwrap();
+        let blocks = eeg_blocks(3, 10);
+        h.process(Some(&blocks[0])).unwrap();
+        assert_eq!(
+            lines(&path).len(),
+            0,
+            "buffered: the interval has not passed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        h.process(Some(&blocks[1])).unwrap();
+        assert_eq!(lines(&path).len(), 1 + 20, "flushed: the interval passed");
+        h.process(Some(&blocks[2])).unwrap();
+        assert_eq!(lines(&path).len(), 1 + 20);
+        h.stop().unwrap();
+        assert_eq!(lines(&path).len(), 1 + 30);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// The default bounds rows at risk in time: a sink left at its defaults
+    /// has written what it took more than a second ago (a crash loses at
+    /// most about a second of rows, not 64 KiB of them).
+    #[test]
+    fn the_default_flushes_at_least_every_second() {
+        let path = temp_path("default-interval");
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
+        let mut h = StageHarness::<CsvSinkRaw>::new(&config(&path, ""), Some(format)).unwrap();
+        let blocks = eeg_blocks(2, 10);
+        h.process(Some(&blocks[0])).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1050));
+        h.process(Some(&blocks[1])).unwrap();
+        assert_eq!(lines(&path).len(), 1 + 20, "on disk before stop");
+        h.stop().unwrap();
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// Counts this thread's allocations, so a test can prove a stretch of
+    /// code allocates nothing while other tests run beside it.
+    struct CountingAllocator;
+
+    thread_local! {
+        static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    // SAFETY: forwards every call to the system allocator unchanged.
+    unsafe impl std::alloc::GlobalAlloc for CountingAllocator {
+        unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
+            // SAFETY: the caller's contract is the system allocator's.
+            unsafe { std::alloc::System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+            // SAFETY: `ptr` came from `alloc` above, that is from `System`.
+            unsafe { std::alloc::System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(
+            &self,
+            ptr: *mut u8,
+            layout: std::alloc::Layout,
+            new_size: usize,
+        ) -> *mut u8 {
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
+            // SAFETY: as for `alloc` and `dealloc`.
+            unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+    /// Writing packets, flushing by count, by time and by a full buffer,
+    /// allocates nothing: the buffer is sized once, at start.
+    #[test]
+    fn steady_state_writes_allocate_nothing() {
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
+        let mut blocks = eeg_blocks(2, 10);
+        // The widest values there are.
+        blocks[1].samples_mut().fill(-f32::from_bits(0x0080_0001));
+        for (name, flushes) in [
+            (
+                "by-count-and-time",
+                r#", "flush_every": 7, "flush_interval_s": 0.000001"#,
+            ),
+            ("by-size", r#", "flush_every": 0, "flush_interval_s": 0"#),
+        ] {
+            let path = temp_path(name);
+            let config = config(&path, flushes);
+            let config = hsp_sdk::parse_config::<CsvConfig>(CONFIG, &config).unwrap();
+            let mut sink = CsvSinkRaw::new(config, Some(&format)).unwrap();
+            sink.start().unwrap();
+            let before = ALLOCATIONS.with(|n| n.get());
+            for _ in 0..500 {
+                for block in &blocks {
+                    sink.process(Some(block), &mut NoPacket).unwrap();
+                }
+            }
+            let allocations = ALLOCATIONS.with(|n| n.get()) - before;
+            assert_eq!(allocations, 0, "{name}: allocations in 1000 packets");
+            sink.stop().unwrap();
+            assert_eq!(lines(&path).len(), 1 + 10_000, "{name}");
+            std::fs::remove_file(&path).unwrap();
+        }
     }
 }

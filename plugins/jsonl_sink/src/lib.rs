@@ -12,17 +12,33 @@
 //! cannot represent, is written as `null`.
 //!
 //! The file is created (or truncated) in `start`, written through a buffer,
-//! flushed every `flush_every` lines so a reader sees progress, and flushed
-//! and closed in `stop`.
+//! and flushed, synced and closed in `stop`. By default every line goes to
+//! the file as it is written (`flush_every = 1`), so a crash loses none.
+//! With `flush_every` above 1 (or 0, not by count) lines are batched, and
+//! `flush_interval_s` (default 1 s) bounds how long one waits in memory: the
+//! first line after that interval, or the stage's tick at that interval,
+//! flushes them all.
+//!
+//! Only whole lines reach the file: a write that fails part way (a full
+//! disk) is cut back to the last whole line, so every line of the file
+//! parses, and the error, naming the file, is returned from `on_packet` (or
+//! `on_tick`) and again from `stop`; the stage writes nothing more after it.
+//! A flush hands the lines to the operating system (they survive the
+//! process, not a power cut); `stop` syncs them to the disk.
 
+use hsp_sdk::line_file::{DiskFile, LineFile};
 use hsp_sdk::{
     ConfigSpec, ConfigType, ControlContext, ControlStage, Event, FeaturePacket, PacketKind,
     PacketRef, StageError,
 };
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Bytes buffered before a write to the file (more for a longer line).
+const BUFFER_BYTES: usize = 8 << 10;
 
 /// `[stage.config]` of `jsonl_sink`.
 #[derive(Debug, Deserialize)]
@@ -30,8 +46,10 @@ use std::path::{Path, PathBuf};
 pub struct JsonlConfig {
     /// File to write, created or truncated when the stage starts.
     pub path: String,
-    /// Flush every this many lines; 0 only when the stage stops.
+    /// Flush every this many lines; 0 = not by count.
     pub flush_every: i64,
+    /// Flush lines this many seconds old at the latest; 0 = not by time.
+    pub flush_interval_s: f64,
 }
 
 const CONFIG: &[ConfigSpec] = &[
@@ -44,8 +62,15 @@ const CONFIG: &[ConfigSpec] = &[
         "flush_every",
         ConfigType::Integer,
         "1",
-        "Flush the file every this many lines; 0 = only when the stage stops",
+        "Flush the file every this many lines (1 = each line as it comes); 0 = not by count",
     ),
+    ConfigSpec::optional(
+        "flush_interval_s",
+        ConfigType::Float,
+        "1.0",
+        "When lines are batched (flush_every other than 1), flush them at the latest this long after the last flush; 0 = not by time (then only by flush_every, a full buffer and at stop)",
+    )
+    .unit("s"),
 ];
 
 /// One line for an [`Event`]; fields in the order they are written.
@@ -77,7 +102,9 @@ struct FeaturesLine<'a> {
 pub struct JsonlSink {
     path: PathBuf,
     flush_every: u64,
-    writer: Option<BufWriter<File>>,
+    /// `None` for 0: not by time.
+    flush_interval: Option<Duration>,
+    writer: Option<LineFile>,
     lines: u64,
 }
 
@@ -98,6 +125,12 @@ impl JsonlSink {
             self.path.display().to_string()
         ))
     }
+
+    /// Writes to `file`, opened or created, after what it holds.
+    fn line_file(&self, file: File) -> Result<LineFile, StageError> {
+        let (file, len) = DiskFile::new(file).map_err(|e| self.write_error(e))?;
+        Ok(LineFile::new(file, len, BUFFER_BYTES))
+    }
 }
 
 impl ControlStage for JsonlSink {
@@ -117,9 +150,20 @@ impl ControlStage for JsonlSink {
                 config.flush_every
             ))
         })?;
+        let seconds = config.flush_interval_s;
+        let flush_interval = match Duration::try_from_secs_f64(seconds) {
+            Ok(interval) if interval.is_zero() => None,
+            Ok(interval) => Some(interval),
+            Err(_) => {
+                return Err(StageError::new(format!(
+                    "`flush_interval_s` must be 0 (not by time) or a number of seconds, got {seconds}"
+                )));
+            }
+        };
         Ok(Self {
             path: PathBuf::from(config.path),
             flush_every,
+            flush_interval,
             writer: None,
             lines: 0,
         })
@@ -132,9 +176,26 @@ impl ControlStage for JsonlSink {
                 self.path.display().to_string()
             ))
         })?;
-        self.writer = Some(BufWriter::new(file));
+        self.writer = Some(self.line_file(file)?);
         self.lines = 0;
         Ok(())
+    }
+
+    /// Ticks at `flush_interval_s` when lines are batched, so a line waits
+    /// no longer than that even when no other line follows it.
+    fn tick_interval(&self) -> Option<Duration> {
+        if self.flush_every == 1 {
+            None
+        } else {
+            self.flush_interval
+        }
+    }
+
+    fn on_tick(&mut self, _ctx: &mut ControlContext<'_>) -> Result<(), StageError> {
+        match self.writer.as_mut().map(LineFile::flush_lines) {
+            Some(Err(e)) => Err(self.write_error(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Taking over from a running instance (its config or code changed):
@@ -152,7 +213,7 @@ impl ControlStage for JsonlSink {
                     self.path.display().to_string()
                 ))
             })?;
-        self.writer = Some(BufWriter::new(file));
+        self.writer = Some(self.line_file(file)?);
         self.lines = 0;
         Ok(())
     }
@@ -181,25 +242,31 @@ impl ControlStage for JsonlSink {
                 )));
             }
         };
-        let flushed = written.and_then(|()| {
-            self.lines += 1;
-            let every = self.flush_every;
-            if every > 0 && self.lines % every == 0 {
-                writer.flush()?;
+        let flushed = match written {
+            Ok(()) => {
+                self.lines += 1;
+                let every = self.flush_every;
+                let due = (every > 0 && self.lines % every == 0)
+                    || self
+                        .flush_interval
+                        .is_some_and(|interval| writer.since_flush() >= interval);
+                if due { writer.flush_lines() } else { Ok(()) }
             }
-            Ok(())
-        });
+            Err(e) => {
+                // A line cut short never reaches the file, nor merges with
+                // the next one.
+                writer.discard_unfinished();
+                Err(e)
+            }
+        };
         flushed.map_err(|e| self.write_error(e))
     }
 
     fn stop(&mut self, _ctx: &mut ControlContext<'_>) -> Result<(), StageError> {
         if let Some(writer) = self.writer.take() {
-            // `into_inner` flushes and reports a failed flush, which dropping
-            // the writer would swallow.
-            let file = writer
-                .into_inner()
-                .map_err(|e| self.write_error(e.into_error()))?;
-            file.sync_all().map_err(|e| self.write_error(e))?;
+            // Reports a failed write, this one or an earlier one, which
+            // dropping the writer would swallow.
+            writer.finish().map_err(|e| self.write_error(e))?;
         }
         Ok(())
     }
@@ -466,6 +533,14 @@ mod tests {
             (r#"{"path": 3}"#, "`path`"),
             (r#"{"path": "x.jsonl", "flush_every": -1}"#, "`flush_every`"),
             (
+                r#"{"path": "x.jsonl", "flush_interval_s": -1}"#,
+                "`flush_interval_s`",
+            ),
+            (
+                r#"{"path": "x.jsonl", "flush_interval_s": 1e300}"#,
+                "`flush_interval_s`",
+            ),
+            (
                 r#"{"path": "x.jsonl", "append": true}"#,
                 "unknown key `append`",
             ),
@@ -477,5 +552,123 @@ mod tests {
             !Path::new("x.jsonl").exists(),
             "nothing is created before start"
         );
+    }
+
+    /// Set in the child process of `a_full_disk_leaves_whole_lines_only`:
+    /// the file it writes to.
+    const FULL_DISK_CHILD: &str = "HSP_JSONL_SINK_FULL_DISK_CHILD";
+
+    /// A disk that fills up mid-run: the child process runs the sink under
+    /// a file-size limit (`ulimit -f`, 512-byte blocks; SIGXFSZ ignored), so
+    /// the write that crosses it is cut short and the next one fails, as on
+    /// a full disk. The sink must report the error from `on_packet` and from
+    /// `stop`, naming the file, and leave only whole JSON lines in it.
+    #[cfg(unix)]
+    #[test]
+    fn a_full_disk_leaves_whole_lines_only() {
+        if let Ok(path) = std::env::var(FULL_DISK_CHILD) {
+            let path = PathBuf::from(path);
+            let mut h = ControlHarness::<JsonlSink>::new(&config(&path, "")).unwrap();
+            let mut first_error = None;
+            for sequence in 0..1000 {
+                if let Err(e) = h.on_packet("bands", PacketRef::Features(&features(sequence))) {
+                    first_error = Some(e.to_string());
+                    break;
+                }
+            }
+            let error = first_error.expect("a write past the limit fails in `on_packet`");
+            assert!(error.contains(path.to_str().unwrap()), "{error}");
+            // The limit falls inside a line: the part written was cut off.
+            assert!(error.contains("cut off"), "{error}");
+            let error = h
+                .stop()
+                .expect_err("`stop` reports the failed write too")
+                .to_string();
+            assert!(error.contains(path.to_str().unwrap()), "{error}");
+            return;
+        }
+        let path = temp_path("full-disk");
+        // 4096 bytes: a few dozen lines fit.
+        hsp_sdk::testing::rerun_with_file_size_limit(
+            "tests::a_full_disk_leaves_whole_lines_only",
+            4096,
+            FULL_DISK_CHILD,
+            path.as_os_str(),
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.len() > 1000,
+            "lines before the limit are kept: {} bytes",
+            text.len()
+        );
+        assert!(
+            text.ends_with('\n'),
+            "ends mid-line: {:?}",
+            &text[text.len().saturating_sub(80)..]
+        );
+        for (i, line) in text.lines().enumerate() {
+            let value: Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("line {i}: {e}: {line}"));
+            assert_eq!(value["sequence"], i, "line {i}");
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    /// `/dev/full` takes nothing: an error from `on_packet` when the line is
+    /// flushed, and from `stop` after it, never a silent success.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn dev_full_is_an_error_from_on_packet_and_stop() {
+        let path = Path::new("/dev/full");
+        let mut h = ControlHarness::<JsonlSink>::new(&config(path, "")).unwrap();
+        let error = h
+            .on_packet("a", PacketRef::Event(&Event::new(1, "x")))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("/dev/full"), "{error}");
+        assert!(error.contains("No space left on device"), "{error}");
+        let error = h.stop().unwrap_err().to_string();
+        assert!(error.contains("/dev/full"), "{error}");
+
+        let mut h =
+            ControlHarness::<JsonlSink>::new(&config(path, r#", "flush_every": 0"#)).unwrap();
+        h.on_packet("a", PacketRef::Event(&Event::new(1, "x")))
+            .unwrap();
+        let error = h.stop().unwrap_err().to_string();
+        assert!(error.contains("/dev/full"), "{error}");
+    }
+
+    /// With lines batched (`flush_every` other than 1), `flush_interval_s`
+    /// bounds how long a line waits in memory: it is flushed by the next
+    /// line after the interval, or by the stage's tick at that interval.
+    #[test]
+    fn batched_lines_reach_the_file_within_the_flush_interval() {
+        let path = temp_path("interval");
+        let mut h = ControlHarness::<JsonlSink>::new(&config(
+            &path,
+            r#", "flush_every": 0, "flush_interval_s": 0.5"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            h.tick_interval(),
+            Some(std::time::Duration::from_millis(500))
+        );
+        let event = Event::new(3, "x");
+        h.on_packet("a", PacketRef::Event(&event)).unwrap();
+        assert_eq!(read_lines(&path).len(), 0, "buffered");
+        std::thread::sleep(std::time::Duration::from_millis(600));
+        h.on_packet("a", PacketRef::Event(&event)).unwrap();
+        assert_eq!(read_lines(&path).len(), 2, "the interval passed");
+        h.on_packet("a", PacketRef::Event(&event)).unwrap();
+        assert_eq!(read_lines(&path).len(), 2, "buffered");
+        h.on_tick().unwrap();
+        assert_eq!(read_lines(&path).len(), 3, "flushed by the tick");
+        h.stop().unwrap();
+        assert_eq!(read_lines(&path).len(), 3);
+
+        // Every line written at once: nothing waits, no tick needed.
+        let h = ControlHarness::<JsonlSink>::new(&config(&path, "")).unwrap();
+        assert_eq!(h.tick_interval(), None);
+        std::fs::remove_file(&path).unwrap();
     }
 }
