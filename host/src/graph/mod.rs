@@ -11,10 +11,12 @@
 //!   hint: did you mean `iir`?
 //! ```
 
+mod limits;
 pub mod model;
 mod parse;
 mod validate;
 
+pub use limits::MEMORY_LIMIT_ENV;
 pub use model::{
     EdgePolicy, IdleStrategy, InputEdge, Location, OnError, PipelineGraph, PipelineSettings,
     StageNode, StageType, describe_format,
@@ -32,12 +34,16 @@ pub fn load_pipeline(
     path: &Path,
     registry: &PluginRegistry,
 ) -> Result<PipelineGraph, Vec<ValidationError>> {
-    let text = std::fs::read_to_string(path).map_err(|error| {
+    let bytes = std::fs::read(path).map_err(|error| {
         vec![ValidationError::whole_file(
             path,
             format!("cannot read the pipeline file: {error}"),
         )]
     })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => return Err(vec![not_utf8(path, error.as_bytes(), error.utf8_error())]),
+    };
     parse_pipeline(path, &text, registry)
 }
 
@@ -50,4 +56,39 @@ pub fn parse_pipeline(
 ) -> Result<PipelineGraph, Vec<ValidationError>> {
     let raw = parse::parse(text).map_err(|issue| validate::to_errors(path, text, vec![issue]))?;
     validate::validate(path, text, raw, registry)
+}
+
+/// A file that is not UTF-8, reported at its first bad byte (the line and
+/// column of the valid text before it).
+fn not_utf8(path: &Path, bytes: &[u8], error: std::str::Utf8Error) -> ValidationError {
+    let valid = error.valid_up_to();
+    let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+    let location = parse::LineIndex::new(before).location(valid);
+    ValidationError {
+        location,
+        hint: Some("pipeline files are TOML, which is UTF-8 text".to_string()),
+        ..ValidationError::whole_file(
+            path,
+            format!(
+                "the file is not UTF-8 text: byte 0x{:02x} cannot start or continue a character here",
+                bytes.get(valid).copied().unwrap_or_default()
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_reported_at_its_first_bad_byte() {
+        let text = [b"[[stage]]\nid = \"a".as_slice(), &[0xff], b"b\"\n"].concat();
+        let error = String::from_utf8(text).unwrap_err();
+        let error = not_utf8(Path::new("p.toml"), error.as_bytes(), error.utf8_error());
+        assert_eq!(
+            error.to_string(),
+            "p.toml:2:8: error: the file is not UTF-8 text: byte 0xff cannot start or continue a character here\n  hint: pipeline files are TOML, which is UTF-8 text"
+        );
+    }
 }

@@ -62,6 +62,9 @@ pub(crate) struct RawPipeline {
     pub idle: Option<Spanned<IdleStrategy>>,
     /// `[pipeline] data_plane_threads`.
     pub data_plane_threads: Option<Spanned<usize>>,
+    /// `[pipeline] memory_limit_mb`: the most the runtime may preallocate
+    /// for packets, in MiB (see `limits.rs`).
+    pub memory_limit_mb: Option<Spanned<usize>>,
     /// The `[[stage]]` tables, in file order.
     pub stages: Vec<RawStage>,
     /// Whether the file has a `stage` key at all (so an unusable one is not
@@ -310,7 +313,22 @@ fn syntax_issue(text: &str, error: &toml::de::Error) -> Issue {
     Issue::new(span, format!("invalid TOML: {message}; found {found}"))
 }
 
-const SETTINGS_KEYS: &[&str] = &["name", "pool_size", "idle", "data_plane_threads"];
+const SETTINGS_KEYS: &[&str] = &[
+    "name",
+    "pool_size",
+    "idle",
+    "data_plane_threads",
+    "memory_limit_mb",
+];
+
+/// The largest `memory_limit_mb`: 1 PiB, far above any machine, small
+/// enough that the limit in bytes never overflows.
+const MAX_MEMORY_LIMIT_MB: usize = 1 << 30;
+
+/// The longest stage id, in characters. Ids are names for people and for
+/// `inputs`, printed in tables padded to the longest one; 64 is more than
+/// any readable name, and keeps every message and table line short.
+pub(crate) const MAX_ID_CHARS: usize = 64;
 
 fn read_settings(table: &DeTable<'_>, raw: &mut RawPipeline) {
     for (key, value) in sorted(table) {
@@ -327,6 +345,9 @@ fn read_settings(table: &DeTable<'_>, raw: &mut RawPipeline) {
                 })
             }
             "pool_size" => raw.pool_size = count(key, value, 1, 1 << 20, issues),
+            "memory_limit_mb" => {
+                raw.memory_limit_mb = count(key, value, 1, MAX_MEMORY_LIMIT_MB, issues)
+            }
             "idle" => {
                 raw.idle = choice(
                     key,
@@ -432,19 +453,40 @@ fn read_stage(span: Span, table: &DeTable<'_>, issues: &mut Vec<Issue>) -> RawSt
 }
 
 /// Ids name stages in `inputs` (`id` or `id.out`), so they keep to letters,
-/// digits, `_` and `-`.
+/// digits, `_` and `-`, and to [`MAX_ID_CHARS`] characters.
 fn check_id(id: &Spanned<String>, issues: &mut Vec<Issue>) {
     let text = id.get_ref();
     let bad = text
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'));
+    let length = text.chars().count();
     if text.is_empty() {
         issues.push(Issue::new(id.span(), "`id` must not be empty"));
+    } else if length > MAX_ID_CHARS {
+        issues.push(
+            Issue::new(
+                id.span(),
+                format!(
+                    "stage id `{}` is {length} characters long, more than the {MAX_ID_CHARS} an id may have",
+                    shown_id(text)
+                ),
+            )
+            .hint("use a short name: other stages name it in `inputs`"),
+        );
     } else if let Some(c) = bad {
         issues.push(
             Issue::new(id.span(), format!("stage id `{text}` contains `{c}`"))
                 .hint("ids use letters, digits, `_` and `-` only"),
         );
+    }
+}
+
+/// An id as messages show it: cut after [`MAX_ID_CHARS`] characters (the
+/// file may have a longer one, which is an error of its own).
+pub(crate) fn shown_id(id: &str) -> String {
+    match id.char_indices().nth(MAX_ID_CHARS) {
+        None => id.to_string(),
+        Some((cut, _)) => format!("{}…", &id[..cut]),
     }
 }
 
@@ -491,9 +533,10 @@ fn read_inputs(
             None => text.as_ref(),
             Some((id, "out")) => id,
             Some((id, port)) => {
+                let (entry, port, stage) = (shown_id(text), shown_id(port), shown_id(id));
                 issues.push(
-                    Issue::new(item.span(), format!("`{text}` names output port `{port}` of stage `{id}`, but stages have one output port, `out`"))
-                        .hint(format!("write `\"{id}\"` or `\"{id}.out\"`")),
+                    Issue::new(item.span(), format!("`{entry}` names output port `{port}` of stage `{stage}`, but stages have one output port, `out`"))
+                        .hint(format!("write `\"{stage}\"` or `\"{stage}.out\"`")),
                 );
                 id
             }
@@ -732,6 +775,9 @@ fn unknown_key(span: Span, key: &str, place: &str, known: &[&str]) -> Issue {
     Issue::new(span, format!("unknown key `{key}` {place}")).hint(hint)
 }
 
+/// The longest word [`closest`] looks for typos of, in characters.
+pub(crate) const MAX_TYPO_CHARS: usize = 2 * MAX_ID_CHARS;
+
 /// "did you mean `x`?" for the candidate closest to `word`, if one is close.
 pub(crate) fn did_you_mean<'a>(
     word: &str,
@@ -743,13 +789,20 @@ pub(crate) fn did_you_mean<'a>(
 /// The candidate closest to `word`, if one is close enough to be a typo:
 /// one or two edits away (a transposition counts as one), or similar enough
 /// by Jaro-Winkler (a prefix of it, say). The fewest edits win.
+///
+/// Both measures cost the product of the two lengths, so words and
+/// candidates longer than [`MAX_TYPO_CHARS`] (no name is that long) are not
+/// compared at all.
 pub(crate) fn closest<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    if word.len() > MAX_TYPO_CHARS * 4 || word.chars().count() > MAX_TYPO_CHARS {
+        return None;
+    }
     candidates
         .into_iter()
-        .filter(|candidate| *candidate != word)
+        .filter(|candidate| *candidate != word && candidate.chars().count() <= MAX_TYPO_CHARS)
         .map(|candidate| {
             let edits = strsim::osa_distance(word, candidate);
             let similarity = strsim::jaro_winkler(word, candidate);
@@ -890,6 +943,70 @@ cutoff_hz = [1, 40.5]
         assert!(messages[2].contains("contains ` `"));
         assert!(messages[3].contains("`capacity` must be an integer from 1 to 65536, got 0"));
         assert!(messages[4].contains("date-time"));
+    }
+
+    #[test]
+    fn ids_longer_than_the_limit_are_refused_at_the_id_and_shown_cut() {
+        let ok = "a".repeat(MAX_ID_CHARS);
+        let raw = parse(&format!("[[stage]]\nid = \"{ok}\"\n")).expect("valid TOML");
+        assert!(raw.issues.is_empty(), "{:?}", raw.issues);
+        // 70,000 characters used to reach the `validate` table, whose
+        // padding panics past 65,535.
+        for length in [MAX_ID_CHARS + 1, 70_000] {
+            let long = "é".repeat(length);
+            let text = format!("[[stage]]\nid = \"{long}\"\n");
+            let raw = parse(&text).expect("valid TOML");
+            let [issue] = &raw.issues[..] else {
+                panic!("{:?}", raw.issues)
+            };
+            assert_eq!(
+                LineIndex::new(&text).location(issue.span.start),
+                Location { line: 2, column: 6 }
+            );
+            let shown = format!("{}…", "é".repeat(MAX_ID_CHARS));
+            assert_eq!(
+                issue.message,
+                format!(
+                    "stage id `{shown}` is {length} characters long, more than the 64 an id may have"
+                )
+            );
+            assert_eq!(
+                raw.stages[0]
+                    .id
+                    .as_ref()
+                    .map(|id| id.get_ref().chars().count()),
+                Some(length),
+                "kept, so `inputs` naming it resolve"
+            );
+        }
+    }
+
+    #[test]
+    fn the_memory_limit_is_a_pipeline_setting_in_range() {
+        let raw = parse("[pipeline]\nmemory_limit_mb = 512\n").expect("valid TOML");
+        assert!(raw.issues.is_empty(), "{:?}", raw.issues);
+        assert_eq!(raw.memory_limit_mb.map(|m| m.into_inner()), Some(512));
+        for bad in [
+            "0",
+            "-1",
+            "1073741825",
+            "18446744073709551616",
+            "1.5",
+            "\"1G\"",
+        ] {
+            let raw = parse(&format!("[pipeline]\nmemory_limit_mb = {bad}\n")).expect("TOML");
+            let [issue] = &raw.issues[..] else {
+                panic!("{bad}: {:?}", raw.issues)
+            };
+            assert!(
+                issue
+                    .message
+                    .starts_with("`memory_limit_mb` must be an integer from 1 to 1073741824, got"),
+                "{}",
+                issue.message
+            );
+            assert_eq!(issue.span.start, "[pipeline]\nmemory_limit_mb = ".len());
+        }
     }
 
     #[test]

@@ -6,25 +6,34 @@
 //! negotiation, for it and everything downstream), so one mistake gives one
 //! message, not a cascade.
 
+use super::limits::{self, MAX_DEPTH, MAX_STAGES, MemoryLimit, MemoryPlaces, StageShape};
 use super::model::{
     EdgePolicy, InputEdge, Location, OnError, PipelineGraph, PipelineSettings, StageNode,
     StageType, describe_format,
 };
 use super::parse::{
     ConfigValue, Issue, LineIndex, RawConfig, RawPipeline, RawStage, STAGE_KEYS, Span, closest,
-    did_you_mean, write_json_object,
+    did_you_mean, shown_id, write_json_object,
 };
 use crate::registry::{LoadedPlugin, PluginRegistry};
 use hsp_sdk::abi::StageRole;
 use hsp_sdk::abi::{ConfigType, StageDescriptor};
 use hsp_sdk::{PacketKind, StreamFormat};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
 /// Default `queue.capacity`.
 const DEFAULT_QUEUE_CAPACITY: usize = 16;
+
+/// How much looking for typos among the stage ids one file may cost, in
+/// pairs of characters compared (about 0.1 s in a debug build). Enough for
+/// hundreds of misspelt inputs in a file of ordinary size; past it, a hint
+/// lists ids instead. Without it, 1024 stages with long ids, each reading
+/// an id that is not there, took minutes.
+const SUGGESTION_BUDGET: usize = 1 << 22;
 
 /// One problem in a pipeline file, at a place in it.
 ///
@@ -88,6 +97,16 @@ pub(crate) fn to_errors(file: &Path, text: &str, mut issues: Vec<Issue>) -> Vec<
         .collect()
 }
 
+/// The stage ids of a file, for resolving `inputs`.
+struct Ids<'a> {
+    /// Each id's first stage (file order).
+    index: &'a HashMap<String, usize>,
+    /// The ids, in file order.
+    in_order: Vec<&'a str>,
+    /// What is left of [`SUGGESTION_BUDGET`].
+    suggestions: usize,
+}
+
 /// What is known about one stage as the checks go.
 struct Checked<'r> {
     /// Its plugin and descriptor, when the kind is known.
@@ -116,8 +135,41 @@ pub(crate) fn validate(
                 .hint("add a `[[stage]]` table with `id` and `plugin` for each stage"),
         );
     }
+    if let Some(extra) = stages.get(MAX_STAGES) {
+        // Nothing more is checked: the other checks' cost and output grow
+        // with the stage count, and the file cannot run anyway.
+        issues.push(
+            Issue::new(
+                extra.span.clone(),
+                format!(
+                    "the pipeline has {} stages, more than the {MAX_STAGES} a pipeline may have",
+                    stages.len()
+                ),
+            )
+            .hint("split it into several pipelines"),
+        );
+        return Err(to_errors(file, text, issues));
+    }
+    let memory_limit =
+        match MemoryLimit::resolve(raw.memory_limit_mb.as_ref().map(|m| *m.get_ref())) {
+            Ok(limit) => Some(limit),
+            Err(message) => {
+                issues.push(Issue::new(0..0, message));
+                None
+            }
+        };
 
-    let ids = index_ids(stages, text, &mut issues);
+    let first_stage = index_ids(stages, text, &mut issues);
+    let mut in_order: Vec<(&str, usize)> = first_stage
+        .iter()
+        .map(|(id, &i)| (id.as_str(), i))
+        .collect();
+    in_order.sort_by_key(|(_, i)| *i);
+    let mut ids = Ids {
+        index: &first_stage,
+        in_order: in_order.into_iter().map(|(id, _)| id).collect(),
+        suggestions: SUGGESTION_BUDGET,
+    };
     let mut checked: Vec<Checked<'_>> = stages
         .iter()
         .map(|stage| check_stage(stage, registry, &mut issues))
@@ -126,7 +178,7 @@ pub(crate) fn validate(
         check_inputs(
             index,
             stage,
-            &ids,
+            &mut ids,
             stages,
             registry,
             &mut checked,
@@ -145,6 +197,42 @@ pub(crate) fn validate(
         }
     };
     let formats = negotiate(&order, stages, &checked, &mut issues);
+    let shapes: Vec<StageShape> = stages
+        .iter()
+        .zip(&checked)
+        .zip(&formats)
+        .map(|((stage, this), format)| StageShape {
+            control: role_of(stage, this) == StageType::Control,
+            can_work_in_place: this.stage.is_some_and(|(_, d)| d.in_place)
+                && stage.on_error.as_ref().map(|e| *e.get_ref()) != Some(OnError::Bypass),
+            input: format.and_then(|(input, _)| input),
+            output: format.and_then(|(_, output)| output),
+            inputs: this.inputs.iter().map(|(from, _)| *from).collect(),
+            capacity: capacity_of(stage),
+        })
+        .collect();
+    check_depth(stages, &shapes, &checked, &order, &mut issues);
+    if let Some(limit) = memory_limit {
+        let pool_size = raw
+            .pool_size
+            .as_ref()
+            .map_or(PipelineSettings::default().pool_size, |p| *p.get_ref());
+        let memory = limits::estimate(&shapes, &order, pool_size);
+        let headers: Vec<Span> = stages.iter().map(|s| s.span.clone()).collect();
+        let names: Vec<String> = stages
+            .iter()
+            .map(|s| match &s.plugin {
+                Some(kind) => format!("{} (`{}`)", name_of(s), kind.get_ref()),
+                None => name_of(s),
+            })
+            .collect();
+        let places = MemoryPlaces {
+            headers: &headers,
+            names: &names,
+            pool_size: raw.pool_size.as_ref().map(|p| p.span()),
+        };
+        issues.extend(limits::check_memory(&memory, limit, &places));
+    }
 
     if !issues.is_empty() {
         return Err(to_errors(file, text, issues));
@@ -168,9 +256,7 @@ pub(crate) fn validate(
             return Err(to_errors(file, text, vec![issue]));
         };
         let queue = stage.queue.as_ref();
-        let capacity = queue
-            .and_then(|q| q.capacity.as_ref())
-            .map_or(DEFAULT_QUEUE_CAPACITY, |c| *c.get_ref());
+        let capacity = capacity_of(stage);
         let policy = queue
             .and_then(|q| q.policy.as_ref())
             .map_or(EdgePolicy::Block, |p| *p.get_ref());
@@ -231,6 +317,50 @@ pub(crate) fn validate(
     })
 }
 
+/// A stage's `queue.capacity`, or the default.
+fn capacity_of(stage: &RawStage) -> usize {
+    stage
+        .queue
+        .as_ref()
+        .and_then(|q| q.capacity.as_ref())
+        .map_or(DEFAULT_QUEUE_CAPACITY, |c| *c.get_ref())
+}
+
+/// Reports each stage that ends a chain of more than [`MAX_DEPTH`]
+/// data-plane stages (the first such stage on each chain), at its `inputs`
+/// entry that continues the chain.
+fn check_depth(
+    stages: &[RawStage],
+    shapes: &[StageShape],
+    checked: &[Checked<'_>],
+    order: &[usize],
+    issues: &mut Vec<Issue>,
+) {
+    let depth = limits::depths(shapes, order);
+    for &index in order {
+        if depth[index] != MAX_DEPTH + 1 {
+            continue;
+        }
+        let stage = &stages[index];
+        let span = checked[index]
+            .inputs
+            .iter()
+            .max_by_key(|(from, _)| depth[*from])
+            .map_or(stage.span.clone(), |(_, span)| span.clone());
+        issues.push(
+            Issue::new(
+                span,
+                format!(
+                    "stage {} is the {}th data-plane stage of a chain: a chain may have at most {MAX_DEPTH}",
+                    name_of(stage),
+                    MAX_DEPTH + 1
+                ),
+            )
+            .hint("the data plane hands each packet down a chain in nested calls; make the chain shorter (one stage can do the work of several)"),
+        );
+    }
+}
+
 /// The first stage with each id; a repeated id is reported at the repeat.
 fn index_ids(stages: &[RawStage], text: &str, issues: &mut Vec<Issue>) -> HashMap<String, usize> {
     let lines = LineIndex::new(text);
@@ -252,8 +382,13 @@ fn index_ids(stages: &[RawStage], text: &str, issues: &mut Vec<Issue>) -> HashMa
                     .as_ref()
                     .map_or(0, |f| lines.location(f.span().start).line);
                 issues.push(
-                    Issue::new(id.span(), format!("duplicate stage id `{}`", id.get_ref()))
-                        .hint(format!("the first stage with this id is at line {first_line}; ids must be unique")),
+                    Issue::new(
+                        id.span(),
+                        format!("duplicate stage id `{}`", shown_id(id.get_ref())),
+                    )
+                    .hint(format!(
+                        "the first stage with this id is at line {first_line}; ids must be unique"
+                    )),
                 );
             }
             None => {
@@ -584,7 +719,7 @@ fn example(ty: ConfigType, key: &str) -> Option<String> {
 fn check_inputs(
     index: usize,
     stage: &RawStage,
-    ids: &HashMap<String, usize>,
+    ids: &mut Ids<'_>,
     stages: &[RawStage],
     registry: &PluginRegistry,
     checked: &mut [Checked<'_>],
@@ -594,13 +729,17 @@ fn check_inputs(
     let listed: &[Spanned<String>] = stage.inputs.as_ref().map_or(&[], |i| i.get_ref());
     let mut ok = true;
     let mut resolved = Vec::new();
+    let mut seen = HashSet::new();
     for input in listed {
-        match ids.get(input.get_ref()) {
+        match ids.index.get(input.get_ref()) {
             Some(&from) => {
-                if resolved.iter().any(|(f, _)| *f == from) {
+                if !seen.insert(from) {
                     issues.push(Issue::new(
                         input.span(),
-                        format!("stage {name} lists input `{}` twice", input.get_ref()),
+                        format!(
+                            "stage {name} lists input `{}` twice",
+                            shown_id(input.get_ref())
+                        ),
                     ));
                     ok = false;
                 } else {
@@ -608,25 +747,26 @@ fn check_inputs(
                 }
             }
             None => {
-                let mut known: Vec<&str> = ids.keys().map(String::as_str).collect();
-                known.sort_by_key(|id| ids[*id]);
-                let hint =
-                    did_you_mean(input.get_ref(), known.iter().copied()).unwrap_or_else(|| {
-                        format!(
-                            "stage ids in this file: {}",
-                            known
-                                .iter()
-                                .map(|k| format!("`{k}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    });
+                let known = &ids.in_order;
+                // Looking for a typo costs the product of the lengths, for
+                // every id: within the budget only.
+                let cost = input.get_ref().len() * known.iter().map(|k| k.len()).sum::<usize>();
+                let suggestion = (cost <= ids.suggestions).then(|| {
+                    ids.suggestions -= cost;
+                    did_you_mean(input.get_ref(), known.iter().copied())
+                });
+                let hint = suggestion.flatten().unwrap_or_else(|| {
+                    format!(
+                        "stage ids in this file: {}",
+                        listing(known.iter().map(|k| format!("`{}`", shown_id(k))))
+                    )
+                });
                 issues.push(
                     Issue::new(
                         input.span(),
                         format!(
                             "stage {name} reads from `{}`, which is not a stage in this file",
-                            input.get_ref()
+                            shown_id(input.get_ref())
                         ),
                     )
                     .hint(hint),
@@ -645,7 +785,7 @@ fn check_inputs(
                     format!(
                         "data-plane stage {name} takes one input, but `inputs` lists {}: {}",
                         listed.len(),
-                        listed.iter().map(|i| format!("`{}`", i.get_ref())).collect::<Vec<_>>().join(", ")
+                        listing(listed.iter().map(|i| format!("`{}`", shown_id(i.get_ref()))))
                     ),
                 )
                 .hint("one stage may feed several (fan-out), but each data-plane stage reads one stream"),
@@ -805,14 +945,17 @@ fn check_inputs(
                         c.stage
                             .is_some_and(|(_, d)| d.output.into_option() == Some(wanted))
                     })
-                    .filter_map(|(s, _)| s.id.as_ref().map(|id| format!("`{}`", id.get_ref())))
+                    .filter_map(|(s, _)| {
+                        s.id.as_ref()
+                            .map(|id| format!("`{}`", shown_id(id.get_ref())))
+                    })
                     .collect();
                 let hint = if producers.is_empty() {
                     format!("add `inputs = [\"ID\"]` naming a stage that emits {wanted}")
                 } else {
                     format!(
                         "add `inputs = [\"ID\"]`; stages here that emit {wanted}: {}",
-                        producers.join(", ")
+                        listing(producers.into_iter())
                     )
                 };
                 let span = stage
@@ -911,14 +1054,21 @@ fn topological_order(checked: &[Checked<'_>]) -> Result<Vec<usize>, Vec<Vec<usiz
         placed[i] = true;
     }
     let mut on_reported_cycle = vec![false; checked.len()];
+    // Stages an earlier walk went through: the walk from one is always the
+    // same, so it leads to a cycle already found.
+    let mut walked = vec![false; checked.len()];
+    // Where each stage sits on the current walk's path.
+    let mut on_path: Vec<Option<usize>> = vec![None; checked.len()];
     let mut cycles = Vec::new();
     for start in 0..checked.len() {
-        if placed[start] || on_reported_cycle[start] {
+        if placed[start] || on_reported_cycle[start] || walked[start] {
             continue;
         }
         // Walk upstream: an unplaced stage always has an unplaced input, so
         // the walk must come back to a stage it has seen.
         let mut path = vec![start];
+        on_path[start] = Some(0);
+        walked[start] = true;
         let mut current = start;
         let cycle_start = loop {
             let Some(&(next, _)) = checked[current]
@@ -928,12 +1078,20 @@ fn topological_order(checked: &[Checked<'_>]) -> Result<Vec<usize>, Vec<Vec<usiz
             else {
                 break None;
             };
-            if let Some(pos) = path.iter().position(|&p| p == next) {
+            if let Some(pos) = on_path[next] {
                 break Some(pos);
             }
+            if walked[next] {
+                break None;
+            }
+            walked[next] = true;
+            on_path[next] = Some(path.len());
             path.push(next);
             current = next;
         };
+        for &i in &path {
+            on_path[i] = None;
+        }
         let Some(pos) = cycle_start else { continue };
         let mut cycle: Vec<usize> = path[pos..].to_vec();
         if cycle.iter().any(|&i| on_reported_cycle[i]) {
@@ -956,22 +1114,31 @@ fn topological_order(checked: &[Checked<'_>]) -> Result<Vec<usize>, Vec<Vec<usiz
     Err(cycles)
 }
 
-/// The stages that can be ordered (all of them, without cycles).
+/// The stages that can be ordered (all of them, without cycles): Kahn's
+/// algorithm, taking the ready stage earliest in the file each time, in
+/// time linear in the edges (a stage's inputs are distinct).
 fn partial_order(checked: &[Checked<'_>]) -> Vec<usize> {
     let n = checked.len();
-    let mut placed = vec![false; n];
-    let mut order = Vec::with_capacity(n);
-    loop {
-        let next =
-            (0..n).find(|&i| !placed[i] && checked[i].inputs.iter().all(|(from, _)| placed[*from]));
-        match next {
-            Some(i) => {
-                placed[i] = true;
-                order.push(i);
-            }
-            None => return order,
+    let mut waiting: Vec<usize> = checked.iter().map(|c| c.inputs.len()).collect();
+    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, stage) in checked.iter().enumerate() {
+        for (from, _) in &stage.inputs {
+            consumers[*from].push(i);
         }
     }
+    let mut ready: BinaryHeap<Reverse<usize>> =
+        (0..n).filter(|&i| waiting[i] == 0).map(Reverse).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &c in &consumers[i] {
+            waiting[c] -= 1;
+            if waiting[c] == 0 {
+                ready.push(Reverse(c));
+            }
+        }
+    }
+    order
 }
 
 fn report_cycle(
@@ -1108,9 +1275,22 @@ fn error_span(stage: &RawStage, text: &str) -> Span {
 /// "`id`", or "(no id)", for messages.
 fn name_of(stage: &RawStage) -> String {
     match &stage.id {
-        Some(id) => format!("`{}`", id.get_ref()),
+        Some(id) => format!("`{}`", shown_id(id.get_ref())),
         None => "(no id)".to_string(),
     }
+}
+
+/// The most names a hint lists.
+const LISTED: usize = 12;
+
+/// "a, b, c" for a hint; after [`LISTED`] names, "and N more".
+fn listing(names: impl ExactSizeIterator<Item = String>) -> String {
+    let total = names.len();
+    let mut text = names.take(LISTED).collect::<Vec<_>>().join(", ");
+    if total > LISTED {
+        text.push_str(&format!(" and {} more", total - LISTED));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -1180,6 +1360,86 @@ inputs = ["nope"]
                 "p.toml:12:11: error: stage `a` reads from `nope`, which is not a stage in this file\n  hint: stage ids in this file: `a`, `b`".to_string(),
             ]
         );
+    }
+
+    /// A chain `s0 <- s1 <- ... <- s{n-1}` of stages of kind `x`.
+    fn chain(n: usize) -> String {
+        let mut text = String::from("[[stage]]\nid = \"s0\"\nplugin = \"x\"\n");
+        for i in 1..n {
+            text.push_str(&format!(
+                "[[stage]]\nid = \"s{i}\"\nplugin = \"x\"\ninputs = [\"s{}\"]\n",
+                i - 1
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn a_pipeline_of_more_stages_than_the_limit_gets_one_error_and_no_other_checks() {
+        let refused = errors(&chain(MAX_STAGES + 1));
+        assert_eq!(
+            refused,
+            [format!(
+                "p.toml:{}:1: error: the pipeline has 1025 stages, more than the 1024 a pipeline may have\n  hint: split it into several pipelines",
+                1 + 3 + 4 * (MAX_STAGES - 1)
+            )]
+        );
+        // 4000 stages (the issue's chain) are refused as quickly.
+        let refused = errors(&chain(4000));
+        assert_eq!(refused.len(), 1, "{refused:#?}");
+    }
+
+    #[test]
+    fn a_data_plane_chain_deeper_than_the_limit_is_refused_at_the_first_stage_past_it() {
+        let text = chain(MAX_DEPTH + 2);
+        let refused = errors(&text);
+        let deep: Vec<&String> = refused.iter().filter(|e| e.contains("chain")).collect();
+        // Stage s256 is the 257th; its `inputs` entry is on line 3 + 4 * 256.
+        assert_eq!(
+            deep,
+            [&format!(
+                "p.toml:{}:11: error: stage `s256` is the 257th data-plane stage of a chain: a chain may have at most 256\n  hint: the data plane hands each packet down a chain in nested calls; make the chain shorter (one stage can do the work of several)",
+                4 + 4 * (MAX_DEPTH - 1) + 3
+            )]
+        );
+        let within = errors(&chain(MAX_DEPTH));
+        assert!(!within.iter().any(|e| e.contains("chain")), "{within:#?}");
+    }
+
+    #[test]
+    fn typos_are_looked_for_within_a_budget_then_ids_are_listed() {
+        // 300 stages with 64-character ids, each reading a misspelling of
+        // its own id: each look costs 64 x 300 x 64 character pairs, so
+        // the budget covers the first few, and the rest list ids.
+        let id = |i: usize| format!("{i:03}{}", "x".repeat(61));
+        let mut text = String::new();
+        for i in 0..300 {
+            text.push_str(&format!(
+                "[[stage]]\nid = \"{}\"\nplugin = \"x\"\ninputs = [\"{}y\"]\n",
+                id(i),
+                &id(i)[..63]
+            ));
+        }
+        let hints: Vec<String> = errors(&text)
+            .into_iter()
+            .filter(|e| e.contains("which is not a stage"))
+            .map(|e| e.lines().nth(1).unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(hints.len(), 300);
+        let per_look = 64 * 300 * 64;
+        let suggested = SUGGESTION_BUDGET / per_look;
+        assert!(suggested >= 1);
+        for (i, hint) in hints.iter().enumerate() {
+            if i < suggested {
+                assert_eq!(hint, &format!("  hint: did you mean `{}`?", id(i)));
+            } else {
+                assert!(
+                    hint.starts_with("  hint: stage ids in this file: `000x"),
+                    "{hint}"
+                );
+                assert!(hint.ends_with(" and 288 more"), "{hint}");
+            }
+        }
     }
 
     #[test]

@@ -34,10 +34,13 @@ pub struct ThresholdConfig {
     pub level: f64,
     /// How far below `level` the value must drop, while high, to fall.
     pub hysteresis: f64,
-    /// Row (channel) of the feature packet watched.
-    pub channel: usize,
-    /// Column (feature) of that row watched.
-    pub feature: usize,
+    /// Row (channel) of the feature packet watched. A `u32`, as packets
+    /// count their rows: a larger index could never be in range, so the
+    /// config is refused when the pipeline is validated, not at the first
+    /// packet.
+    pub channel: u32,
+    /// Column (feature) of that row watched (a `u32`, like `channel`).
+    pub feature: u32,
     /// Prefix of the events' labels: `<label>/rise`, `<label>/fall`.
     pub label: String,
 }
@@ -80,8 +83,8 @@ const CONFIG: &[ConfigSpec] = &[
 pub struct Threshold {
     level: f64,
     fall_below: f64,
-    channel: usize,
-    feature: usize,
+    channel: u32,
+    feature: u32,
     rise_label: String,
     fall_label: String,
     high: bool,
@@ -97,8 +100,9 @@ impl Threshold {
     /// range and the packet's shape.
     fn value(&self, packet: &FeaturePacket) -> Result<f64, StageError> {
         let (channels, features) = (packet.channels(), packet.features_per_channel());
-        if self.channel >= channels || self.feature >= features {
-            let which = if self.channel >= channels {
+        let (channel, feature) = (self.channel as usize, self.feature as usize);
+        if channel >= channels || feature >= features {
+            let which = if channel >= channels {
                 format!("`channel` = {}", self.channel)
             } else {
                 format!("`feature` = {}", self.feature)
@@ -108,7 +112,7 @@ impl Threshold {
                  × {features} features"
             )));
         }
-        Ok(f64::from(packet.row(self.channel)[self.feature]))
+        Ok(f64::from(packet.row(channel)[feature]))
     }
 }
 
@@ -320,6 +324,10 @@ mod tests {
             ("{}", "missing required key `level`"),
             (r#"{"level": 1.0, "hysteresis": -0.5}"#, "`hysteresis`"),
             (r#"{"level": 1.0, "channel": -1}"#, "`channel`"),
+            // No packet has 2^32 rows or columns: refused when the pipeline
+            // is validated (which builds the stage), not at the first packet.
+            (r#"{"level": 1.0, "channel": 4294967296}"#, "`channel`"),
+            (r#"{"level": 1.0, "feature": 4294967296}"#, "`feature`"),
             (r#"{"level": 1.0, "feature": 1.5}"#, "`feature`"),
             (r#"{"level": "high"}"#, "`level`"),
             (r#"{"level": 1.0, "label": ""}"#, "`label`"),

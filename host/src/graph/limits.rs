@@ -1,0 +1,613 @@
+//! Limits a pipeline must keep to be runnable, checked when it is validated
+//! so that a file that validates also runs: how many stages it has, how deep
+//! its data-plane chains go, and how much memory the runtime will
+//! preallocate for its packets. (How long an id may be is a shape check, in
+//! `parse.rs`.)
+//!
+//! Without these, a file could pass `host validate` and then abort `host
+//! run`: a pool of 2^20 packets of 1024 channels asks for ~128 GiB, and a
+//! chain of thousands of stages overflows the data-plane thread's stack.
+
+use super::parse::{Issue, Span};
+use hsp_sdk::{
+    EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, PacketKind, PipelineData,
+    StreamFormat,
+};
+use std::mem::size_of;
+
+/// The most stages one pipeline may have.
+///
+/// The data-plane thread visits every stage on each pass, every stage with
+/// an output preallocates a pool, and a few of validation's walks are
+/// quadratic in the stage count. EEG pipelines have tens of stages; 1024
+/// leaves them ample room while keeping a generated or corrupted file of
+/// many thousands of stages from costing seconds before it is refused.
+pub(crate) const MAX_STAGES: usize = 1024;
+
+/// The longest chain of data-plane stages, from a source to a sink,
+/// counting both.
+///
+/// The data plane hands a packet straight to a consumer that can take it
+/// (one that works in place, or a sink) with a nested call. Before the
+/// runtime bounded that nesting (at 32 hand-offs, `runtime/data_plane.rs`),
+/// an unoptimised build overflowed the thread's 2 MiB stack between 800 and
+/// 900 stages of `passthrough` or `gain` (about 2.4 KiB a stage). The limit
+/// stays as a second line of defence, with a margin of three, and is far
+/// beyond real pipelines.
+pub(crate) const MAX_DEPTH: usize = 256;
+
+/// The environment variable that sets the memory limit, in MiB, for files
+/// without `[pipeline] memory_limit_mb`.
+pub const MEMORY_LIMIT_ENV: &str = "HSP_MEMORY_LIMIT_MB";
+
+/// The memory limit when neither the file nor the environment sets one and
+/// the machine's memory cannot be read: 4 GiB.
+const FALLBACK_LIMIT_BYTES: u64 = 4 << 30;
+
+/// Packets a bridge to the control plane preallocates per data-plane stage
+/// that control stages read (its queue of 32, plus the packet being
+/// delivered and one spare; `runtime/bridge.rs`).
+const BRIDGE_PACKETS: u64 = 34;
+
+/// Events the control plane preallocates for its stages' output.
+const CONTROL_EVENT_POOL: u64 = 1024;
+
+/// Bookkeeping per pooled packet beyond its header and values: the pool's
+/// free-list slot and the allocator's own header, rounded up.
+const SLOT_OVERHEAD: u64 = 64;
+
+/// Bytes per queued message on a control stage's channel, rounded up.
+const CONTROL_MESSAGE_BYTES: u64 = 64;
+
+/// Which limit applies, and where it came from (for the message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MemoryLimit {
+    /// In bytes.
+    pub bytes: u64,
+    /// Where it was set.
+    pub source: LimitSource,
+}
+
+/// Where a [`MemoryLimit`] was set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitSource {
+    /// `[pipeline] memory_limit_mb` in the file.
+    File,
+    /// [`MEMORY_LIMIT_ENV`].
+    Environment,
+    /// Half of the machine's memory (or of the cgroup's limit, if lower).
+    HalfOfMemory,
+    /// [`FALLBACK_LIMIT_BYTES`]: the machine's memory could not be read.
+    Fallback,
+}
+
+impl MemoryLimit {
+    /// The limit for a file with `memory_limit_mb` (MiB) if it sets one:
+    /// the file's own key, else [`MEMORY_LIMIT_ENV`], else half of this
+    /// machine's memory. `Err` when the environment variable is not a
+    /// whole number of MiB from 1 up.
+    pub(crate) fn resolve(file_mb: Option<usize>) -> Result<Self, String> {
+        if let Some(mb) = file_mb {
+            return Ok(Self {
+                bytes: mib(mb as u64),
+                source: LimitSource::File,
+            });
+        }
+        if let Some(value) = std::env::var_os(MEMORY_LIMIT_ENV) {
+            let text = value.to_string_lossy();
+            return match text.trim().parse::<u64>() {
+                Ok(mb) if mb >= 1 => Ok(Self {
+                    bytes: mib(mb),
+                    source: LimitSource::Environment,
+                }),
+                _ => Err(format!(
+                    "{MEMORY_LIMIT_ENV}={:?} is not a memory limit: give a whole number of MiB, from 1",
+                    shorten(&text, 40)
+                )),
+            };
+        }
+        Ok(match machine_memory() {
+            Some(bytes) => Self {
+                bytes: bytes / 2,
+                source: LimitSource::HalfOfMemory,
+            },
+            None => Self {
+                bytes: FALLBACK_LIMIT_BYTES,
+                source: LimitSource::Fallback,
+            },
+        })
+    }
+
+    fn describe(&self) -> String {
+        let size = bytes_text(self.bytes);
+        match self.source {
+            LimitSource::File => format!("the file's `memory_limit_mb` of {size}"),
+            LimitSource::Environment => format!("the limit of {size} set by {MEMORY_LIMIT_ENV}"),
+            LimitSource::HalfOfMemory => {
+                format!("the default limit of {size} (half of this machine's memory)")
+            }
+            LimitSource::Fallback => format!("the default limit of {size}"),
+        }
+    }
+}
+
+fn mib(mb: u64) -> u64 {
+    mb.saturating_mul(1 << 20)
+}
+
+/// The machine's memory in bytes: `MemTotal` from `/proc/meminfo`, or the
+/// cgroup's memory limit when that is lower (in a container). `None` when
+/// neither can be read.
+fn machine_memory() -> Option<u64> {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| mem_total(&text));
+    let cgroup = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .filter_map(|path| std::fs::read_to_string(path).ok())
+    .filter_map(|text| text.trim().parse::<u64>().ok())
+    .min();
+    match (total, cgroup) {
+        (Some(total), Some(cgroup)) => Some(total.min(cgroup)),
+        (total, cgroup) => total.or(cgroup),
+    }
+}
+
+/// `MemTotal` of a `/proc/meminfo` text, in bytes.
+fn mem_total(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let mut words = line["MemTotal:".len()..].split_whitespace();
+    let value: u64 = words.next()?.parse().ok()?;
+    match words.next() {
+        Some("kB") | None => value.checked_mul(1024),
+        Some(_) => None,
+    }
+}
+
+/// What the memory estimate needs to know of one stage (indices are the
+/// stages' positions in the file).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StageShape {
+    /// Control stages run on the control plane.
+    pub control: bool,
+    /// The stage's plugin can work in place and the stage is not under
+    /// `on_error = "bypass"`.
+    pub can_work_in_place: bool,
+    /// Negotiated formats; `None` for a stage that failed validation (it
+    /// then counts for nothing).
+    pub input: Option<StreamFormat>,
+    pub output: Option<StreamFormat>,
+    /// The stages it reads.
+    pub inputs: Vec<usize>,
+    /// Its `queue.capacity`.
+    pub capacity: usize,
+}
+
+/// How much one stage's packets take, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StageMemory {
+    /// Everything this stage accounts for: its output pool, its bridge to
+    /// the control plane, the copies it reads into (control stages) and
+    /// its input queues.
+    pub bytes: u64,
+    /// Packets in its output pool (0 when it has none).
+    pub pool_packets: u64,
+    /// Bytes per packet of that pool.
+    pub packet_bytes: u64,
+    /// The pool's size is `[pipeline] pool_size`, not what its consumers'
+    /// queues need.
+    pub sized_by_pool_size: bool,
+}
+
+/// The bytes the runtime preallocates for a pipeline's packets, per stage
+/// (file order).
+///
+/// It follows what `runtime/` builds: per data-plane stage with an output,
+/// a pool of `max(pool_size, queued + 4)` packets, `queued` being the
+/// capacity + 1 of every edge its packets can sit in (following stages
+/// that work in place, which forward the packets they get); a bridge of
+/// [`BRIDGE_PACKETS`] packets on every data-plane stage control stages
+/// read; per control stage and input, capacity + 1 copies; the queues
+/// themselves. Each packet counts its header, its values and
+/// [`SLOT_OVERHEAD`] bytes, so the estimate is a little above what is
+/// allocated (by well under a percent for any large pool), never below: a
+/// pipeline refused here would not have fitted.
+pub(crate) fn estimate(
+    stages: &[StageShape],
+    order: &[usize],
+    pool_size: usize,
+) -> Vec<StageMemory> {
+    let n = stages.len();
+    let in_place: Vec<bool> = stages
+        .iter()
+        .map(|s| !s.control && s.can_work_in_place && s.input.is_some() && s.input == s.output)
+        .collect();
+    let mut data_consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut feeds_control = vec![false; n];
+    for (index, stage) in stages.iter().enumerate() {
+        for &from in &stage.inputs {
+            if from >= n {
+                continue;
+            }
+            if stage.control {
+                feeds_control[from] = true;
+            } else {
+                data_consumers[from].push(index);
+            }
+        }
+    }
+    // Packets of a stage's pool that can be away at once, downstream first
+    // (without recursion: chains may be long).
+    let mut queued = vec![0u64; n];
+    for &index in order.iter().rev() {
+        queued[index] = data_consumers[index]
+            .iter()
+            .map(|&c| {
+                let edge = stages[c].capacity as u64 + 1;
+                if in_place[c] {
+                    edge.saturating_add(queued[c])
+                } else {
+                    edge
+                }
+            })
+            .fold(0u64, u64::saturating_add);
+    }
+
+    let mut memory = vec![StageMemory::default(); n];
+    let mut any_control = false;
+    for (index, stage) in stages.iter().enumerate() {
+        let this = &mut memory[index];
+        if stage.control {
+            any_control = true;
+            // One pool of copies per input, sized for that input's packets,
+            // and the channel's messages.
+            let copies = stage.capacity as u64 + 1;
+            for &from in &stage.inputs {
+                if let Some(format) = stages.get(from).and_then(|s| s.output) {
+                    add(
+                        &mut this.bytes,
+                        copies.saturating_mul(packet_bytes(&format)),
+                    );
+                }
+            }
+            add(
+                &mut this.bytes,
+                (stage.capacity as u64).saturating_mul(CONTROL_MESSAGE_BYTES),
+            );
+            continue;
+        }
+        // Its input queue.
+        if !stage.inputs.is_empty() {
+            let slot = size_of::<PipelineData>().max(16) as u64;
+            add(
+                &mut this.bytes,
+                (stage.capacity as u64 + 1).saturating_mul(slot),
+            );
+        }
+        let Some(format) = stage.output else {
+            continue;
+        };
+        let per_packet = packet_bytes(&format);
+        let needs_pool = !in_place[index] || data_consumers[index].len() > 1;
+        if needs_pool {
+            let wanted = queued[index].saturating_add(4);
+            let packets = (pool_size as u64).max(wanted);
+            this.pool_packets = packets;
+            this.packet_bytes = per_packet;
+            this.sized_by_pool_size = pool_size as u64 > wanted;
+            add(&mut this.bytes, packets.saturating_mul(per_packet));
+        }
+        if feeds_control[index] {
+            add(&mut this.bytes, BRIDGE_PACKETS.saturating_mul(per_packet));
+        }
+    }
+    if any_control {
+        // The control plane's shared event pool, counted on the first
+        // control stage.
+        if let Some(first) = stages.iter().position(|s| s.control) {
+            let events = CONTROL_EVENT_POOL.saturating_mul(event_bytes());
+            add(&mut memory[first].bytes, events);
+        }
+    }
+    memory
+}
+
+fn add(total: &mut u64, bytes: u64) {
+    *total = total.saturating_add(bytes);
+}
+
+fn event_bytes() -> u64 {
+    size_of::<Event>() as u64 + SLOT_OVERHEAD
+}
+
+/// Bytes one pooled packet of `format` takes: header, `f32` values and
+/// [`SLOT_OVERHEAD`].
+pub(crate) fn packet_bytes(format: &StreamFormat) -> u64 {
+    let header = match format.kind {
+        PacketKind::RawEeg => size_of::<EegPacket>(),
+        PacketKind::FilteredEeg => size_of::<FilteredEegPacket>(),
+        PacketKind::Fft => size_of::<FftPacket>(),
+        PacketKind::Features => size_of::<FeaturePacket>(),
+        PacketKind::Event => return event_bytes(),
+    } as u64;
+    let values = u64::from(format.channels).saturating_mul(u64::from(format.values_per_channel));
+    header
+        .saturating_add(values.saturating_mul(size_of::<f32>() as u64))
+        .saturating_add(SLOT_OVERHEAD)
+}
+
+/// What the memory check needs to say where the problem is.
+pub(crate) struct MemoryPlaces<'a> {
+    /// Each stage's `[[stage]]` header.
+    pub headers: &'a [Span],
+    /// Each stage's name and kind for messages: "`eeg` (`synth`)".
+    pub names: &'a [String],
+    /// `[pipeline] pool_size`'s value, when the file sets it.
+    pub pool_size: Option<Span>,
+}
+
+/// An issue when the estimated `memory` is over `limit`: at `pool_size`
+/// when that is what sizes the largest part, else at the stage whose
+/// packets take the most.
+pub(crate) fn check_memory(
+    memory: &[StageMemory],
+    limit: MemoryLimit,
+    places: &MemoryPlaces<'_>,
+) -> Option<Issue> {
+    let total = memory
+        .iter()
+        .map(|m| m.bytes)
+        .fold(0u64, u64::saturating_add);
+    if total <= limit.bytes {
+        return None;
+    }
+    let (largest, part) = memory.iter().enumerate().max_by_key(|(_, m)| m.bytes)?;
+    let name = places.names.get(largest).map_or("?", String::as_str);
+    let mut why = format!("stage {name} takes the most, {}", bytes_text(part.bytes));
+    if part.pool_packets > 0
+        && part.pool_packets.saturating_mul(part.packet_bytes) * 2 >= part.bytes
+    {
+        why.push_str(&format!(
+            ": an output pool of {} packets of {} each",
+            part.pool_packets,
+            bytes_text(part.packet_bytes)
+        ));
+    }
+    let (span, fix) = match (&places.pool_size, part.sized_by_pool_size) {
+        (Some(span), true) => (span.clone(), "lower `pool_size`"),
+        _ => (
+            places.headers.get(largest).cloned().unwrap_or(0..0),
+            "lower `pool_size`, the queues' `capacity` or the packet shape",
+        ),
+    };
+    Some(
+        Issue::new(
+            span,
+            format!(
+                "the pipeline would preallocate about {} for its packets, more than {}",
+                bytes_text(total),
+                limit.describe()
+            ),
+        )
+        .hint(format!(
+            "{why}; {fix}, or raise the limit with `memory_limit_mb` in `[pipeline]` or {MEMORY_LIMIT_ENV} (in MiB)"
+        )),
+    )
+}
+
+/// Longest chain of data-plane stages ending at each stage (a source
+/// counts 1; control stages 0), in `order` (upstream first).
+pub(crate) fn depths(stages: &[StageShape], order: &[usize]) -> Vec<usize> {
+    let mut depth = vec![0usize; stages.len()];
+    for &index in order {
+        let stage = &stages[index];
+        if stage.control {
+            continue;
+        }
+        let deepest = stage
+            .inputs
+            .iter()
+            .filter_map(|&from| depth.get(from).copied())
+            .max()
+            .unwrap_or(0);
+        depth[index] = deepest + 1;
+    }
+    depth
+}
+
+/// "1.5 GiB", "64.0 KiB", "512 bytes".
+pub(crate) fn bytes_text(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// `text` cut to `max` characters, with "…" when cut (for echoing values
+/// of any length in messages).
+pub(crate) fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eeg(channels: u32, samples: u32) -> StreamFormat {
+        StreamFormat::eeg(
+            PacketKind::RawEeg,
+            channels as usize,
+            250.0,
+            samples as usize,
+        )
+    }
+
+    fn source(format: StreamFormat) -> StageShape {
+        StageShape {
+            output: Some(format),
+            capacity: 16,
+            ..StageShape::default()
+        }
+    }
+
+    fn filter(from: usize, format: StreamFormat, in_place: bool, capacity: usize) -> StageShape {
+        StageShape {
+            can_work_in_place: in_place,
+            input: Some(format),
+            output: Some(format),
+            inputs: vec![from],
+            capacity,
+            ..StageShape::default()
+        }
+    }
+
+    fn sink(from: usize, format: StreamFormat) -> StageShape {
+        StageShape {
+            input: Some(format),
+            inputs: vec![from],
+            capacity: 16,
+            ..StageShape::default()
+        }
+    }
+
+    #[test]
+    fn pools_are_sized_like_the_runtime_sizes_them() {
+        let f = eeg(8, 32);
+        let per = packet_bytes(&f);
+        assert!(per >= 8 * 32 * 4, "{per}");
+        // source -> in-place filter (capacity 100) -> sink (capacity 16):
+        // the source's packets can sit in both queues; the filter has no pool.
+        let stages = [source(f), filter(0, f, true, 100), sink(1, f)];
+        let memory = estimate(&stages, &[0, 1, 2], 64);
+        assert_eq!(memory[0].pool_packets, 101 + 17 + 4);
+        assert!(!memory[0].sized_by_pool_size);
+        assert_eq!(memory[1].pool_packets, 0);
+        assert_eq!(memory[2].pool_packets, 0);
+        // Not in place: each has its own pool of pool_size.
+        let stages = [source(f), filter(0, f, false, 4), sink(1, f)];
+        let memory = estimate(&stages, &[0, 1, 2], 64);
+        assert_eq!((memory[0].pool_packets, memory[1].pool_packets), (64, 64));
+        assert!(memory[0].sized_by_pool_size);
+        assert!(memory[0].bytes >= 64 * per);
+    }
+
+    #[test]
+    fn a_pool_of_a_million_packets_of_1024_channels_is_over_any_sane_limit() {
+        // The pipeline of the issue: 2^20 packets of 1024 ch x 32 samples.
+        let f = eeg(1024, 32);
+        let stages = [source(f), sink(0, f)];
+        let memory = estimate(&stages, &[0, 1], 1 << 20);
+        let total: u64 = memory.iter().map(|m| m.bytes).sum();
+        assert!(total >= 128 << 30, "{}", bytes_text(total));
+        let headers = [0..9, 20..29];
+        let names = [
+            "`eeg` (`synth`)".to_string(),
+            "`out` (`null_sink`)".to_string(),
+        ];
+        let places = MemoryPlaces {
+            headers: &headers,
+            names: &names,
+            pool_size: Some(40..47),
+        };
+        let limit = MemoryLimit {
+            bytes: 8 << 30,
+            source: LimitSource::Environment,
+        };
+        let issue = check_memory(&memory, limit, &places).expect("over the limit");
+        assert_eq!(issue.span, 40..47, "at `pool_size`");
+        assert!(
+            issue
+                .message
+                .starts_with("the pipeline would preallocate about 128.")
+                && issue.message.ends_with(
+                    "GiB for its packets, more than the limit of 8.0 GiB set by HSP_MEMORY_LIMIT_MB"
+                ),
+            "{}",
+            issue.message
+        );
+        let hint = issue.hint.unwrap();
+        assert!(
+            hint.starts_with("stage `eeg` (`synth`) takes the most, 128.")
+                && hint.contains(": an output pool of 1048576 packets of 128.")
+                && hint.contains("lower `pool_size`, or raise the limit"),
+            "{hint}"
+        );
+        // Without `pool_size` in the file, at the stage.
+        let places = MemoryPlaces {
+            pool_size: None,
+            ..places
+        };
+        let issue = check_memory(&memory, limit, &places).expect("over the limit");
+        assert_eq!(issue.span, 0..9);
+        // Under a large enough limit, nothing.
+        let limit = MemoryLimit {
+            bytes: 1 << 40,
+            source: LimitSource::File,
+        };
+        assert!(check_memory(&memory, limit, &places).is_none());
+    }
+
+    #[test]
+    fn control_readers_count_their_copies_and_the_bridge() {
+        let f = eeg(64, 1000);
+        let per = packet_bytes(&f);
+        let reader = StageShape {
+            control: true,
+            inputs: vec![0],
+            capacity: 1000,
+            ..StageShape::default()
+        };
+        let stages = [source(f), reader];
+        let memory = estimate(&stages, &[0, 1], 64);
+        assert_eq!(memory[0].bytes, (64 + BRIDGE_PACKETS) * per);
+        assert!(memory[1].bytes >= 1001 * per);
+    }
+
+    #[test]
+    fn depth_counts_data_plane_stages_along_the_longest_chain() {
+        let f = eeg(1, 1);
+        let mut stages = vec![source(f)];
+        for i in 0..10 {
+            stages.push(filter(i, f, true, 1));
+        }
+        stages.push(StageShape {
+            control: true,
+            inputs: vec![10],
+            ..StageShape::default()
+        });
+        stages.push(filter(0, f, true, 1));
+        let order: Vec<usize> = (0..stages.len()).collect();
+        let depth = depths(&stages, &order);
+        assert_eq!(depth[0], 1);
+        assert_eq!(depth[10], 11);
+        assert_eq!(depth[11], 0, "control stages do not count");
+        assert_eq!(depth[12], 2);
+    }
+
+    #[test]
+    fn meminfo_and_sizes_read_and_print() {
+        assert_eq!(
+            mem_total("MemTotal:       24576000 kB\nMemFree: 1 kB\n"),
+            Some(24576000 * 1024)
+        );
+        assert_eq!(mem_total("nothing"), None);
+        assert_eq!(bytes_text(512), "512 bytes");
+        assert_eq!(bytes_text(1536), "1.5 KiB");
+        assert_eq!(bytes_text(128 << 30), "128.0 GiB");
+        assert_eq!(shorten("abcdef", 3), "abc…");
+        assert_eq!(shorten("abc", 3), "abc");
+    }
+}
