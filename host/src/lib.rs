@@ -4,6 +4,8 @@
 //! `commands` -> `reload` -> `runtime` -> `graph` -> `registry` -> `hsp-sdk`.
 
 pub mod alloc_count;
+#[macro_use]
+pub mod console;
 pub mod commands;
 pub mod graph;
 pub mod registry;

@@ -21,10 +21,16 @@ struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
 
-    /// A plugin directory searched before HSP_PLUGIN_PATH, ./plugins and the
-    /// host's own directory; may be given more than once.
+    /// A plugin directory searched before HSP_PLUGIN_PATH and the host's own
+    /// directory (./plugins is searched only when named); may be given more
+    /// than once.
     #[arg(long = "plugins", value_name = "DIR", global = true)]
     plugin_dirs: Vec<PathBuf>,
+
+    /// Load plugin files and directories that someone other than you (or
+    /// root) owns or can write, and symlinked libraries; refused by default.
+    #[arg(long, global = true)]
+    allow_insecure_plugins: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -51,6 +57,11 @@ enum Command {
         /// (by default changes are applied to the running pipeline).
         #[arg(long)]
         no_watch: bool,
+        /// Name a data-plane stage whose call has not returned after SECS
+        /// seconds; once the run is stopping, give up on a data plane stuck
+        /// that long (exit 1, naming the stage).
+        #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+        watchdog: f64,
     },
 
     /// Generate a ready cargo project for a new plugin stage.
@@ -128,22 +139,27 @@ enum PluginsCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    let trust = if cli.allow_insecure_plugins {
+        registry::Trust::AllowInsecure
+    } else {
+        registry::Trust::Strict
+    };
     let code = match cli.command {
         Command::Plugins(PluginsCommand::List) => {
-            let registry = commands::discover_plugins(&cli.plugin_dirs);
-            print!("{}", commands::plugins::list(&registry));
+            let registry = commands::discover_plugins(&cli.plugin_dirs, trust);
+            hsp_host::out!("{}", commands::plugins::list(&registry));
             ExitCode::SUCCESS
         }
         Command::Plugins(PluginsCommand::Inspect { name }) => {
-            let registry = commands::discover_plugins(&cli.plugin_dirs);
+            let registry = commands::discover_plugins(&cli.plugin_dirs, trust);
             match commands::plugins::inspect(&registry, &name) {
                 Some(report) => {
-                    print!("{report}");
+                    hsp_host::out!("{report}");
                     ExitCode::SUCCESS
                 }
                 None => {
                     let kinds: Vec<&str> = registry.stage_kinds().collect();
-                    eprintln!(
+                    hsp_host::errln!(
                         "error: no plugin or stage kind named `{name}` (stage kinds: {})",
                         kinds.join(", ")
                     );
@@ -156,6 +172,7 @@ fn main() -> ExitCode {
             duration,
             stats_interval,
             no_watch,
+            watchdog,
         } => {
             let seconds = |value: Option<f64>, flag: &str| match value {
                 Some(s) if !(s.is_finite() && s > 0.0) => Err(format!(
@@ -166,21 +183,28 @@ fn main() -> ExitCode {
             match (
                 seconds(duration, "--duration"),
                 seconds(stats_interval, "--stats-interval"),
+                seconds(Some(watchdog), "--watchdog"),
             ) {
-                (Ok(duration), Ok(stats_interval)) => {
-                    let registry = commands::discover_plugins(&cli.plugin_dirs);
+                (Ok(duration), Ok(stats_interval), Ok(Some(watchdog))) => {
+                    // Before anything slow: a signal from here on drains.
+                    let signals = hsp_host::runtime::watch_signals();
+                    let registry = commands::discover_plugins(&cli.plugin_dirs, trust);
                     let options = hsp_host::runtime::RunOptions {
                         duration,
                         stats_interval,
+                        watchdog,
                     };
                     let watch = (!no_watch).then(|| hsp_host::reload::WatchSetup {
                         plugin_dirs: hsp_host::registry::drop_in_dirs(&cli.plugin_dirs),
-                        probe: commands::probe(),
+                        policy: commands::load_policy(trust),
                     });
-                    ExitCode::from(commands::run::run(&file, registry, watch, &options))
+                    ExitCode::from(commands::run::run(
+                        &file, registry, watch, &options, signals,
+                    ))
                 }
-                (Err(message), _) | (_, Err(message)) => {
-                    eprintln!("{message}");
+                (Ok(_), Ok(_), Ok(None)) => unreachable!("--watchdog has a default"),
+                (Err(message), _, _) | (_, Err(message), _) | (_, _, Err(message)) => {
+                    hsp_host::errln!("{message}");
                     ExitCode::from(2)
                 }
             }
@@ -195,15 +219,15 @@ fn main() -> ExitCode {
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             match hsp_host::template::generate(&name, &dir, kind) {
                 Ok(files) => {
-                    println!("created {} ({} files)", dir.display(), files.len());
-                    println!(
+                    hsp_host::outln!("created {} ({} files)", dir.display(), files.len());
+                    hsp_host::outln!(
                         "next: cd {} && cargo test && cargo build --release",
                         dir.display()
                     );
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
-                    eprintln!("error: {error}");
+                    hsp_host::errln!("error: {error}");
                     ExitCode::from(2)
                 }
             }
@@ -216,38 +240,43 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|| PathBuf::from("plugins"));
             match registry::install(&file, &dir) {
                 Ok(installed) => {
-                    println!("installed {}", installed.display());
+                    hsp_host::outln!("installed {}", installed.display());
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
-                    eprintln!("error: {error}");
+                    hsp_host::errln!("error: {error}");
                     ExitCode::from(2)
                 }
             }
         }
         Command::Bench { packets, runs } => {
-            let registry = commands::discover_plugins(&cli.plugin_dirs);
+            let registry = commands::discover_plugins(&cli.plugin_dirs, trust);
             match commands::bench::bench(&registry, packets, runs) {
                 Ok(result) => {
-                    print!("{}", commands::bench::render(&result, packets, runs));
+                    hsp_host::out!("{}", commands::bench::render(&result, packets, runs));
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
-                    eprintln!("error: {error}");
+                    hsp_host::errln!("error: {error}");
                     ExitCode::from(1)
                 }
             }
         }
         Command::Validate { file } => {
-            let registry = commands::discover_plugins(&cli.plugin_dirs);
+            let registry = commands::discover_plugins(&cli.plugin_dirs, trust);
+            // A kind that a user library shadows, and files refused as
+            // untrusted, are worth a line even when the pipeline is valid.
+            for failure in registry.failures() {
+                hsp_host::errln!("warning: {failure}");
+            }
             match commands::validate::validate(&registry, &file) {
                 Ok(report) => {
-                    print!("{report}");
+                    hsp_host::out!("{report}");
                     ExitCode::SUCCESS
                 }
                 Err(errors) => {
                     for error in &errors {
-                        eprintln!("{error}");
+                        hsp_host::errln!("{error}");
                     }
                     ExitCode::from(2)
                 }
@@ -256,7 +285,7 @@ fn main() -> ExitCode {
         Command::Probe { shadow, path } => match registry::run_probe(&shadow, &path) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                eprintln!("{error}");
+                hsp_host::errln!("{error}");
                 ExitCode::from(3)
             }
         },
@@ -278,5 +307,8 @@ fn init_logging(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        // Its own complaint about a failed write is an `eprintln!`, which
+        // panics on a closed stderr: a lost log line must not end the run.
+        .log_internal_errors(false)
         .init();
 }

@@ -106,3 +106,121 @@ pub fn stdout(output: &Output) -> String {
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// A `host` process in the background whose standard error is collected
+/// line by line.
+pub struct LiveHost {
+    child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LiveHost {
+    /// `host run PIPELINE ARGS...` in `dir`, without inherited plugin paths
+    /// or log settings, plugins from `plugins`.
+    pub fn run(dir: &Path, pipeline: &Path, plugins: &[&Path], args: &[&str]) -> Self {
+        let mut command = Command::new(host_binary());
+        for plugins in plugins {
+            command.arg("--plugins").arg(plugins);
+        }
+        command
+            .arg("run")
+            .arg(pipeline)
+            .args(args)
+            .current_dir(dir)
+            .env_remove("HSP_PLUGIN_PATH")
+            .env_remove("RUST_LOG");
+        Self::spawn(command)
+    }
+
+    /// Starts `command` with its standard error collected.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start host");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&log);
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut log = sink.lock().expect("log lock");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self {
+            child,
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("wait host").is_none()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`"INT"`, `"TERM"`, `"HUP"`, `"USR1"`...) with `kill`.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// How often `text` occurs in the log so far.
+    pub fn count(&self, text: &str) -> usize {
+        self.log().matches(text).count()
+    }
+
+    /// Waits until the log contains `text`; panics with the log after 60 s.
+    pub fn wait_for(&self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if self.log().contains(text) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("no `{text}` in the host's log:\n{}", self.log());
+    }
+
+    /// Waits for the run to end (killing it after 90 s); returns its exit
+    /// code (`None` if a signal ended it) and the whole log.
+    pub fn finish(mut self) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait host") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the host did not end:\n{}", self.log());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        // The reader ends when the pipe closes: every line is in.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        (status.code(), self.log())
+    }
+}

@@ -2,7 +2,7 @@
 //! `PipelineGraph` the runtimes receive (order, edges, configs, formats).
 
 use hsp_host::graph::{EdgePolicy, IdleStrategy, OnError, PipelineGraph, StageType, load_pipeline};
-use hsp_host::registry::{PluginRegistry, Probe};
+use hsp_host::registry::{LoadPolicy, PluginRegistry, Probe};
 use hsp_sdk::PacketKind;
 use hsp_tests::{built_plugins_dir, scratch_dir, workspace_root};
 use std::sync::OnceLock;
@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 fn registry() -> &'static PluginRegistry {
     static REGISTRY: OnceLock<PluginRegistry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
-        let registry = PluginRegistry::discover(&[built_plugins_dir()], &Probe::None);
+        let registry =
+            PluginRegistry::discover(&[built_plugins_dir()], &LoadPolicy::new(Probe::None));
         assert!(registry.failures().is_empty(), "{:?}", registry.failures());
         registry
     })

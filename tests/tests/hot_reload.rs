@@ -2,82 +2,9 @@
 //! edited by atomic rename (as editors save), and whose plugin directory
 //! gets a new build of a control plugin.
 
-use hsp_tests::{built_plugins_dir, fixture_library, host_binary, scratch_dir};
-use std::io::{BufRead, BufReader};
+use hsp_tests::{LiveHost, built_plugins_dir, fixture_library, scratch_dir};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A `host run` in the background whose standard error is collected.
-struct RunningHost {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl RunningHost {
-    fn start(dir: &Path, pipeline: &Path, plugins: &[&Path]) -> Self {
-        let mut command = Command::new(host_binary());
-        for dir in plugins {
-            command.arg("--plugins").arg(dir);
-        }
-        let mut child = command
-            .arg("run")
-            .arg(pipeline)
-            .current_dir(dir)
-            .env_remove("HSP_PLUGIN_PATH")
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start host");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().expect("log lock");
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().expect("log lock").clone()
-    }
-
-    /// Waits until the log contains `text`; panics with the log after 30 s.
-    fn wait_for(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if self.log().contains(text) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("no `{text}` in the host's log:\n{}", self.log());
-    }
-
-    /// Waits for the run to end; returns its exit code and the whole log.
-    fn finish(mut self) -> (i32, String) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait host") {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("the host did not end:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        // Let the reader thread take the last lines.
-        std::thread::sleep(Duration::from_millis(100));
-        (status.code().unwrap_or(-1), self.log())
-    }
-}
 
 /// Replaces `path` by `text` the way editors save: write a temporary file
 /// beside it, then rename it over the original.
@@ -246,7 +173,7 @@ fn editing_a_control_stage_restarts_only_it_and_an_invalid_edit_keeps_the_old_gr
     let pipeline = dir.join("monitor.toml");
     let seconds = 4.0;
     std::fs::write(&pipeline, monitor_pipeline(seconds, "[1.0, 40.0]", 0.8)).expect("write");
-    let host = RunningHost::start(&dir, &pipeline, &[]);
+    let host = LiveHost::run(&dir, &pipeline, &[], &[]);
     host.wait_for("watching");
     std::thread::sleep(Duration::from_millis(500));
 
@@ -266,7 +193,7 @@ fn editing_a_control_stage_restarts_only_it_and_an_invalid_edit_keeps_the_old_gr
     host.wait_for("the running pipeline is unchanged");
 
     let (code, log) = host.finish();
-    assert_eq!(code, 0, "{log}");
+    assert_eq!(code, Some(0), "{log}");
     assert_eq!(
         log.matches("restarted").count(),
         1,
@@ -306,14 +233,14 @@ fn a_filter_band_changed_in_the_file_takes_effect_at_a_packet_boundary_without_a
     let pipeline = dir.join("monitor.toml");
     let seconds = 5.0;
     std::fs::write(&pipeline, monitor_pipeline(seconds, "[8.0, 12.0]", 0.8)).expect("write");
-    let host = RunningHost::start(&dir, &pipeline, &[]);
+    let host = LiveHost::run(&dir, &pipeline, &[], &[]);
     host.wait_for("watching");
     std::thread::sleep(Duration::from_millis(1500));
 
     save_by_rename(&pipeline, &monitor_pipeline(seconds, "[30.0, 40.0]", 0.8));
     host.wait_for("stage `filter` swapped at packet");
     let (code, log) = host.finish();
-    assert_eq!(code, 0, "{log}");
+    assert_eq!(code, Some(0), "{log}");
     assert!(
         !log.contains("restarted"),
         "no control stage changed:\n{log}"
@@ -375,14 +302,14 @@ path = "tags.jsonl"
 "#;
     std::fs::write(&pipeline, text).expect("write pipeline");
     let built = built_plugins_dir();
-    let host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
+    let host = LiveHost::run(&dir, &pipeline, &[&plugins, &built], &[]);
     host.wait_for("watching");
     std::thread::sleep(Duration::from_millis(1000));
     // A plain copy, not a rename: the host must wait until it is complete.
     std::fs::copy(&builds[1], &installed).expect("install v2");
     host.wait_for("control stage `tag` restarted");
     let (code, log) = host.finish();
-    assert_eq!(code, 0, "{log}");
+    assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("library mapping(s) behind"), "{log}");
 
     let codes = event_codes(&dir.join("tags.jsonl"));
@@ -405,7 +332,7 @@ fn build_tagger_versions(dir: &Path) -> [PathBuf; 2] {
 /// A live pipeline whose control stage `stuck` sleeps 60 s in every call,
 /// beside another control stage `other`; returns the host (data flowing,
 /// `stuck` asleep), the pipeline file and its text.
-fn start_with_a_stuck_control_stage(name: &str) -> (RunningHost, PathBuf, String) {
+fn start_with_a_stuck_control_stage(name: &str) -> (LiveHost, PathBuf, String) {
     let dir = scratch_dir(name);
     let plugins = plugins_with_tagger(&dir);
     let pipeline = dir.join("stuck.toml");
@@ -427,19 +354,11 @@ level = 0.5
 "#;
     std::fs::write(&pipeline, &text).expect("write pipeline");
     let built = built_plugins_dir();
-    let host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
+    let host = LiveHost::run(&dir, &pipeline, &[&plugins, &built], &[]);
     host.wait_for("watching");
     // The tagger's first packet comes within a second; then it sleeps.
     std::thread::sleep(Duration::from_millis(2000));
     (host, pipeline, text)
-}
-
-fn interrupt(child: &Child) {
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(sent.success());
 }
 
 #[test]
@@ -448,10 +367,10 @@ fn a_stuck_control_stage_holds_up_only_itself_and_never_the_exit() {
     // The rest of the control plane carries on: an edit of `other` applies.
     save_by_rename(&pipeline, &text.replace("level = 0.5", "level = 0.6"));
     host.wait_for("control stage `other` restarted");
-    interrupt(&host.child);
+    host.signal("INT");
     let started = Instant::now();
     let (code, log) = host.finish();
-    assert_eq!(code, 0, "{log}");
+    assert_eq!(code, Some(0), "{log}");
     assert!(started.elapsed() < Duration::from_secs(10), "{log}");
     assert!(log.contains("stuck in a call"), "{log}");
 }
@@ -459,16 +378,16 @@ fn a_stuck_control_stage_holds_up_only_itself_and_never_the_exit() {
 #[test]
 fn a_second_interrupt_exits_at_once() {
     let (mut host, _, _) = start_with_a_stuck_control_stage("stuck-control-twice");
-    interrupt(&host.child);
+    host.signal("INT");
     std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        host.child.try_wait().expect("wait").is_none(),
-        "still waiting for the stuck stage"
-    );
-    interrupt(&host.child);
+    assert!(host.is_running(), "still waiting for the stuck stage");
+    host.signal("INT");
     let (code, log) = host.finish();
-    assert_eq!(code, 130, "{log}");
-    assert!(log.contains("second interrupt"), "{log}");
+    assert_eq!(code, Some(130), "{log}");
+    assert!(
+        log.contains("SIGINT again: stopping every stage now"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -494,9 +413,9 @@ path = "tags.jsonl"
 "#;
     std::fs::write(&pipeline, text).expect("write pipeline");
     let built = built_plugins_dir();
-    let host = RunningHost::start(&dir, &pipeline, &[&plugins, &built]);
+    let host = LiveHost::run(&dir, &pipeline, &[&plugins, &built], &[]);
     let (code, log) = host.finish();
-    assert_eq!(code, 0, "{log}");
+    assert_eq!(code, Some(0), "{log}");
     let codes = event_codes(&dir.join("tags.jsonl"));
     let ticks = codes.iter().filter(|&&c| c == 1001).count();
     let packets = codes.iter().filter(|&&c| c == 1).count();

@@ -16,7 +16,6 @@ use crate::runtime::HybridRuntime;
 use hsp_sdk::{DataPlaneStage, EegPacket, MemoryPool, Outcome, PacketMut, PacketRef, PortPacket};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 /// The benchmark pipeline; `{packets}` is filled in.
@@ -80,7 +79,7 @@ pub fn bench(registry: &PluginRegistry, packets: u64, runs: usize) -> Result<Ben
         let (data_plane, _link) =
             HybridRuntime::build(&graph, registry, None).map_err(|e| e.to_string())?;
         let handle = data_plane
-            .spawn(Arc::new(AtomicBool::new(false)))
+            .spawn(Arc::new(crate::runtime::RunFlags::default()))
             .map_err(|e| e.to_string())?;
         let report = handle
             .join()

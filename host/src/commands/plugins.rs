@@ -34,6 +34,9 @@ pub fn list(registry: &PluginRegistry) -> String {
                 .chain([header[c].len()])
                 .max()
                 .unwrap_or(0)
+                // A manifest's names come from a plugin: a width past
+                // u16::MAX would make the formatter panic.
+                .min(120)
         })
         .collect();
     let mut line = |cells: [&str; 4]| {
@@ -147,8 +150,18 @@ fn describe_stage(out: &mut String, stage: &StageDescriptor) {
     }
     let _ = writeln!(out, "  config:");
     let fields: Vec<&ConfigField> = stage.config.iter().collect();
-    let key_width = fields.iter().map(|f| f.key.len()).max().unwrap_or(0);
-    let type_width = fields.iter().map(|f| f.ty.name().len()).max().unwrap_or(0);
+    let key_width = fields
+        .iter()
+        .map(|f| f.key.len())
+        .max()
+        .unwrap_or(0)
+        .min(64);
+    let type_width = fields
+        .iter()
+        .map(|f| f.ty.name().len())
+        .max()
+        .unwrap_or(0)
+        .min(64);
     for field in fields {
         let default = match field.default.as_ref().into_option() {
             Some(default) => format!("default {default}"),

@@ -3,7 +3,7 @@
 use crate::graph::{PipelineGraph, load_pipeline};
 use crate::registry::PluginRegistry;
 use crate::reload::{self, WatchSetup};
-use crate::runtime::RunOptions;
+use crate::runtime::{RunOptions, SignalWatch};
 use std::path::Path;
 
 /// Exit code for a run that failed while running.
@@ -17,9 +17,9 @@ pub fn load_or_report(file: &Path, registry: &PluginRegistry) -> Option<Pipeline
         Ok(graph) => Some(graph),
         Err(errors) => {
             for error in &errors {
-                eprintln!("{error}");
+                crate::errln!("{error}");
             }
-            eprintln!(
+            crate::errln!(
                 "{}: {} error(s); nothing was run",
                 file.display(),
                 errors.len()
@@ -36,6 +36,7 @@ pub fn run(
     registry: PluginRegistry,
     watch: Option<WatchSetup>,
     options: &RunOptions,
+    signals: SignalWatch,
 ) -> u8 {
     for failure in registry.failures() {
         tracing::warn!("{failure}");
@@ -49,22 +50,41 @@ pub fn run(
         "running {}",
         file.display()
     );
-    match reload::run(file, graph, registry, watch, options) {
+    match reload::run(file, graph, registry, watch, options, signals) {
         Ok(outcome) => {
-            eprint!("{}", outcome.report.table);
-            eprint!("{}", outcome.control_table);
+            crate::err!("{}", outcome.report.table);
+            crate::err!("{}", outcome.control_table);
             let report = &outcome.report;
-            eprintln!(
+            crate::errln!(
                 "  data-plane allocations after warm-up: {} over {} packet moves",
-                report.steady_state_allocations, report.steady_state_packets
+                report.steady_state_allocations,
+                report.steady_state_packets
             );
             if !report.pools_full {
-                eprintln!("  warning: some packets did not return to their pools");
+                crate::errln!("  warning: some packets did not return to their pools");
             }
-            0
+            for failure in &report.stop_failures {
+                crate::errln!(
+                    "error: {}: {failure}; what it held may be lost",
+                    file.display()
+                );
+            }
+            if report.aborted {
+                crate::errln!(
+                    "  stopped at once by a second signal: packets still queued were let go (see the edges' dropped counts)"
+                );
+            }
+            if report.aborted || crate::runtime::interrupted_twice() {
+                return crate::runtime::EXIT_INTERRUPTED as u8;
+            }
+            if report.stop_failures.is_empty() {
+                0
+            } else {
+                EXIT_RUNTIME_FAILURE
+            }
         }
         Err(error) => {
-            eprintln!("error: {}: {error}", file.display());
+            crate::errln!("error: {}: {error}", file.display());
             EXIT_RUNTIME_FAILURE
         }
     }

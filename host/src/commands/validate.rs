@@ -9,7 +9,33 @@ use std::path::Path;
 /// Checks the pipeline at `file`: the report to print on success (exit 0),
 /// or every error (exit 2).
 pub fn validate(registry: &PluginRegistry, file: &Path) -> Result<String, Vec<ValidationError>> {
-    graph::load_pipeline(file, registry).map(|graph| report(file, &graph))
+    graph::load_pipeline(file, registry).map(|graph| {
+        let mut out = report(file, &graph);
+        out.push_str(&plugins_used(registry, &graph));
+        out
+    })
+}
+
+/// Which library file each stage kind of `graph` was loaded from: plugin
+/// files are code, so the user sees whose code a pipeline would run.
+pub fn plugins_used(registry: &PluginRegistry, graph: &PipelineGraph) -> String {
+    let mut files: Vec<(String, Vec<&str>)> = Vec::new();
+    for stage in &graph.stages {
+        let Some((plugin, _)) = registry.stage(&stage.kind) else {
+            continue;
+        };
+        let path = plugin.path.display().to_string();
+        match files.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, kinds)) if kinds.contains(&stage.kind.as_str()) => {}
+            Some((_, kinds)) => kinds.push(&stage.kind),
+            None => files.push((path, vec![&stage.kind])),
+        }
+    }
+    let mut out = String::from("  plugin files loaded for it:\n");
+    for (path, kinds) in files {
+        let _ = writeln!(out, "    {path} ({})", kinds.join(", "));
+    }
+    out
 }
 
 /// `FILE: ok (N stages: a -> b -> c)`, then one line per stage with its kind
@@ -25,8 +51,15 @@ pub fn report(file: &Path, graph: &PipelineGraph) -> String {
         if ids.len() == 1 { "" } else { "s" },
         ids.join(" -> ")
     );
-    let id_width = ids.iter().map(|id| id.len()).max().unwrap_or(0);
-    let kind_width = graph.stages.iter().map(|s| s.kind.len()).max().unwrap_or(0);
+    // Capped: a width past u16::MAX makes the formatter panic.
+    let id_width = ids.iter().map(|id| id.len()).max().unwrap_or(0).min(64);
+    let kind_width = graph
+        .stages
+        .iter()
+        .map(|s| s.kind.len())
+        .max()
+        .unwrap_or(0)
+        .min(64);
     for stage in &graph.stages {
         let mut output = match &stage.output_format {
             Some(format) => describe_format(format),

@@ -78,7 +78,9 @@ pub enum LoadError {
         host_sdk: &'static str,
     },
     /// Declares a stage kind another loaded plugin already provides.
-    #[error("{path}: stage kind `{kind}` is already provided by {other}; not loaded")]
+    #[error(
+        "{path}: stage kind `{kind}` is already provided by {other}, earlier in the search path, which wins; not loaded"
+    )]
     DuplicateStageKind {
         /// The plugin file.
         path: PathBuf,
@@ -98,6 +100,26 @@ pub enum LoadError {
         name: String,
         /// The file loaded instead.
         other: PathBuf,
+    },
+    /// A file or directory that someone other than the user could have
+    /// written, or a symlink (see `registry/trust.rs`).
+    #[error("{path}: refused: {reason} (pass --allow-insecure-plugins to load it anyway)")]
+    Untrusted {
+        /// The plugin file or directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The probe child did not finish loading it in time (a constructor
+    /// that blocks, say); the child was killed.
+    #[error(
+        "{path}: loading it did not finish within {seconds} s in a probe process (killed); not loaded"
+    )]
+    ProbeTimeout {
+        /// The plugin file.
+        path: PathBuf,
+        /// The time limit.
+        seconds: f64,
     },
     /// Anything else the library loader reported.
     #[error("{path}: {detail}")]

@@ -1,25 +1,41 @@
-//! Loading one plugin file: a private shadow copy, a completeness check, an
-//! optional probe in a child process, then abi_stable's checked load.
+//! Loading one plugin file: a trust check, a private shadow copy, a
+//! completeness check, an optional time-limited probe in a child process,
+//! then abi_stable's checked load of the very file that was probed.
 //!
 //! Why a shadow copy: the dynamic loader maps the file, so a library rewritten
 //! in place while mapped (a rebuild, an install) changes code under our feet,
 //! and glibc hands back the already-loaded library for a path it has seen.
-//! A fresh, uniquely named copy per load avoids both; it is unlinked as soon
-//! as it is mapped. abi_stable never unloads a library, so every load costs
-//! one mapping for the life of the process: [`mapped_libraries`] counts them.
+//! A fresh, uniquely named copy per load avoids both (see `shadow.rs`); it is
+//! unlinked as soon as it is mapped. abi_stable never unloads a library, so
+//! every load costs one mapping for the life of the process:
+//! [`mapped_libraries`] counts them.
 
 use super::elf;
 use super::error::LoadError;
+use super::shadow::ShadowCopy;
+use super::trust::{self, Trust};
 use hsp_sdk::abi::{HSP_ABI_VERSION, Manifest, PluginModuleRef, SDK_VERSION};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-static SHADOW_COUNTER: AtomicU64 = AtomicU64::new(0);
 static MAPPED_LIBRARIES: AtomicUsize = AtomicUsize::new(0);
 
 /// The hidden `host` subcommand that probes a library in a child process.
 pub const PROBE_SUBCOMMAND: &str = "__probe-plugin";
+
+/// The environment variable that sets the probe's time limit, in seconds.
+pub const PROBE_TIMEOUT_ENV: &str = "HSP_PROBE_TIMEOUT_S";
+
+/// The probe's time limit when [`PROBE_TIMEOUT_ENV`] is not set: loading a
+/// plugin takes milliseconds; a constructor still busy after this is stuck.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The environment variable through which the probe child learns its
+/// parent's pid, to die with it.
+const PROBE_PARENT_ENV: &str = "HSP_PROBE_PARENT";
 
 /// Libraries this process has mapped (and, by abi_stable's design, keeps).
 pub fn mapped_libraries() -> usize {
@@ -30,10 +46,48 @@ pub fn mapped_libraries() -> usize {
 #[derive(Debug, Clone)]
 pub enum Probe {
     /// Load it first in a child process running this executable with
-    /// [`PROBE_SUBCOMMAND`]: a crash there costs the child, not us.
-    ChildProcess(PathBuf),
+    /// [`PROBE_SUBCOMMAND`], killed after `timeout`: a crash or a hang there
+    /// costs the child, not us.
+    ChildProcess {
+        /// This executable.
+        exe: PathBuf,
+        /// How long the child may take.
+        timeout: Duration,
+    },
     /// Trust the completeness check alone (tests, and the probe child itself).
     None,
+}
+
+impl Probe {
+    /// A probe in a child process of `exe`, with the time limit from
+    /// [`PROBE_TIMEOUT_ENV`] or [`DEFAULT_PROBE_TIMEOUT`].
+    pub fn child(exe: PathBuf) -> Self {
+        let timeout = std::env::var(PROBE_TIMEOUT_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(DEFAULT_PROBE_TIMEOUT, Duration::from_secs_f64);
+        Self::ChildProcess { exe, timeout }
+    }
+}
+
+/// Everything that decides whether and how a file is loaded.
+#[derive(Debug, Clone)]
+pub struct LoadPolicy {
+    /// How to check a library before mapping it.
+    pub probe: Probe,
+    /// Whether files others could have written are refused.
+    pub trust: Trust,
+}
+
+impl LoadPolicy {
+    /// Strict trust with `probe`.
+    pub fn new(probe: Probe) -> Self {
+        Self {
+            probe,
+            trust: Trust::Strict,
+        }
+    }
 }
 
 /// A plugin library mapped into this process.
@@ -59,14 +113,24 @@ impl std::fmt::Debug for LoadedPlugin {
 }
 
 /// Loads the plugin at `path` (see the module docs for how).
-pub fn load(path: &Path, probe: &Probe) -> Result<LoadedPlugin, LoadError> {
+pub fn load(path: &Path, policy: &LoadPolicy) -> Result<LoadedPlugin, LoadError> {
+    if policy.trust == Trust::Strict {
+        trust::check_file(path).map_err(|reason| LoadError::Untrusted {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+    }
     let stamp = file_stamp(path);
-    let shadow = shadow_copy(path)?;
-    let result = check_and_load(path, &shadow, probe);
-    // Mapped or refused, the copy is no longer needed (a mapping keeps its
-    // inode alive), so nothing is left behind in the temp directory.
-    let _ = std::fs::remove_file(&shadow);
-    let (module, manifest) = result?;
+    let shadow = ShadowCopy::create(path)?;
+    check_complete(path, shadow.path())?;
+    if let Probe::ChildProcess { exe, timeout } = &policy.probe {
+        shadow.verify(path)?;
+        probe_in_child(exe, *timeout, path, shadow.path())?;
+    }
+    // The probe ran on this very file; it is still the one we wrote.
+    shadow.verify(path)?;
+    let (module, manifest) = load_in_process(path, shadow.path())?;
+    drop(shadow);
     Ok(LoadedPlugin {
         path: path.to_path_buf(),
         module,
@@ -80,18 +144,6 @@ pub fn load(path: &Path, probe: &Probe) -> Result<LoadedPlugin, LoadError> {
 pub fn file_stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.len(), meta.modified().ok()?))
-}
-
-fn check_and_load(
-    path: &Path,
-    shadow: &Path,
-    probe: &Probe,
-) -> Result<(PluginModuleRef, Manifest), LoadError> {
-    check_complete(path, shadow)?;
-    if let Probe::ChildProcess(exe) = probe {
-        probe_in_child(exe, path, shadow)?;
-    }
-    load_in_process(path, shadow)
 }
 
 /// Refuses an ELF file that is shorter than its headers say.
@@ -136,31 +188,79 @@ pub fn load_in_process(
     Ok((module, manifest))
 }
 
-fn probe_in_child(exe: &Path, path: &Path, shadow: &Path) -> Result<(), LoadError> {
-    let output = Command::new(exe)
+/// Loads `shadow` in a child process (its own process group, so a timeout
+/// kills whatever it started), waiting at most `timeout`.
+fn probe_in_child(
+    exe: &Path,
+    timeout: Duration,
+    path: &Path,
+    shadow: &Path,
+) -> Result<(), LoadError> {
+    let mut command = Command::new(exe);
+    command
         .arg(PROBE_SUBCOMMAND)
         .arg(shadow)
         .arg(path)
         .env_remove("RUST_LOG")
-        .output()
-        .map_err(|source| LoadError::Io {
-            path: exe.to_path_buf(),
-            source,
-        })?;
-    if output.status.success() {
+        .env(PROBE_PARENT_ENV, std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn().map_err(|source| LoadError::Io {
+        path: exe.to_path_buf(),
+        source,
+    })?;
+    // Read stderr beside the wait, so a chatty child never blocks on a full
+    // pipe; the reader ends when every holder of the pipe is gone.
+    let (stderr_tx, stderr_rx) = std::sync::mpsc::channel();
+    if let Some(mut stderr) = child.stderr.take() {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            let _ = stderr_tx.send(text);
+        });
+    }
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < timeout => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(None) => {
+                kill_group(&mut child);
+                return Err(LoadError::ProbeTimeout {
+                    path: path.to_path_buf(),
+                    seconds: timeout.as_secs_f64(),
+                });
+            }
+            Err(source) => {
+                kill_group(&mut child);
+                return Err(LoadError::Io {
+                    path: exe.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    };
+    if status.success() {
         return Ok(());
     }
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = output.status.signal() {
+        if let Some(signal) = status.signal() {
             return Err(LoadError::Crashed {
                 path: path.to_path_buf(),
                 signal: signal_name(signal),
             });
         }
     }
-    let message = String::from_utf8_lossy(&output.stderr);
+    let message = stderr_rx
+        .recv_timeout(Duration::from_secs(1))
+        .unwrap_or_default();
     let line = message
         .lines()
         .rfind(|l| !l.trim().is_empty())
@@ -169,10 +269,25 @@ fn probe_in_child(exe: &Path, path: &Path, shadow: &Path) -> Result<(), LoadErro
         path: path.to_path_buf(),
         detail: match line.strip_prefix(&format!("{}: ", path.display())) {
             Some(detail) => detail.to_string(),
-            None if line.is_empty() => format!("the probe process failed ({})", output.status),
+            None if line.is_empty() => format!("the probe process failed ({status})"),
             None => line.to_string(),
         },
     })
+}
+
+/// Kills the probe child and its process group, and reaps it.
+fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill only sends a signal; `-pid` names the group the child
+        // leads (it was spawned with `process_group(0)`), which holds only
+        // the child and what it started.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn signal_name(signal: i32) -> String {
@@ -188,41 +303,34 @@ fn signal_name(signal: i32) -> String {
     name.to_string()
 }
 
-/// Copies `path` to a new, uniquely named file in this process's shadow
-/// directory.
-fn shadow_copy(path: &Path) -> Result<PathBuf, LoadError> {
-    let dir = shadow_dir();
-    std::fs::create_dir_all(&dir).map_err(|source| LoadError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plugin".to_string());
-    let n = SHADOW_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let shadow = dir.join(format!("{stem}-{n}.{}", std::env::consts::DLL_EXTENSION));
-    std::fs::copy(path, &shadow).map_err(|source| LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    Ok(shadow)
-}
-
-/// This process's private directory for shadow copies.
-pub fn shadow_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("hsp-shadow-{}", std::process::id()))
-}
-
-/// Removes this process's (by then empty) shadow directory.
-pub fn remove_shadow_dir() {
-    let _ = std::fs::remove_dir(shadow_dir());
-}
-
-/// The body of the probe child: load `shadow`, report in terms of `path`.
+/// The body of the probe child: make sure it dies with its parent, then
+/// load `shadow`, reporting in terms of `path`.
 pub fn run_probe(shadow: &Path, path: &Path) -> Result<(), LoadError> {
+    die_with_parent();
     check_complete(path, shadow)?;
     load_in_process(path, shadow).map(|_| ())
+}
+
+/// Asks the kernel to kill this (probe) process when its parent dies, so a
+/// killed host leaves no probe behind; exits at once if the parent is
+/// already gone.
+fn die_with_parent() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: prctl(PR_SET_PDEATHSIG) only sets a flag of this process;
+        // the extra arguments are unused zeros as the man page requires.
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+        }
+        let expected = std::env::var(PROBE_PARENT_ENV)
+            .ok()
+            .and_then(|p| p.parse::<u32>().ok());
+        // SAFETY: getppid takes no arguments and cannot fail.
+        let parent = unsafe { libc::getppid() };
+        if expected.is_some_and(|expected| u32::try_from(parent).ok() != Some(expected)) {
+            std::process::exit(4);
+        }
+    }
 }
 
 impl LoadedPlugin {

@@ -6,13 +6,18 @@ mod error;
 mod install;
 mod load;
 mod search_path;
+mod shadow;
+mod trust;
 
 pub use error::LoadError;
 pub use install::install;
 pub use load::{
-    LoadedPlugin, PROBE_SUBCOMMAND, Probe, mapped_libraries, remove_shadow_dir, run_probe,
+    DEFAULT_PROBE_TIMEOUT, LoadPolicy, LoadedPlugin, PROBE_SUBCOMMAND, PROBE_TIMEOUT_ENV, Probe,
+    file_stamp, mapped_libraries, run_probe,
 };
 pub use search_path::{PLUGIN_PATH_ENV, drop_in_dirs, library_files, plugin_dirs};
+pub use shadow::{current_shadow_dir, remove_shadow_dir};
+pub use trust::{OVERRIDE_FLAG, Trust};
 
 use hsp_sdk::abi::StageDescriptor;
 use std::collections::BTreeMap;
@@ -31,12 +36,26 @@ pub struct PluginRegistry {
 impl PluginRegistry {
     /// Loads every library directly inside `dirs`, in order. A file whose
     /// name was already loaded from an earlier directory is skipped (the
-    /// earlier one wins, like `PATH`).
-    pub fn discover(dirs: &[PathBuf], probe: &Probe) -> Self {
+    /// earlier one wins, like `PATH`). Under [`Trust::Strict`], a directory
+    /// someone else could write to is refused whole (one failure names it).
+    pub fn discover(dirs: &[PathBuf], policy: &LoadPolicy) -> Self {
         let mut registry = Self::default();
         let mut loaded_names: BTreeMap<std::ffi::OsString, PathBuf> = BTreeMap::new();
         for dir in dirs {
-            for file in library_files(dir) {
+            let files = library_files(dir);
+            if files.is_empty() {
+                continue;
+            }
+            if policy.trust == Trust::Strict {
+                if let Err(reason) = trust::check_dir(dir) {
+                    registry.failures.push(LoadError::Untrusted {
+                        path: dir.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+            }
+            for file in files {
                 let name = file.file_name().unwrap_or_default().to_os_string();
                 if let Some(other) = loaded_names.get(&name) {
                     registry.skipped.push(LoadError::Shadowed {
@@ -46,7 +65,7 @@ impl PluginRegistry {
                     });
                     continue;
                 }
-                if registry.add_file(&file, probe).is_ok() {
+                if registry.add_file(&file, policy).is_ok() {
                     loaded_names.insert(name, file);
                 }
             }
@@ -55,8 +74,12 @@ impl PluginRegistry {
     }
 
     /// Loads one file and registers its stage kinds, or records why not.
-    pub fn add_file(&mut self, path: &Path, probe: &Probe) -> Result<&LoadedPlugin, &LoadError> {
-        match load::load(path, probe).and_then(|plugin| self.check_kinds(plugin)) {
+    pub fn add_file(
+        &mut self,
+        path: &Path,
+        policy: &LoadPolicy,
+    ) -> Result<&LoadedPlugin, &LoadError> {
+        match load::load(path, policy).and_then(|plugin| self.check_kinds(plugin)) {
             Ok(plugin) => {
                 let index = self.plugins.len();
                 for (stage_index, stage) in plugin.manifest.stages.iter().enumerate() {
@@ -81,13 +104,29 @@ impl PluginRegistry {
     /// stage kinds the file provides now, or `None` if the file is the one
     /// already loaded (same size and modification time). On failure the
     /// registry is as it was (the old code keeps serving its kinds).
+    ///
+    /// `path` may be spelt differently from the path it was found under
+    /// (relative or absolute): both are made absolute before comparing.
     pub fn reload_file(
         &mut self,
         path: &Path,
-        probe: &Probe,
+        policy: &LoadPolicy,
     ) -> Result<Option<Vec<String>>, LoadError> {
-        let Some(old) = self.plugins.iter().position(|p| p.path == path) else {
-            let plugin = load::load(path, probe).and_then(|plugin| self.check_kinds(plugin))?;
+        let wanted = absolute(path);
+        let Some(old) = self
+            .plugins
+            .iter()
+            .position(|p| absolute(&p.path) == wanted)
+        else {
+            if policy.trust == Trust::Strict {
+                if let Some(dir) = path.parent() {
+                    trust::check_dir(dir).map_err(|reason| LoadError::Untrusted {
+                        path: dir.to_path_buf(),
+                        reason,
+                    })?;
+                }
+            }
+            let plugin = load::load(path, policy).and_then(|plugin| self.check_kinds(plugin))?;
             let index = self.plugins.len();
             for (stage_index, stage) in plugin.manifest.stages.iter().enumerate() {
                 self.kinds
@@ -101,7 +140,7 @@ impl PluginRegistry {
         if stamp.is_some() && stamp == self.plugins[old].stamp {
             return Ok(None);
         }
-        let plugin = load::load(path, probe)?;
+        let plugin = load::load(&self.plugins[old].path.clone(), policy)?;
         for stage in plugin.manifest.stages.iter() {
             if let Some(&(other, _)) = self.kinds.get(stage.kind.as_str()) {
                 if other != old {
@@ -169,6 +208,10 @@ impl PluginRegistry {
     pub fn stage_kinds(&self) -> impl Iterator<Item = &str> {
         self.kinds.keys().map(String::as_str)
     }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn kinds_of(plugin: &LoadedPlugin) -> Vec<String> {

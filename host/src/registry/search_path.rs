@@ -6,15 +6,23 @@ use std::path::{Path, PathBuf};
 pub const PLUGIN_PATH_ENV: &str = "HSP_PLUGIN_PATH";
 
 /// The plugin directories, in search order: each `--plugins DIR`, then
-/// `HSP_PLUGIN_PATH`, then `./plugins`, then the directory of the `host`
-/// executable (where cargo puts the workspace's plugin libraries).
-/// Duplicates (after canonicalisation) are kept once, at their first place.
+/// `HSP_PLUGIN_PATH`, then the directory of the `host` executable (where
+/// cargo puts the workspace's plugin libraries). Every path is made absolute
+/// (so the registry and the file watcher name a file the same way), and
+/// duplicates (after canonicalisation) are kept once, at their first place.
+///
+/// The current directory's `./plugins` is not searched unless named: running
+/// `host validate` inside someone else's checkout must not run its code.
 pub fn plugin_dirs(cli_dirs: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = cli_dirs.to_vec();
     if let Some(env) = std::env::var_os(PLUGIN_PATH_ENV) {
         dirs.extend(std::env::split_paths(&env).filter(|p| !p.as_os_str().is_empty()));
     }
-    dirs.push(PathBuf::from("plugins"));
+    for dir in &mut dirs {
+        if let Ok(absolute) = std::path::absolute(&*dir) {
+            *dir = absolute;
+        }
+    }
     if let Some(exe_dir) = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(Path::to_path_buf))

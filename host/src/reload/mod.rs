@@ -23,10 +23,10 @@ pub use diff::{GraphDiff, diff};
 pub use watch::{Change, DEBOUNCE};
 
 use crate::graph::{PipelineGraph, StageType, load_pipeline};
-use crate::registry::{PluginRegistry, Probe, mapped_libraries};
+use crate::registry::{LoadPolicy, PluginRegistry, Probe, mapped_libraries};
 use crate::runtime::{
-    DataPlaneError, PipelineEvent, PipelineRuntime, RunOptions, RunOutcome, control_spec,
-    stop_signal, watch_signals_independently,
+    DataPlaneError, PipelineEvent, PipelineRuntime, RunOptions, RunOutcome, SignalWatch,
+    control_spec, duration_elapsed,
 };
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -41,7 +41,7 @@ pub struct WatchSetup {
     /// The plugin directories to watch.
     pub plugin_dirs: Vec<PathBuf>,
     /// How to check a new library before loading it.
-    pub probe: Probe,
+    pub policy: LoadPolicy,
 }
 
 /// Runs `graph` (loaded from `file`) to its end: until its finite sources
@@ -54,12 +54,9 @@ pub fn run(
     mut registry: PluginRegistry,
     setup: Option<WatchSetup>,
     options: &RunOptions,
+    mut signals: SignalWatch,
 ) -> Result<RunOutcome, DataPlaneError> {
-    let failed = |message: String| DataPlaneError::StageFailed {
-        id: "-".into(),
-        kind: "-".into(),
-        message,
-    };
+    let failed = DataPlaneError::RunFailed;
     // One worker thread runs the control plane's tasks; control stages'
     // calls run on the blocking pool beside it (see `control_plane.rs`).
     let control = tokio::runtime::Builder::new_multi_thread()
@@ -70,7 +67,7 @@ pub fn run(
         .map_err(|e| failed(format!("cannot start the control plane: {e}")))?;
     let outcome = control.block_on(async {
         let mut pipeline = PipelineRuntime::start(graph, &registry, options)?;
-        watch_signals_independently(pipeline.stop_handle());
+        signals.attach(pipeline.stop_handle());
         let watching = setup.as_ref().map(|s| watch::watch(file, &s.plugin_dirs));
         let (_watcher, mut changes) = match watching {
             Some(Ok((watcher, changes))) => (Some(watcher), Some(changes)),
@@ -80,25 +77,59 @@ pub fn run(
             }
             None => (None, None),
         };
-        let probe = setup.map_or(Probe::None, |s| s.probe);
-        let stop = stop_signal(options.duration);
-        tokio::pin!(stop);
+        let policy = setup.map_or_else(|| LoadPolicy::new(Probe::None), |s| s.policy);
+        let mut last_seen = std::fs::read(file).ok();
+        let elapsed = duration_elapsed(options.duration);
+        tokio::pin!(elapsed);
+        let mut watchdog = tokio::time::interval(Duration::from_millis(250));
+        watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stopped_by = None;
         let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut reloads = Reloads {
             loaded: mapped_libraries(),
             count: 0,
+            failed: Default::default(),
         };
         loop {
             tokio::select! {
-                reason = &mut stop, if stopped_by.is_none() => {
+                Some(reason) = signals.next_stop(), if stopped_by.is_none() => {
+                    // The signal thread has stopped the sources already.
+                    tracing::info!("{reason}: stopping the sources and draining");
+                    stopped_by = Some(reason);
+                }
+                () = &mut elapsed, if stopped_by.is_none() => {
+                    let reason = "--duration elapsed";
                     tracing::info!("{reason}: stopping the sources and draining");
                     stopped_by = Some(reason);
                     pipeline.stop_sources();
                 }
+                _ = watchdog.tick() => {
+                    if let Some((id, kind, lasted)) = pipeline.check_watchdog() {
+                        // Stopping, and the drain cannot move: give up on
+                        // the data plane, not on the control stages.
+                        if stopped_by.is_some() {
+                            let message = format!(
+                                "stage `{id}` ({kind}) has been stuck in a call for {:.1} s; the data plane could not drain and its queued packets are lost",
+                                lasted.as_secs_f64()
+                            );
+                            tracing::error!("{message}");
+                            let table = pipeline.abandon_data_plane().await;
+                            crate::err!("{table}");
+                            return Err(failed(message));
+                        }
+                    }
+                }
                 Some(change) = async { changes.as_mut()?.recv().await }, if !pipeline.data_plane_ended() => {
                     match change {
                         Change::Pipeline => {
+                            // Reading the file (ours, an editor's, a `cat`)
+                            // is an event too: act on new content only.
+                            let text = std::fs::read(file).ok();
+                            if text == last_seen {
+                                tracing::debug!("{}: touched, content unchanged", file.display());
+                                continue;
+                            }
+                            last_seen = text;
                             let saved = watch::saved_at(file);
                             apply_file(&mut pipeline, &registry, file, saved, &HashSet::new()).await;
                         }
@@ -116,7 +147,7 @@ pub fn run(
                 Some((path, stable)) = ready_rx.recv() => {
                     if !stable {
                         tracing::warn!("{}: still changing after 10 s (or gone); not loaded", path.display());
-                    } else if let Some(kinds) = reload_plugin(&mut registry, &probe, &path, &mut reloads) {
+                    } else if let Some(kinds) = reload_plugin(&mut registry, &policy, &path, &mut reloads) {
                         let saved = watch::saved_at(&path);
                         apply_file(&mut pipeline, &registry, file, saved, &kinds).await;
                     }
@@ -150,14 +181,25 @@ pub fn run(
 struct Reloads {
     /// Libraries mapped before the run started.
     loaded: usize,
+    /// Successful reloads.
     count: usize,
+    /// Files that failed to load, with the stamp they had: the same bytes
+    /// are not tried again (each try would map another copy).
+    failed: std::collections::HashMap<PathBuf, Option<(u64, std::time::SystemTime)>>,
+}
+
+impl Reloads {
+    /// Mappings this run has added, loaded or refused after mapping.
+    fn mappings(&self) -> usize {
+        mapped_libraries().saturating_sub(self.loaded)
+    }
 }
 
 /// Loads a new or changed library, now completely written; returns the
 /// stage kinds it provides, or `None` (logged) if it cannot be used.
 fn reload_plugin(
     registry: &mut PluginRegistry,
-    probe: &Probe,
+    policy: &LoadPolicy,
     path: &Path,
     reloads: &mut Reloads,
 ) -> Option<HashSet<String>> {
@@ -168,32 +210,42 @@ fn reload_plugin(
         );
         return None;
     }
-    if reloads.count >= MAX_PLUGIN_RELOADS {
+    let stamp = crate::registry::file_stamp(path);
+    if reloads.failed.get(path) == Some(&stamp) {
+        tracing::debug!(
+            "{}: failed before and unchanged since; not tried again",
+            path.display()
+        );
+        return None;
+    }
+    if reloads.mappings() >= MAX_PLUGIN_RELOADS {
         tracing::error!(
-            "{}: not loaded: this run has already loaded {MAX_PLUGIN_RELOADS} plugin versions, each a mapping that cannot be unloaded; restart the host to reclaim them",
+            "{}: not loaded: this run has already mapped {MAX_PLUGIN_RELOADS} plugin versions, each a mapping that cannot be unloaded; restart the host to reclaim them",
             path.display()
         );
         return None;
     }
     let began = Instant::now();
-    match registry.reload_file(path, probe) {
+    match registry.reload_file(path, policy) {
         Ok(None) => {
             tracing::debug!("{}: unchanged, not reloaded", path.display());
             None
         }
         Ok(Some(kinds)) => {
             reloads.count += 1;
+            reloads.failed.remove(path);
             tracing::info!(
                 "plugin {} loaded in {:.1} ms: {}; {} plugin reload(s) this run have left {} library mapping(s) behind",
                 path.display(),
                 began.elapsed().as_secs_f64() * 1000.0,
                 kinds.join(", "),
                 reloads.count,
-                mapped_libraries().saturating_sub(reloads.loaded),
+                reloads.mappings(),
             );
             Some(kinds.into_iter().collect())
         }
         Err(error) => {
+            reloads.failed.insert(path.to_path_buf(), stamp);
             tracing::error!("{error}; the running pipeline is unchanged");
             None
         }

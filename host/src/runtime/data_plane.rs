@@ -9,8 +9,11 @@
 //! producer's pool drains, and the source stops being called.
 
 use super::bridge::{self, Tap, TapReceiver};
-use super::packets::{OutputPool, as_input, as_output, bypass_into, copy_into};
-use super::stats::{self, EdgeRow, StageRow, StageStats};
+use super::packets::{
+    OutputPool, as_input, as_output, bypass_into, copy_into, shape_fits, shape_of,
+};
+use super::run_flags::{Progress, RunFlags};
+use super::stats::{self, EdgeRow, SourcePace, StageRow, StageStats};
 use crate::graph::{EdgePolicy, IdleStrategy, OnError, PipelineGraph, StageNode, StageType};
 use crate::registry::PluginRegistry;
 use hsp_sdk::abi::{FfiStageBox, PluginModuleRef};
@@ -19,7 +22,6 @@ use hsp_sdk::{
     PolledQueue, QueueConsumer, QueueProducer, StageQueue, StreamFormat,
 };
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -36,6 +38,10 @@ pub enum DataPlaneError {
         /// What it said.
         message: String,
     },
+    /// The run failed for a reason that names its own culprit (a control
+    /// stage, a stuck data plane, a thread that could not start).
+    #[error("{0}")]
+    RunFailed(String),
 }
 
 /// A pipeline's data plane, built and ready to spawn.
@@ -49,7 +55,18 @@ pub struct HybridRuntime {
     retired: QueueProducer<Retired>,
     /// Stages that have finished.
     finished: usize,
+    /// What the watchdog reads.
+    progress: Arc<Progress>,
+    /// Direct hand-offs in progress on the stack (bounded: see [`emit`]).
+    hand_off_depth: u32,
+    /// Stages whose `stop` failed: what they held may be lost.
+    stop_failures: Vec<String>,
 }
+
+/// Direct hand-offs nest one stack frame group per stage; past this depth a
+/// packet goes through its queue instead, so a long chain cannot overflow
+/// the data-plane thread's stack.
+const MAX_HAND_OFF_DEPTH: u32 = 32;
 
 /// A change for the running data plane, applied between two packets.
 pub enum Command {
@@ -117,6 +134,8 @@ pub struct DataPlaneLink {
     pub taps: Vec<(usize, TapReceiver)>,
     /// Data-plane stage index of each graph stage (`None`: a control stage).
     pub index_of: Vec<Option<usize>>,
+    /// What the data-plane thread is doing, for the watchdog.
+    pub progress: Arc<Progress>,
 }
 
 /// Commands in flight at once; the control plane waits for room.
@@ -144,6 +163,8 @@ struct RunningStage {
     module: PluginModuleRef,
     config_json: String,
     input_format: Option<StreamFormat>,
+    /// What it declared it emits: every emitted packet is checked against it.
+    output_format: Option<StreamFormat>,
     input_edge: Option<usize>,
     output_edges: Vec<usize>,
     pool: Option<OutputPool>,
@@ -181,6 +202,78 @@ impl RunningStage {
     }
 }
 
+impl RunningStage {
+    /// A source emitted `packet`: remember where its data ends, and on
+    /// sampled calls (`timed`) how far behind the wall clock it is.
+    #[inline]
+    fn track_pace(&mut self, packet: &PipelineData, timed: bool) {
+        let timestamp = packet.timestamp_ns();
+        let pace = match &mut self.stats.pace {
+            Some(pace) => pace,
+            None => {
+                // The first block decides whether the source is live.
+                let now = unix_now_ns();
+                self.stats.pace.insert(SourcePace {
+                    live: now.abs_diff(timestamp) < SourcePace::LIVE_WINDOW_NS,
+                    wall_ns: now,
+                    ..SourcePace::default()
+                })
+            }
+        };
+        let length = block_length_ns(packet, self.output_format.as_ref());
+        pace.last_block = (timestamp, length);
+        if timed && pace.live {
+            let now = unix_now_ns();
+            pace.wall_ns = now;
+            let lag = now.saturating_sub(timestamp.saturating_add(length));
+            pace.worst_lag_ns = pace.worst_lag_ns.max(lag);
+        }
+    }
+}
+
+/// The length of the data in an EEG block, in ns (0 for other kinds).
+#[inline]
+fn block_length_ns(packet: &PipelineData, format: Option<&StreamFormat>) -> u64 {
+    let samples = match shape_of(packet) {
+        Some((_, samples))
+            if matches!(
+                packet,
+                PipelineData::RawEeg(_) | PipelineData::FilteredEeg(_)
+            ) =>
+        {
+            samples
+        }
+        _ => return 0,
+    };
+    match format.map(|f| f.sample_rate_hz) {
+        Some(rate) if rate > 0.0 => (samples as f64 * 1e9 / rate) as u64,
+        _ => 0,
+    }
+}
+
+/// The wall clock, in ns since the Unix epoch.
+#[inline]
+fn unix_now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// `Some(message)` if `packet` does not have the shape `stage` declared.
+#[inline]
+fn misshapen(stage: &mut RunningStage, packet: &PipelineData) -> Option<String> {
+    let format = stage.output_format.as_ref()?;
+    if shape_fits(packet, format) {
+        return None;
+    }
+    stage.stats.misshapen += 1;
+    let (channels, values) = shape_of(packet).unwrap_or_default();
+    Some(format!(
+        "emitted a packet of {channels} channel(s) x {values} value(s), but declared {} x {}",
+        format.channels, format.values_per_channel
+    ))
+}
+
 /// Whether call number `calls` of a stage is timed (and, for a sink, its
 /// latency sampled). Reading the clock twice costs about 50 ns here, more
 /// than a cheap stage, so calls are sampled: one in 8 for a stage's first
@@ -208,6 +301,11 @@ pub struct DataPlaneReport {
     pub steady_state_packets: u64,
     /// Packets that reached the sinks, and how long the data plane ran.
     pub delivered: (u64, Duration),
+    /// Stages whose `stop` failed (a sink that could not write what it
+    /// held): the run must not end as a success.
+    pub stop_failures: Vec<String>,
+    /// Stopped at once by a second signal: queued packets were let go.
+    pub aborted: bool,
 }
 
 impl HybridRuntime {
@@ -268,6 +366,7 @@ impl HybridRuntime {
                 module: plugin.module,
                 config_json: node.config_json.clone(),
                 input_format: node.input_format,
+                output_format: node.output_format,
                 input_edge: None,
                 output_edges: Vec::new(),
                 pool,
@@ -316,6 +415,7 @@ impl HybridRuntime {
         let (commands_tx, commands) = PolledQueue::new(COMMAND_CAPACITY);
         // Room for an acknowledgement of every command in flight, twice over.
         let (retired, retired_rx) = StageQueue::new(2 * COMMAND_CAPACITY).split();
+        let progress = Arc::new(Progress::default());
         Ok((
             Self {
                 stages,
@@ -326,12 +426,16 @@ impl HybridRuntime {
                 commands,
                 retired,
                 finished: 0,
+                progress: Arc::clone(&progress),
+                hand_off_depth: 0,
+                stop_failures: Vec::new(),
             },
             DataPlaneLink {
                 commands: commands_tx,
                 retired: retired_rx,
                 taps,
                 index_of,
+                progress,
             },
         ))
     }
@@ -433,21 +537,24 @@ impl HybridRuntime {
     }
 
     /// Runs the data plane on its own thread until every stage has finished
-    /// (sources at their end, queues drained) or `stop` is raised (sources
-    /// stop, the rest drains).
+    /// (sources at their end, queues drained), `STOP` is raised (sources
+    /// stop, the rest drains) or `ABORT` is (every stage stops now).
     pub fn spawn(
         self,
-        stop: Arc<AtomicBool>,
+        flags: Arc<RunFlags>,
     ) -> std::io::Result<JoinHandle<Result<DataPlaneReport, DataPlaneError>>> {
         thread::Builder::new()
             .name("hsp-data-plane".into())
-            .spawn(move || self.run(&stop))
+            .spawn(move || self.run(&flags))
     }
 
-    fn run(mut self, stop: &AtomicBool) -> Result<DataPlaneReport, DataPlaneError> {
+    fn run(mut self, flags: &RunFlags) -> Result<DataPlaneReport, DataPlaneError> {
         for index in 0..self.stages.len() {
             let stage = &mut self.stages[index];
-            if let Err(error) = DataPlaneStage::start(&mut stage.stage) {
+            self.progress.enter(index);
+            let started = DataPlaneStage::start(&mut stage.stage);
+            self.progress.leave();
+            if let Err(error) = started {
                 return Err(DataPlaneError::StageFailed {
                     id: stage.id.clone(),
                     kind: stage.kind.clone(),
@@ -459,14 +566,31 @@ impl HybridRuntime {
         let mut last_report = started;
         let mut idle_passes: u32 = 0;
         let mut stopping = false;
+        let mut aborted = false;
         let mut warm = WarmUp::new();
         loop {
-            if !stopping && stop.load(Ordering::Relaxed) {
-                stopping = true;
-                for index in 0..self.stages.len() {
-                    if self.stages[index].input_edge.is_none() {
+            self.progress.pass();
+            let raised = flags.get();
+            if raised != 0 {
+                if !stopping && raised & RunFlags::STOP != 0 {
+                    stopping = true;
+                    for index in 0..self.stages.len() {
+                        if self.stages[index].input_edge.is_none() {
+                            self.finish(index);
+                        }
+                    }
+                }
+                if !aborted && raised & RunFlags::ABORT != 0 {
+                    // Upstream first, so each stage's queued input is let
+                    // go (counted) before it stops and a sink flushes.
+                    aborted = true;
+                    for index in 0..self.stages.len() {
                         self.finish(index);
                     }
+                }
+                if raised & RunFlags::REPORT != 0 {
+                    flags.lower(RunFlags::REPORT);
+                    crate::err!("{}", self.report_table(started));
                 }
             }
             if !self.commands.is_empty() {
@@ -483,7 +607,7 @@ impl HybridRuntime {
             if let Some(interval) = self.stats_interval {
                 if last_report.elapsed() >= interval {
                     last_report = Instant::now();
-                    eprint!("{}", self.report_table(started));
+                    crate::err!("{}", self.report_table(started));
                 }
             }
             if worked {
@@ -532,6 +656,24 @@ impl HybridRuntime {
             steady_state_allocations,
             steady_state_packets,
             delivered: (delivered, elapsed),
+            stop_failures: {
+                // A sink that failed under `bypass` or `restart` ran on, but
+                // what it was given then may not be written: not a success.
+                let mut failures = std::mem::take(&mut self.stop_failures);
+                failures.extend(
+                    self.stages
+                        .iter()
+                        .filter(|s| s.output_format.is_none() && s.stats.errors > 0)
+                        .map(|s| {
+                            format!(
+                                "sink `{}` ({}) failed {} time(s) under on_error = {:?}",
+                                s.id, s.kind, s.stats.errors, s.on_error
+                            )
+                        }),
+                );
+                failures
+            },
+            aborted,
         })
     }
 
@@ -613,7 +755,9 @@ impl HybridRuntime {
         stage.calls = stage.calls.wrapping_add(1);
         let timed = timed(stage.calls);
         let began = timed.then(Instant::now);
+        self.progress.enter(index);
         let result = DataPlaneStage::process(&mut stage.stage, input_ref, output_mut);
+        self.progress.leave();
         if let Some(began) = began {
             stage
                 .stats
@@ -621,10 +765,7 @@ impl HybridRuntime {
                 .saturating_record(began.elapsed().as_nanos() as u64);
         }
         if let (true, Some(latency), Some(item)) = (timed, &mut stage.stats.latency_ns, &input) {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64);
-            match now.checked_sub(item.timestamp_ns()) {
+            match unix_now_ns().checked_sub(item.timestamp_ns()) {
                 Some(age) => latency.saturating_record(age),
                 // A source faster than real time stamps data "in the future".
                 None => stage.stats.ahead_of_clock += 1,
@@ -634,6 +775,14 @@ impl HybridRuntime {
             Ok(Outcome::Emitted) | Ok(Outcome::MoreOutput) => {
                 stage.more_output = matches!(result, Ok(Outcome::MoreOutput));
                 if let Some(output) = output {
+                    if let Some(message) = misshapen(stage, &output) {
+                        stage.more_output = false;
+                        self.on_stage_error(index, &message, input, Some(output))?;
+                        return Ok(true);
+                    }
+                    if stage.input_edge.is_none() {
+                        stage.track_pace(&output, timed);
+                    }
                     self.emit(index, output)?;
                 }
             }
@@ -681,30 +830,36 @@ impl HybridRuntime {
         stage.stats.packets_in += 1;
         stage.calls = stage.calls.wrapping_add(1);
         let began = timed(stage.calls).then(Instant::now);
+        self.progress.enter(index);
         let result = DataPlaneStage::process_in_place(&mut stage.stage, as_output(&mut packet));
+        self.progress.leave();
         if let Some(began) = began {
             stage
                 .stats
                 .process_ns
                 .saturating_record(began.elapsed().as_nanos() as u64);
         }
-        match result {
-            Ok(Outcome::Emitted) => self.emit(index, packet)?,
-            Ok(Outcome::NoOutput) => drop(packet),
+        let message = match result {
+            Ok(Outcome::Emitted) => match misshapen(stage, &packet) {
+                None => return self.emit(index, packet).map(|()| true),
+                Some(message) => message,
+            },
+            Ok(Outcome::NoOutput) => return Ok(true),
             Ok(Outcome::Finished) => {
                 drop(packet);
                 self.finish(index);
+                return Ok(true);
             }
             Ok(Outcome::MoreOutput) => {
-                drop(packet);
-                let message = "returned MoreOutput from process_in_place, which cannot give more";
-                self.on_stage_error(index, message, None, None)?;
+                "returned MoreOutput from process_in_place, which cannot give more".to_string()
             }
-            Err(error) => {
-                drop(packet);
-                self.on_stage_error(index, error.message(), None, None)?;
-            }
-        }
+            Err(error) => error.message().to_string(),
+        };
+        // The packet was worked on in place and may be half-transformed:
+        // it cannot be bypassed or fed again, so it is lost, and counted.
+        drop(packet);
+        self.stages[index].stats.lost += 1;
+        self.on_stage_error(index, &message, None, None)?;
         Ok(true)
     }
 
@@ -726,16 +881,21 @@ impl HybridRuntime {
         if let [edge_index] = stage.output_edges[..] {
             let edge = &mut self.edges[edge_index];
             let consumer = &self.stages[edge.to];
-            let direct =
-                edge.producer.is_some() && consumer.takes_directly() && edge.consumer.is_empty();
+            let direct = edge.producer.is_some()
+                && consumer.takes_directly()
+                && edge.consumer.is_empty()
+                && self.hand_off_depth < MAX_HAND_OFF_DEPTH;
             if direct {
                 edge.pushed += 1;
                 let to = edge.to;
-                return if self.stages[to].in_place {
+                self.hand_off_depth += 1;
+                let result = if self.stages[to].in_place {
                     self.step_in_place(to, packet).map(|_| ())
                 } else {
                     self.call_stage(to, Some(packet), None, true).map(|_| ())
                 };
+                self.hand_off_depth -= 1;
+                return result;
             }
             if let Err(packet) = push(edge, packet) {
                 let stage = &mut self.stages[index];
@@ -807,6 +967,10 @@ impl HybridRuntime {
         }
         stage.finished = true;
         self.finished += 1;
+        if let Some(pace) = &mut stage.stats.pace {
+            // How far behind a live source is, measured when it stops.
+            pace.wall_ns = unix_now_ns();
+        }
         stage.pending = None;
         stage.more_output = false;
         if let Some(edge) = stage.input_edge {
@@ -818,8 +982,16 @@ impl HybridRuntime {
                 edge.dropped += 1;
             }
         }
-        if let Err(error) = DataPlaneStage::stop(&mut stage.stage) {
+        self.progress.enter(index);
+        let stopped = DataPlaneStage::stop(&mut stage.stage);
+        self.progress.leave();
+        if let Err(error) = stopped {
             tracing::error!(stage = %stage.id, "stop failed: {error}");
+            let failure = format!(
+                "stage `{}` ({}) failed to stop: {error}",
+                stage.id, stage.kind
+            );
+            self.stop_failures.push(failure);
         }
         for &edge in &stage.output_edges {
             // Downstream sees the end once it has drained this edge.
@@ -832,6 +1004,17 @@ impl HybridRuntime {
         }
     }
 
+    /// Applies stage `index`'s `on_error` policy to a failed call on
+    /// `input` (kept for `bypass` and `restart`) with `output`.
+    ///
+    /// - `stop`: the run fails, naming the stage.
+    /// - `bypass`: this packet goes on unprocessed. A stage that panicked
+    ///   refuses every later call, so it is first rebuilt from its config
+    ///   (counted as a restart): only the packet that panicked is bypassed.
+    /// - `restart`: the stage is rebuilt from its config, and the packet it
+    ///   failed on is fed once to the fresh stage; if that fails too, the
+    ///   packet is lost (counted). An in-place stage's packet was worked on
+    ///   where it is and cannot be fed again: it is lost (counted).
     fn on_stage_error(
         &mut self,
         index: usize,
@@ -847,57 +1030,123 @@ impl HybridRuntime {
         } else {
             tracing::trace!(stage = %stage.id, "{message}");
         }
+        let fail = |stage: &RunningStage, message: String| DataPlaneError::StageFailed {
+            id: stage.id.clone(),
+            kind: stage.kind.clone(),
+            message,
+        };
         match stage.on_error {
-            OnError::Stop => Err(DataPlaneError::StageFailed {
-                id: stage.id.clone(),
-                kind: stage.kind.clone(),
-                message: message.to_string(),
-            }),
+            OnError::Stop => Err(fail(stage, message.to_string())),
             OnError::Bypass => {
+                if hsp_sdk::export::is_panic_message(message) {
+                    self.rebuild(index).map_err(|error| {
+                        fail(
+                            &self.stages[index],
+                            format!("{message}; rebuilding it after the panic failed: {error}"),
+                        )
+                    })?;
+                }
                 if let (Some(input), Some(mut output)) = (input, output) {
                     if bypass_into(&input, &mut output) {
-                        stage.stats.bypassed += 1;
+                        self.stages[index].stats.bypassed += 1;
                         drop(input);
                         self.emit(index, output)?;
+                    } else {
+                        self.stages[index].stats.lost += 1;
                     }
                 }
                 Ok(())
             }
             OnError::Restart => {
-                let built = (stage.module.create_stage())(
-                    stage.kind.as_str().into(),
-                    stage.config_json.as_str().into(),
-                    stage.input_format.into(),
-                )
-                .into_result()
-                .map_err(|e| e.into_string());
-                let resumed = built.and_then(|fresh| {
-                    // The failed stage goes first (a sink flushes what it
-                    // holds, on drop if it refuses `stop` after a panic), then
-                    // the fresh one carries on after it (a sink appends). A
-                    // rare error path: its drop may free memory on this thread.
-                    let mut old = std::mem::replace(&mut stage.stage, fresh);
-                    let _ = DataPlaneStage::stop(&mut old);
-                    drop(old);
-                    DataPlaneStage::resume(&mut stage.stage).map_err(|e| e.to_string())
-                });
-                match resumed {
-                    Ok(()) => {
-                        stage.stats.restarts += 1;
-                        tracing::warn!(stage = %stage.id, "restarted from its config");
-                        Ok(())
-                    }
-                    Err(error) => Err(DataPlaneError::StageFailed {
-                        id: stage.id.clone(),
-                        kind: stage.kind.clone(),
-                        message: format!("{message}; restarting it failed too: {error}"),
-                    }),
+                self.rebuild(index).map_err(|error| {
+                    fail(
+                        &self.stages[index],
+                        format!("{message}; restarting it failed too: {error}"),
+                    )
+                })?;
+                if let Some(input) = input {
+                    self.feed_again(index, input, output)?;
                 }
+                Ok(())
             }
         }
     }
 
-    fn report_table(&self, started: Instant) -> String {
+    /// Builds stage `index` afresh from its config: the failed object stops
+    /// first (a sink flushes what it holds, on drop if it refuses `stop`
+    /// after a panic), then the fresh one resumes after it (a sink appends).
+    /// A rare error path: its drop may free memory on this thread.
+    fn rebuild(&mut self, index: usize) -> Result<(), String> {
+        let stage = &mut self.stages[index];
+        let fresh = (stage.module.create_stage())(
+            stage.kind.as_str().into(),
+            stage.config_json.as_str().into(),
+            stage.input_format.into(),
+        )
+        .into_result()
+        .map_err(|e| e.into_string())?;
+        let mut old = std::mem::replace(&mut stage.stage, fresh);
+        self.progress.enter(index);
+        let _ = DataPlaneStage::stop(&mut old);
+        drop(old);
+        let resumed = DataPlaneStage::resume(&mut stage.stage).map_err(|e| e.to_string());
+        self.progress.leave();
+        resumed?;
+        stage.stats.restarts += 1;
+        if stage.stats.restarts == 1 {
+            tracing::warn!(stage = %stage.id, "rebuilt from its config");
+        } else {
+            tracing::debug!(stage = %stage.id, restarts = stage.stats.restarts, "rebuilt from its config");
+        }
+        Ok(())
+    }
+
+    /// Gives a restarted stage the packet its predecessor failed on, once.
+    fn feed_again(
+        &mut self,
+        index: usize,
+        input: PipelineData,
+        mut output: Option<PipelineData>,
+    ) -> Result<(), DataPlaneError> {
+        let stage = &mut self.stages[index];
+        let output_mut = output.as_mut().map_or(PacketMut::None, as_output);
+        self.progress.enter(index);
+        let result = DataPlaneStage::process(&mut stage.stage, as_input(&input), output_mut);
+        self.progress.leave();
+        match result {
+            Ok(Outcome::Emitted) | Ok(Outcome::MoreOutput) => {
+                stage.more_output = matches!(result, Ok(Outcome::MoreOutput));
+                match output {
+                    Some(output) if misshapen(stage, &output).is_none() => self.emit(index, output),
+                    Some(_) => {
+                        stage.stats.lost += 1;
+                        Ok(())
+                    }
+                    None => Ok(()),
+                }
+            }
+            Ok(Outcome::NoOutput) => Ok(()),
+            Ok(Outcome::Finished) => {
+                drop(output);
+                self.finish(index);
+                Ok(())
+            }
+            Err(error) => {
+                stage.stats.errors += 1;
+                stage.stats.lost += 1;
+                tracing::debug!(stage = %stage.id, "the fresh stage failed on the same packet: {error}");
+                Ok(())
+            }
+        }
+    }
+
+    fn report_table(&mut self, started: Instant) -> String {
+        let now = unix_now_ns();
+        for stage in self.stages.iter_mut().filter(|s| !s.finished) {
+            if let Some(pace) = &mut stage.stats.pace {
+                pace.wall_ns = now;
+            }
+        }
         let rows: Vec<StageRow<'_>> = self
             .stages
             .iter()
@@ -1015,10 +1264,11 @@ fn total_packets(stages: &[RunningStage]) -> u64 {
 }
 
 /// Whether a stage whose plugin can work in place does: when its input
-/// packet has exactly the shape of its output, and not under `bypass`,
-/// which must forward the input as it came.
+/// packet has exactly the shape of its output, and only under `stop`:
+/// `bypass` must forward the input as it came, and `restart` must give it,
+/// intact, to the fresh stage.
 pub fn runs_in_place(plugin_in_place: bool, node: &StageNode, on_error: OnError) -> bool {
-    plugin_in_place && on_error != OnError::Bypass && node.input_format == node.output_format
+    plugin_in_place && on_error == OnError::Stop && node.input_format == node.output_format
 }
 
 /// Packets of stage `index`'s pool that can be away at once: every queue

@@ -8,11 +8,15 @@ mod control_plane;
 mod data_plane;
 mod packets;
 mod pipeline;
+mod run_flags;
+mod signals;
 mod stats;
 
 pub use control_plane::{ControlSpec, ParamRequest};
 pub use data_plane::{DataPlaneError, DataPlaneReport, HybridRuntime, Replacement, Retired};
 pub use pipeline::{
-    PipelineEvent, PipelineRuntime, RunOptions, RunOutcome, StopHandle, control_spec, stop_signal,
-    watch_signals_independently,
+    DEFAULT_WATCHDOG, PipelineEvent, PipelineRuntime, RunOptions, RunOutcome, StopHandle,
+    control_spec, duration_elapsed,
 };
+pub use run_flags::RunFlags;
+pub use signals::{ABORT_GRACE, EXIT_INTERRUPTED, SignalWatch, interrupted_twice, watch_signals};

@@ -117,3 +117,61 @@ pub fn bypass_into(source: &PipelineData, target: &mut PipelineData) -> bool {
         (source, target) => copy_into(source, target),
     }
 }
+
+/// An item's shape: channels and values per channel (`None` for events,
+/// which have none).
+#[inline]
+pub fn shape_of(item: &PipelineData) -> Option<(usize, usize)> {
+    match item {
+        PipelineData::RawEeg(p) => Some((p.channels(), p.samples_per_channel())),
+        PipelineData::FilteredEeg(p) => Some((p.0.channels(), p.0.samples_per_channel())),
+        PipelineData::Fft(p) => Some((p.channels(), p.bins_per_channel())),
+        PipelineData::Features(p) => Some((p.channels(), p.features_per_channel())),
+        PipelineData::Event(_) => None,
+    }
+}
+
+/// Whether `item` has the shape its stage declared in `format`: exactly the
+/// declared channels; for EEG at most the declared samples per channel (a
+/// source's last block may be short, and a row per sample stays a whole
+/// row), for spectra and features exactly the declared values.
+#[inline]
+pub fn shape_fits(item: &PipelineData, format: &StreamFormat) -> bool {
+    let Some((channels, values)) = shape_of(item) else {
+        return true;
+    };
+    let declared = format.values_per_channel();
+    channels == format.channels()
+        && match item {
+            PipelineData::RawEeg(_) | PipelineData::FilteredEeg(_) => values <= declared,
+            _ => values == declared,
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_packet_is_checked_against_its_declared_shape() {
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 4, 250.0, 25);
+        let pool = OutputPool::for_format(&format, 1).expect("pool");
+        let mut item = pool.try_acquire().expect("packet");
+        let PipelineData::RawEeg(packet) = &mut item else {
+            unreachable!("a raw EEG pool")
+        };
+        packet.set_shape(4, 25).unwrap();
+        assert!(shape_fits(&item, &format));
+        let PipelineData::RawEeg(packet) = &mut item else {
+            unreachable!("a raw EEG pool")
+        };
+        packet.set_shape(4, 12).unwrap();
+        assert!(shape_fits(&item, &format), "a short last block is fine");
+        let PipelineData::RawEeg(packet) = &mut item else {
+            unreachable!("a raw EEG pool")
+        };
+        packet.set_shape(3, 12).unwrap();
+        assert!(!shape_fits(&item, &format), "a channel went missing");
+        assert_eq!(shape_of(&item), Some((3, 12)));
+    }
+}

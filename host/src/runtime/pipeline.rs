@@ -8,24 +8,40 @@ use super::data_plane::{
     Command, DataPlaneError, DataPlaneLink, DataPlaneReport, HybridRuntime, Replacement, Retired,
     runs_in_place,
 };
+use super::run_flags::{Progress, RunFlags, Watchdog};
 use crate::graph::{OnError, PipelineGraph, StageNode, StageType};
 use crate::registry::{LoadedPlugin, PluginRegistry};
 use hsp_sdk::Input;
 use hsp_sdk::abi::FfiControlStageBox;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// How to run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Stop the sources after this long (then drain).
     pub duration: Option<Duration>,
     /// Print the stats table this often (and always at exit).
     pub stats_interval: Option<Duration>,
+    /// A data-plane stage call lasting longer than this is reported as
+    /// stuck; once the run is stopping, the host gives up on it after this.
+    pub watchdog: Duration,
+}
+
+/// The watchdog's deadline when none is given.
+pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(5);
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            duration: None,
+            stats_interval: None,
+            watchdog: DEFAULT_WATCHDOG,
+        }
+    }
 }
 
 /// How a run ended.
@@ -38,66 +54,32 @@ pub struct RunOutcome {
     pub stopped_by: Option<&'static str>,
 }
 
-/// Stops a running pipeline's sources, from any thread (the rest drains).
+/// Tells a running data plane to stop, from any thread.
 #[derive(Clone)]
 pub struct StopHandle {
-    stop: Arc<AtomicBool>,
+    flags: Arc<RunFlags>,
     data_plane: Thread,
 }
 
 impl StopHandle {
-    /// Raises the stop flag and wakes the data plane.
+    /// Stops the sources; the rest drains.
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.data_plane.unpark();
+        self.raise(RunFlags::STOP);
     }
-}
 
-/// Watches SIGINT and SIGTERM on a thread of its own, so that they work even
-/// while the control plane is stuck in a control stage's call: the first
-/// stops the sources (the control loop also reports it), the second exits
-/// at once with 130.
-pub fn watch_signals_independently(handle: StopHandle) {
-    let spawned = std::thread::Builder::new()
-        .name("hsp-signals".into())
-        .spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async {
-                #[cfg(unix)]
-                let mut terminate =
-                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-                for count in 1.. {
-                    #[cfg(unix)]
-                    let terminated = async {
-                        match terminate.as_mut() {
-                            Some(stream) => stream.recv().await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    #[cfg(not(unix))]
-                    let terminated = std::future::pending::<Option<()>>();
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => {}
-                        _ = terminated => {}
-                    }
-                    if count == 1 {
-                        handle.stop();
-                    } else {
-                        eprintln!("second interrupt: exiting now, without draining");
-                        std::process::exit(130);
-                    }
-                }
-            });
-        });
-    if let Err(error) = spawned {
-        tracing::warn!(
-            "cannot start the signal thread ({error}); a stuck control stage will need SIGKILL"
-        );
+    /// Stops every stage now; queued packets are let go, sinks flush.
+    pub fn abort(&self) {
+        self.raise(RunFlags::STOP | RunFlags::ABORT);
+    }
+
+    /// Asks for the stats table once.
+    pub fn request_report(&self) {
+        self.raise(RunFlags::REPORT);
+    }
+
+    fn raise(&self, flags: u8) {
+        self.flags.raise(flags);
+        self.data_plane.unpark();
     }
 }
 
@@ -146,7 +128,9 @@ pub struct PipelineRuntime {
     control: ControlPlane,
     params: mpsc::UnboundedReceiver<ParamRequest>,
     fatal: mpsc::UnboundedReceiver<String>,
-    stop: Arc<AtomicBool>,
+    flags: Arc<RunFlags>,
+    progress: Arc<Progress>,
+    watchdog: Watchdog,
     data_plane_thread: Thread,
     joiner: Option<
         std::thread::JoinHandle<std::thread::Result<Result<DataPlaneReport, DataPlaneError>>>,
@@ -158,11 +142,7 @@ pub struct PipelineRuntime {
 }
 
 fn failed(message: String) -> DataPlaneError {
-    DataPlaneError::StageFailed {
-        id: "-".into(),
-        kind: "-".into(),
-        message,
-    }
+    DataPlaneError::RunFailed(message)
 }
 
 impl PipelineRuntime {
@@ -206,9 +186,10 @@ impl PipelineRuntime {
         for (spec, stage) in control_stages {
             control.start_stage(spec, stage);
         }
-        let stop = Arc::new(AtomicBool::new(false));
+        let flags = Arc::new(RunFlags::default());
+        let progress = Arc::clone(&link.progress);
         let handle: JoinHandle<_> = data_plane
-            .spawn(Arc::clone(&stop))
+            .spawn(Arc::clone(&flags))
             .map_err(|e| failed(format!("cannot start the data-plane thread: {e}")))?;
         let data_plane_thread = handle.thread().clone();
         let (done_tx, done) = oneshot::channel();
@@ -251,7 +232,9 @@ impl PipelineRuntime {
             control,
             params,
             fatal,
-            stop,
+            flags,
+            progress,
+            watchdog: Watchdog::new(options.watchdog),
             data_plane_thread,
             joiner: Some(joiner),
             done,
@@ -290,9 +273,45 @@ impl PipelineRuntime {
     /// A handle that stops the sources from any thread.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle {
-            stop: Arc::clone(&self.stop),
+            flags: Arc::clone(&self.flags),
             data_plane: self.data_plane_thread.clone(),
         }
+    }
+
+    /// Looks at the data plane's progress: a stage call that has not
+    /// returned within the watchdog's deadline is logged once, by name.
+    /// Returns the stuck stage's id and kind while it stays stuck.
+    pub fn check_watchdog(&mut self) -> Option<(String, String, Duration)> {
+        if self.data_plane_ended {
+            return None;
+        }
+        let stuck = self.watchdog.check(&self.progress)?;
+        let node = self
+            .dp_index
+            .iter()
+            .find(|(_, index)| **index == stuck.stage)
+            .and_then(|(id, _)| self.graph.stages.iter().find(|n| &n.id == id));
+        let (id, kind) = node.map_or_else(
+            || (format!("#{}", stuck.stage), "?".to_string()),
+            |n| (n.id.clone(), n.kind.clone()),
+        );
+        if stuck.new {
+            tracing::error!(
+                "stage `{id}` ({kind}) has not returned from a call for {:.1} s: the data plane is stuck in it, and every data-plane stage waits",
+                stuck.for_.as_secs_f64()
+            );
+        }
+        Some((id, kind, stuck.for_))
+    }
+
+    /// Gives up on a data plane stuck in a stage call: the control stages
+    /// are stopped (their sinks flush) and the data-plane thread is left to
+    /// the process's exit. Returns the control stages' table.
+    pub async fn abandon_data_plane(mut self) -> String {
+        let order: Vec<String> = self.graph.stages.iter().map(|n| n.id.clone()).collect();
+        // The thread is stuck: never join it (the joiner is dropped, detached).
+        drop(self.joiner.take());
+        self.control.shut_down(&order).await
     }
 
     /// Acts on a parameter change asked for by a control stage: the target's
@@ -384,7 +403,7 @@ impl PipelineRuntime {
             .is_some_and(|r| r.in_place != in_place)
         {
             return Err(format!(
-                "`{}` would switch between working in place and not (`on_error = \"bypass\"` never works in place, and the plugin's code decides the rest); that needs a restart",
+                "`{}` would switch between working in place and not (only `on_error = \"stop\"` works in place, and the plugin's code decides the rest); that needs a restart",
                 node.id
             ));
         }
@@ -575,6 +594,12 @@ impl PipelineRuntime {
         let bridges = self.control.bridge_counts();
         let order: Vec<String> = self.graph.stages.iter().map(|n| n.id.clone()).collect();
         let mut control_table = self.control.shut_down(&order).await;
+        // A control stage that failed under `stop` after the data plane
+        // ended (while draining its queue) still fails the run.
+        if let Ok(message) = self.fatal.try_recv() {
+            crate::err!("{report_table}{control_table}", report_table = report.table);
+            return Err(failed(message));
+        }
         for (id, sent, dropped) in bridges {
             control_table.push_str(&format!(
                 "  bridge {id} -> control plane: {sent} sent, {dropped} dropped\n"
@@ -649,38 +674,10 @@ pub fn control_spec(
     })
 }
 
-/// Resolves with the reason when the run should stop early.
-pub async fn stop_signal(duration: Option<Duration>) -> &'static str {
-    let elapsed = async {
-        match duration {
-            Some(duration) => tokio::time::sleep(duration).await,
-            None => std::future::pending().await,
-        }
-    };
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut terminate = match signal(SignalKind::terminate()) {
-            Ok(stream) => stream,
-            Err(error) => {
-                tracing::warn!("cannot listen for SIGTERM: {error}");
-                return tokio::select! {
-                    _ = tokio::signal::ctrl_c() => "SIGINT",
-                    _ = elapsed => "--duration elapsed",
-                };
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            _ = terminate.recv() => "SIGTERM",
-            _ = elapsed => "--duration elapsed",
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            _ = elapsed => "--duration elapsed",
-        }
+/// Resolves once `duration` has passed (never without one).
+pub async fn duration_elapsed(duration: Option<Duration>) {
+    match duration {
+        Some(duration) => tokio::time::sleep(duration).await,
+        None => std::future::pending().await,
     }
 }

@@ -27,6 +27,42 @@ pub struct StageStats {
     /// For sinks: packets whose source timestamp was still in the future
     /// (a source running faster than real time); not in `latency_ns`.
     pub ahead_of_clock: u64,
+    /// Packets lost to an error: the one a restarted in-place stage had
+    /// half-transformed, or one a fresh stage failed on again.
+    pub lost: u64,
+    /// Shape errors: emitted packets that did not match the declared format.
+    pub misshapen: u64,
+    /// For sources: how they keep up with the wall clock.
+    pub pace: Option<SourcePace>,
+}
+
+/// How a source keeps up with the wall clock. A source is *live* when its
+/// first block is stamped within [`SourcePace::LIVE_WINDOW_NS`] of the wall
+/// clock (a paced or an amplifier source); a replay of an old recording is
+/// not, and gets no pace line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourcePace {
+    /// Decided at the first block.
+    pub live: bool,
+    /// Timestamp of the last block emitted, and its length.
+    pub last_block: (u64, u64),
+    /// When the source stopped (or now), unix ns.
+    pub wall_ns: u64,
+    /// The largest lag sampled: wall clock minus the end of the block just
+    /// emitted.
+    pub worst_lag_ns: u64,
+}
+
+impl SourcePace {
+    /// How close to the wall clock a first block must be to count as live.
+    pub const LIVE_WINDOW_NS: u64 = 5_000_000_000;
+
+    /// How far behind the wall clock the source is at `wall_ns`: its data
+    /// ends at the last block's end.
+    pub fn behind_ns(&self) -> u64 {
+        let (start, length) = self.last_block;
+        self.wall_ns.saturating_sub(start.saturating_add(length))
+    }
 }
 
 impl StageStats {
@@ -46,6 +82,9 @@ impl StageStats {
             process_ns: histogram(),
             latency_ns: sink.then(histogram),
             ahead_of_clock: 0,
+            lost: 0,
+            misshapen: 0,
+            pace: None,
         }
     }
 }
@@ -90,13 +129,20 @@ fn micros(histogram: &Histogram<u64>, quantile: f64) -> String {
 pub fn render(title: &str, stages: &[StageRow<'_>], edges: &[EdgeRow<'_>]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{title}");
-    let id_width = stages.iter().map(|s| s.id.len()).max().unwrap_or(5).max(5);
+    // Capped: a width past u16::MAX makes the formatter panic, and a very
+    // long id only needs to break the columns, not the report.
+    let id_width = stages
+        .iter()
+        .map(|s| s.id.len())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 64);
     let kind_width = stages
         .iter()
         .map(|s| s.kind.len())
         .max()
         .unwrap_or(4)
-        .max(4);
+        .clamp(4, 64);
     let _ = writeln!(
         out,
         "  {:iw$}  {:kw$}  {:>9}  {:>9}  {:>6}  {:>9}  {:>9}  {:>9}",
@@ -147,11 +193,31 @@ pub fn render(title: &str, stages: &[StageRow<'_>], edges: &[EdgeRow<'_>]) -> St
                 micros(latency, 1.0)
             );
         }
-        if row.stats.restarts > 0 || row.stats.bypassed > 0 {
+        if row.stats.restarts > 0 || row.stats.bypassed > 0 || row.stats.lost > 0 {
             let _ = writeln!(
                 out,
-                "  {}: {} restart(s), {} packet(s) bypassed",
-                row.id, row.stats.restarts, row.stats.bypassed
+                "  {}: {} restart(s), {} packet(s) bypassed, {} lost to errors",
+                row.id, row.stats.restarts, row.stats.bypassed, row.stats.lost
+            );
+        }
+        if row.stats.misshapen > 0 {
+            let _ = writeln!(
+                out,
+                "  {}: {} packet(s) emitted with a shape other than declared",
+                row.id, row.stats.misshapen
+            );
+        }
+        if let Some(pace) = row.stats.pace.filter(|p| p.live) {
+            let block = pace.last_block.1.max(1);
+            let behind = pace.behind_ns();
+            let _ = writeln!(
+                out,
+                "  source {}: {:.3} s behind real time at the end ({} block(s) of {:.1} ms due but not produced); worst lag seen {:.3} s",
+                row.id,
+                behind as f64 / 1e9,
+                behind / block,
+                block as f64 / 1e6,
+                pace.worst_lag_ns as f64 / 1e9,
             );
         }
         if row.stats.replaced > 0 {

@@ -1,7 +1,8 @@
 //! `passthrough`: forwards raw EEG blocks unchanged, and `counter_source`:
 //! emits a given number of blocks doing as little as a source can. For tests
 //! and for measuring what the framework costs per packet; `passthrough` can
-//! also panic at a chosen packet, to test the host's `on_error` policies.
+//! also misbehave on purpose (panic, hang, sleep, emit the wrong shape), to
+//! test how the host copes.
 
 use hsp_sdk::{
     ConfigSpec, ConfigType, EegPacket, NoPacket, Outcome, PacketKind, Stage, StageError,
@@ -13,8 +14,7 @@ use serde::Deserialize;
 /// by copying it to its output.
 pub struct Passthrough {
     packets: u64,
-    panic_at_packet: u64,
-    finish_after: u64,
+    config: PassthroughConfig,
 }
 
 /// `[stage.config]` of `passthrough`.
@@ -25,6 +25,12 @@ pub struct PassthroughConfig {
     pub panic_at_packet: u64,
     /// Say `Finished` after forwarding this many packets; 0 never.
     pub finish_after: u64,
+    /// Never return from this packet on (1-based); 0 never.
+    pub hang_at_packet: u64,
+    /// Sleep this long on every packet (a slow stage).
+    pub sleep_ms: u64,
+    /// Emit one channel fewer than declared from this packet on; 0 never.
+    pub drop_channel_at_packet: u64,
 }
 
 impl Stage for Passthrough {
@@ -43,17 +49,31 @@ impl Stage for Passthrough {
             "0",
             "Finish after forwarding this many packets, while upstream goes on (tests); 0 never",
         ),
+        ConfigSpec::optional(
+            "hang_at_packet",
+            ConfigType::Integer,
+            "0",
+            "Never return from this packet on, 1-based (fault injection for tests); 0 never",
+        ),
+        ConfigSpec::optional(
+            "sleep_ms",
+            ConfigType::Integer,
+            "0",
+            "Sleep this many milliseconds on every packet (a slow stage, for tests)",
+        ),
+        ConfigSpec::optional(
+            "drop_channel_at_packet",
+            ConfigType::Integer,
+            "0",
+            "Emit one channel fewer than declared from this packet on (fault injection for tests); 0 never",
+        ),
     ];
     type Config = PassthroughConfig;
     type Input = EegPacket;
     type Output = EegPacket;
 
     fn new(config: PassthroughConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
-        Ok(Self {
-            packets: 0,
-            panic_at_packet: config.panic_at_packet,
-            finish_after: config.finish_after,
-        })
+        Ok(Self { packets: 0, config })
     }
 
     #[inline]
@@ -65,31 +85,53 @@ impl Stage for Passthrough {
         let Some(input) = input else {
             return Ok(Outcome::NoOutput);
         };
-        if self.finish_after > 0 && self.packets == self.finish_after {
+        if self.finished() {
             return Ok(Outcome::Finished);
-        }
-        self.packets += 1;
-        if self.packets == self.panic_at_packet {
-            panic!("passthrough: injected fault at packet {}", self.packets);
         }
         output
             .copy_from(input)
             .map_err(|e| StageError::new(e.to_string()))?;
+        self.next_packet(output);
         Ok(Outcome::Emitted)
     }
 
     const IN_PLACE: bool = true;
 
     #[inline]
-    fn process_in_place(&mut self, _packet: &mut EegPacket) -> Result<Outcome, StageError> {
-        if self.finish_after > 0 && self.packets == self.finish_after {
+    fn process_in_place(&mut self, packet: &mut EegPacket) -> Result<Outcome, StageError> {
+        if self.finished() {
             return Ok(Outcome::Finished);
         }
+        self.next_packet(packet);
+        Ok(Outcome::Emitted)
+    }
+}
+
+impl Passthrough {
+    fn finished(&self) -> bool {
+        self.config.finish_after > 0 && self.packets == self.config.finish_after
+    }
+
+    /// Counts a packet and applies the faults asked for.
+    fn next_packet(&mut self, packet: &mut EegPacket) {
         self.packets += 1;
-        if self.packets == self.panic_at_packet {
+        let c = &self.config;
+        if self.packets == c.panic_at_packet {
             panic!("passthrough: injected fault at packet {}", self.packets);
         }
-        Ok(Outcome::Emitted)
+        if c.hang_at_packet > 0 && self.packets >= c.hang_at_packet {
+            loop {
+                std::thread::park();
+            }
+        }
+        if c.sleep_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(c.sleep_ms));
+        }
+        if c.drop_channel_at_packet > 0 && self.packets >= c.drop_channel_at_packet {
+            let (channels, samples) = (packet.channels(), packet.samples_per_channel());
+            // Fewer channels always fit the buffer.
+            let _ = packet.set_shape(channels.saturating_sub(1), samples);
+        }
     }
 }
 
