@@ -211,43 +211,31 @@ impl RunningStage {
         let pace = match &mut self.stats.pace {
             Some(pace) => pace,
             None => {
-                // The first block decides whether the source is live.
+                // The first block decides whether the source is live, and
+                // the declared block gives the length of every block.
                 let now = unix_now_ns();
+                let block_ns = self.output_format.as_ref().map_or(0, |f| {
+                    if f.sample_rate_hz > 0.0 {
+                        (f.values_per_channel as f64 * 1e9 / f.sample_rate_hz) as u64
+                    } else {
+                        0
+                    }
+                });
                 self.stats.pace.insert(SourcePace {
                     live: now.abs_diff(timestamp) < SourcePace::LIVE_WINDOW_NS,
                     wall_ns: now,
+                    last_block: (timestamp, block_ns),
                     ..SourcePace::default()
                 })
             }
         };
-        let length = block_length_ns(packet, self.output_format.as_ref());
-        pace.last_block = (timestamp, length);
+        pace.last_block.0 = timestamp;
         if timed && pace.live {
             let now = unix_now_ns();
             pace.wall_ns = now;
-            let lag = now.saturating_sub(timestamp.saturating_add(length));
+            let lag = now.saturating_sub(timestamp.saturating_add(pace.last_block.1));
             pace.worst_lag_ns = pace.worst_lag_ns.max(lag);
         }
-    }
-}
-
-/// The length of the data in an EEG block, in ns (0 for other kinds).
-#[inline]
-fn block_length_ns(packet: &PipelineData, format: Option<&StreamFormat>) -> u64 {
-    let samples = match shape_of(packet) {
-        Some((_, samples))
-            if matches!(
-                packet,
-                PipelineData::RawEeg(_) | PipelineData::FilteredEeg(_)
-            ) =>
-        {
-            samples
-        }
-        _ => return 0,
-    };
-    match format.map(|f| f.sample_rate_hz) {
-        Some(rate) if rate > 0.0 => (samples as f64 * 1e9 / rate) as u64,
-        _ => 0,
     }
 }
 
@@ -262,16 +250,24 @@ fn unix_now_ns() -> u64 {
 /// `Some(message)` if `packet` does not have the shape `stage` declared.
 #[inline]
 fn misshapen(stage: &mut RunningStage, packet: &PipelineData) -> Option<String> {
-    let format = stage.output_format.as_ref()?;
-    if shape_fits(packet, format) {
-        return None;
+    match &stage.output_format {
+        Some(format) if !shape_fits(packet, format) => Some(misshapen_message(stage, packet)),
+        _ => None,
     }
+}
+
+/// Counts a misshapen packet and says what is wrong (out of the hot path).
+#[cold]
+#[inline(never)]
+fn misshapen_message(stage: &mut RunningStage, packet: &PipelineData) -> String {
     stage.stats.misshapen += 1;
     let (channels, values) = shape_of(packet).unwrap_or_default();
-    Some(format!(
-        "emitted a packet of {channels} channel(s) x {values} value(s), but declared {} x {}",
-        format.channels, format.values_per_channel
-    ))
+    let (declared_channels, declared_values) = stage
+        .output_format
+        .map_or((0, 0), |f| (f.channels, f.values_per_channel));
+    format!(
+        "emitted a packet of {channels} channel(s) x {values} value(s), but declared {declared_channels} x {declared_values}"
+    )
 }
 
 /// Whether call number `calls` of a stage is timed (and, for a sink, its
@@ -755,9 +751,10 @@ impl HybridRuntime {
         stage.calls = stage.calls.wrapping_add(1);
         let timed = timed(stage.calls);
         let began = timed.then(Instant::now);
+        // No `leave` on the hot path: the next pass or call moves the
+        // progress on, which is all the watchdog needs.
         self.progress.enter(index);
         let result = DataPlaneStage::process(&mut stage.stage, input_ref, output_mut);
-        self.progress.leave();
         if let Some(began) = began {
             stage
                 .stats
@@ -832,7 +829,6 @@ impl HybridRuntime {
         let began = timed(stage.calls).then(Instant::now);
         self.progress.enter(index);
         let result = DataPlaneStage::process_in_place(&mut stage.stage, as_output(&mut packet));
-        self.progress.leave();
         if let Some(began) = began {
             stage
                 .stats

@@ -36,12 +36,18 @@ impl RunFlags {
 }
 
 /// What the data-plane thread is doing, for the watchdog: a pass counter and
-/// the stage whose plugin code it is in, if any. Two relaxed stores per
+/// the stage whose plugin code it entered last. One relaxed store per
 /// plugin call and one per pass; no fences on the data plane.
+///
+/// The hot path does not clear the stage after a call: while passes or
+/// calls go on, the pair keeps changing and nothing is stuck; when it stops
+/// changing, the data plane is in that stage's code (or, were the host
+/// itself stuck between calls, just after it). Rare calls (`start`, `stop`,
+/// a rebuild) clear it, and an idle data plane then waits with 0 there.
 #[derive(Debug, Default)]
 pub struct Progress {
     passes: AtomicU64,
-    /// Data-plane index + 1 of the stage being called; 0 between calls.
+    /// Data-plane index + 1 of the stage entered last; 0 when cleared.
     in_call: AtomicU32,
 }
 
