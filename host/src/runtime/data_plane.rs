@@ -835,28 +835,39 @@ impl HybridRuntime {
                 .process_ns
                 .saturating_record(began.elapsed().as_nanos() as u64);
         }
-        let message = match result {
+        match result {
             Ok(Outcome::Emitted) => match misshapen(stage, &packet) {
-                None => return self.emit(index, packet).map(|()| true),
-                Some(message) => message,
+                None => self.emit(index, packet)?,
+                Some(message) => self.lost_in_place(index, packet, &message)?,
             },
-            Ok(Outcome::NoOutput) => return Ok(true),
+            Ok(Outcome::NoOutput) => drop(packet),
             Ok(Outcome::Finished) => {
                 drop(packet);
                 self.finish(index);
-                return Ok(true);
             }
             Ok(Outcome::MoreOutput) => {
-                "returned MoreOutput from process_in_place, which cannot give more".to_string()
+                let message = "returned MoreOutput from process_in_place, which cannot give more";
+                self.lost_in_place(index, packet, message)?;
             }
-            Err(error) => error.message().to_string(),
-        };
-        // The packet was worked on in place and may be half-transformed:
-        // it cannot be bypassed or fed again, so it is lost, and counted.
+            Err(error) => self.lost_in_place(index, packet, error.message())?,
+        }
+        Ok(true)
+    }
+
+    /// An in-place stage failed on `packet`: it was worked on where it is
+    /// and may be half-transformed, so it can be neither bypassed nor fed
+    /// again. It is lost, counted, and the stage's policy applies.
+    #[cold]
+    #[inline(never)]
+    fn lost_in_place(
+        &mut self,
+        index: usize,
+        packet: PipelineData,
+        message: &str,
+    ) -> Result<(), DataPlaneError> {
         drop(packet);
         self.stages[index].stats.lost += 1;
-        self.on_stage_error(index, &message, None, None)?;
-        Ok(true)
+        self.on_stage_error(index, message, None, None)
     }
 
     /// Stage `index` emitted `packet`: counts it, offers it to the control
