@@ -207,7 +207,13 @@ pub fn render(title: &str, stages: &[StageRow<'_>], edges: &[EdgeRow<'_>]) -> St
                 row.id, row.stats.misshapen
             );
         }
-        if let Some(pace) = row.stats.pace.filter(|p| p.live) {
+        // Only a source that fell a block or more behind gets a line: one
+        // that keeps up (or runs ahead, unpaced) has nothing to report.
+        let late = |p: &SourcePace| {
+            let block = p.last_block.1.max(1);
+            p.live && (p.behind_ns() >= block || p.worst_lag_ns >= block)
+        };
+        if let Some(pace) = row.stats.pace.filter(late) {
             let block = pace.last_block.1.max(1);
             let behind = pace.behind_ns();
             let _ = writeln!(
