@@ -15,6 +15,14 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Replaces `name` in `dir` the way editors save: a temporary file renamed
+/// over it, so the watcher never sees it half-written.
+fn save(dir: &Path, name: &str, text: &str) {
+    let temporary = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&temporary, text).expect("write temporary");
+    std::fs::rename(&temporary, dir.join(name)).expect("rename over");
+}
+
 fn chmod(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
@@ -275,7 +283,7 @@ fn a_library_whose_constructor_hangs_is_timed_out_and_its_probe_dies_with_the_ho
     let output = Command::new(host_binary())
         .args(["plugins", "list", "--plugins", "plugins"])
         .current_dir(&dir)
-        .env("HSP_PROBE_TIMEOUT_S", "1")
+        .env("HSP_PROBE_TIMEOUT_S", "2")
         .env_remove("HSP_PLUGIN_PATH")
         .output()
         .unwrap();
@@ -283,7 +291,7 @@ fn a_library_whose_constructor_hangs_is_timed_out_and_its_probe_dies_with_the_ho
     assert!(output.status.success(), "{text}");
     assert!(
         text.contains(
-            "libhang.so: loading it did not finish within 1 s in a probe process (killed)"
+            "libhang.so: loading it did not finish within 2 s in a probe process (killed)"
         ),
         "{text}"
     );
@@ -350,7 +358,7 @@ fn a_touched_library_in_a_relative_plugin_dir_is_reloaded_once() {
     // Whatever the watcher reports next (our own reads of the file among
     // it), the same bytes are never loaded twice: a broken save of the
     // pipeline is the marker that every earlier event was handled.
-    write(&dir, "live.toml", "[[stage]\n");
+    save(&dir, "live.toml", "[[stage]\n");
     host.wait_for("error(s) in the new version");
     host.signal("INT");
     let (code, log) = host.finish();
@@ -370,13 +378,13 @@ fn reading_the_pipeline_file_is_not_a_save_and_a_broken_save_is_reported_once() 
     for _ in 0..5 {
         let _ = std::fs::read(&pipeline).unwrap();
     }
-    write(&dir, "live.toml", "[[stage]\n");
+    save(&dir, "live.toml", "[[stage]\n");
     host.wait_for("error(s) in the new version");
     for _ in 0..5 {
         let _ = std::fs::read(&pipeline).unwrap();
     }
     // Back to the running text: a save, with nothing to apply.
-    write(&dir, "live.toml", &text);
+    save(&dir, "live.toml", &text);
     host.wait_for("saved with no change to apply");
     host.signal("INT");
     let (code, log) = host.finish();
