@@ -143,19 +143,21 @@ fn shadow_copies_live_in_a_fresh_private_directory_that_a_hangup_removes() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(shadows.len(), 1, "one shadow directory: {shadows:?}");
+    let log = host.log();
+    assert_eq!(shadows.len(), 1, "one shadow directory: {shadows:?}\n{log}");
     let shadow = &shadows[0];
     let name = shadow.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("hsp-shadow-"), "{name}");
-    assert!(
-        !name.contains(&host.pid().to_string()),
-        "the name must not be predictable from the pid: {name}"
+    assert_ne!(
+        name,
+        format!("hsp-shadow-{}", host.pid()),
+        "the name must not be predictable from the pid"
     );
     assert_eq!(mode(shadow), 0o700, "private to the host's user");
-    assert_eq!(
-        std::fs::read_dir(shadow).unwrap().count(),
-        0,
-        "copies are unlinked once mapped"
+    let left: Vec<_> = std::fs::read_dir(shadow).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "copies are unlinked once mapped: {left:?}\n{log}"
     );
 
     // A closed terminal drains like SIGTERM, and the directory goes.
@@ -167,7 +169,8 @@ fn shadow_copies_live_in_a_fresh_private_directory_that_a_hangup_removes() {
         log.contains("SIGHUP: stopping the sources and draining"),
         "{log}"
     );
-    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "{log}");
+    let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}\n{log}");
     let rows = csv_lines(&dir.join("out.csv")).len() as u64 - 1;
     assert_eq!(rows, packets_out(&log, "eeg") * 25, "{log}");
     assert!(rows > 0, "{log}");
