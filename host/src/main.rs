@@ -139,6 +139,23 @@ enum PluginsCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    // A plugin directory the user named must exist: a typo would otherwise
+    // surface later as an "unknown stage kind" (install creates its target).
+    let installing = matches!(
+        cli.command,
+        Command::Plugins(PluginsCommand::Install { .. })
+    );
+    if !installing
+        && !matches!(
+            cli.command,
+            Command::Probe { .. } | Command::NewPlugin { .. }
+        )
+    {
+        if let Some(missing) = cli.plugin_dirs.iter().find(|dir| !dir.is_dir()) {
+            hsp_host::errln!("error: --plugins {}: no such directory", missing.display());
+            return ExitCode::from(2);
+        }
+    }
     let trust = if cli.allow_insecure_plugins {
         registry::Trust::AllowInsecure
     } else {
@@ -159,8 +176,11 @@ fn main() -> ExitCode {
                 }
                 None => {
                     let kinds: Vec<&str> = registry.stage_kinds().collect();
+                    let hint = commands::plugins::suggest(&registry, &name)
+                        .map(|close| format!("; did you mean `{close}`?"))
+                        .unwrap_or_default();
                     hsp_host::errln!(
-                        "error: no plugin or stage kind named `{name}` (stage kinds: {})",
+                        "error: no plugin or stage kind named `{name}`{hint} (stage kinds: {})",
                         kinds.join(", ")
                     );
                     ExitCode::from(2)

@@ -86,6 +86,39 @@ fn inspect_of_an_unknown_name_is_an_input_error() {
 }
 
 #[test]
+fn inspect_of_a_misspelt_kind_suggests_the_close_one() {
+    let output = host(&["plugins", "inspect", "iri"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no plugin or stage kind named `iri`; did you mean `iir`?"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_named_plugin_directory_that_does_not_exist_is_an_input_error() {
+    let missing = scratch_dir("missing-plugins").join("not-there");
+    for args in [
+        &["plugins", "list"][..],
+        &["validate", "pipelines/alpha_power.toml"],
+    ] {
+        let mut all = args.to_vec();
+        all.extend(["--plugins", missing.to_str().unwrap()]);
+        let output = host(&all);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&output).contains(&format!(
+                "--plugins {}: no such directory",
+                missing.display()
+            )),
+            "{}",
+            stderr(&output)
+        );
+    }
+}
+
+#[test]
 fn every_bad_file_gets_its_own_reason_and_the_good_plugins_still_load() {
     let dir = scratch_dir("bad-files");
     fs::write(

@@ -185,3 +185,19 @@ fn describe_stage(out: &mut String, stage: &StageDescriptor) {
         );
     }
 }
+
+/// The plugin name, file stem or stage kind closest to `name`, if one is
+/// close enough to be a typo of it.
+pub fn suggest(registry: &PluginRegistry, name: &str) -> Option<String> {
+    let names: Vec<String> = registry
+        .stage_kinds()
+        .map(str::to_string)
+        .chain(
+            registry
+                .plugins()
+                .iter()
+                .map(|p| p.manifest.name.to_string()),
+        )
+        .collect();
+    crate::graph::closest(name, names.iter().map(String::as_str)).map(str::to_string)
+}

@@ -21,6 +21,7 @@ pub use model::{
     EdgePolicy, IdleStrategy, InputEdge, Location, OnError, PipelineGraph, PipelineSettings,
     StageNode, StageType, describe_format,
 };
+pub(crate) use parse::closest;
 pub use validate::ValidationError;
 
 use crate::registry::PluginRegistry;
