@@ -195,10 +195,14 @@ fn main() -> ExitCode {
             watchdog,
         } => {
             let seconds = |value: Option<f64>, flag: &str| match value {
-                Some(s) if !(s.is_finite() && s > 0.0) => Err(format!(
-                    "error: {flag} must be a positive number of seconds, got {s}"
-                )),
-                other => Ok(other.map(std::time::Duration::from_secs_f64)),
+                None => Ok(None),
+                Some(s) => std::time::Duration::try_from_secs_f64(s)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .map(Some)
+                    .ok_or_else(|| {
+                        format!("error: {flag} must be a positive number of seconds, got {s}")
+                    }),
             };
             match (
                 seconds(duration, "--duration"),

@@ -558,3 +558,35 @@ sleep_ms = 150
     assert!(behind > 0.4, "{line}");
     assert!(line.contains("due but not produced"), "{line}");
 }
+
+#[test]
+fn durations_too_large_for_a_clock_are_input_errors_not_panics() {
+    let dir = scratch_dir("huge-durations");
+    write(&dir, "live.toml", &live_to_csv("", Some(1.0)));
+    for flag in ["--watchdog", "--duration", "--stats-interval"] {
+        let (code, log) = LiveHost::run(
+            &dir,
+            Path::new("live.toml"),
+            &[],
+            &["--no-watch", flag, "1e30"],
+        )
+        .finish();
+        assert_eq!(code, Some(2), "{flag}: {log}");
+        assert!(
+            log.contains(&format!("{flag} must be a positive number of seconds")),
+            "{log}"
+        );
+    }
+    let output = Command::new(host_binary())
+        .args(["plugins", "list"])
+        .env("HSP_PROBE_TIMEOUT_S", "1e30")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("HSP_PROBE_TIMEOUT_S=\"1e30\" is not a positive number"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stdout(&output).contains("hsp-synth"), "{}", stdout(&output));
+}

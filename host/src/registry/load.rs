@@ -62,11 +62,22 @@ impl Probe {
     /// A probe in a child process of `exe`, with the time limit from
     /// [`PROBE_TIMEOUT_ENV`] or [`DEFAULT_PROBE_TIMEOUT`].
     pub fn child(exe: PathBuf) -> Self {
-        let timeout = std::env::var(PROBE_TIMEOUT_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map_or(DEFAULT_PROBE_TIMEOUT, Duration::from_secs_f64);
+        let timeout = match std::env::var(PROBE_TIMEOUT_ENV) {
+            Err(_) => DEFAULT_PROBE_TIMEOUT,
+            Ok(text) => text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .filter(|d| !d.is_zero())
+                .unwrap_or_else(|| {
+                    tracing::warn!(
+                        "{PROBE_TIMEOUT_ENV}={text:?} is not a positive number of seconds; using {} s",
+                        DEFAULT_PROBE_TIMEOUT.as_secs()
+                    );
+                    DEFAULT_PROBE_TIMEOUT
+                }),
+        };
         Self::ChildProcess { exe, timeout }
     }
 }
