@@ -211,7 +211,7 @@ fn main() -> ExitCode {
             ) {
                 (Ok(duration), Ok(stats_interval), Ok(Some(watchdog))) => {
                     // Before anything slow: a signal from here on drains.
-                    let signals = hsp_host::runtime::watch_signals();
+                    let signals = hsp_host::runtime::watch_signals(registry::remove_shadow_dir);
                     let registry = commands::discover_plugins(&cli.plugin_dirs, trust);
                     let options = hsp_host::runtime::RunOptions {
                         duration,

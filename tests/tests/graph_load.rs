@@ -70,12 +70,12 @@ realtime = false
     };
 
     assert!(src.inputs.is_empty());
-    assert_eq!(src.input_format, None);
+    assert_eq!(src.recipe.input_format, None);
     assert_eq!(
-        src.config_json,
+        src.recipe.config_json,
         r#"{"channels":3,"sample_rate_hz":500,"block_size":50,"realtime":false}"#
     );
-    let raw = src.output_format.expect("synth emits");
+    let raw = src.recipe.output_format.expect("synth emits");
     assert_eq!(
         (raw.kind, raw.channels, raw.values_per_channel),
         (PacketKind::RawEeg, 3, 50)
@@ -89,17 +89,17 @@ realtime = false
         (boost.inputs[0].capacity, boost.inputs[0].policy),
         (16, EdgePolicy::Block)
     );
-    assert_eq!(boost.on_error, OnError::Bypass);
-    assert_eq!(boost.input_format, Some(raw));
-    assert_eq!(boost.output_format, Some(raw));
+    assert_eq!(boost.recipe.on_error, OnError::Bypass);
+    assert_eq!(boost.recipe.input_format, Some(raw));
+    assert_eq!(boost.recipe.output_format, Some(raw));
 
     assert_eq!(sink.inputs[0].from, 1);
     assert_eq!(
         (sink.inputs[0].capacity, sink.inputs[0].policy),
         (4, EdgePolicy::DropOldest)
     );
-    assert_eq!(sink.config_json, "{}");
-    assert_eq!(sink.output_format, None);
+    assert_eq!(sink.recipe.config_json, "{}");
+    assert_eq!(sink.recipe.output_format, None);
     assert_eq!(sink.stage_type, StageType::DataPlane);
     assert_eq!(graph.consumers(0), [1]);
 }

@@ -440,7 +440,7 @@ fn host_bench_reports_the_runtime_against_its_baseline_from_the_same_run() {
             .unwrap_or_else(|| panic!("no figure in `{line}`"))
     };
     let baseline = figure("baseline");
-    let runtime = figure("HybridRuntime");
+    let runtime = figure("DataPlane");
     let ratio = figure("runtime / baseline");
     assert!(baseline > 0.0 && runtime > 0.0, "{text}");
     // The printed figures are rounded: the ratio agrees with them to 2 %.

@@ -6,13 +6,13 @@
 //! the very same five plugin stages in a plain loop, with one pool acquire
 //! and release per packet: the floor the plugin boundary and the pool set,
 //! with no queues, scheduling or bookkeeping. The runtime figure is the
-//! whole `HybridRuntime` on its spinning thread. Machines here are shared and
+//! whole `DataPlane` on its spinning thread. Machines here are shared and
 //! noisy, so each is the median of several alternating runs, and the ratio
 //! is what to compare across machines.
 
 use crate::graph::parse_pipeline;
 use crate::registry::PluginRegistry;
-use crate::runtime::HybridRuntime;
+use crate::runtime::DataPlane;
 use hsp_sdk::{DataPlaneStage, EegPacket, MemoryPool, Outcome, PacketMut, PacketRef, PortPacket};
 use std::path::Path;
 use std::sync::Arc;
@@ -75,9 +75,8 @@ pub fn bench(registry: &PluginRegistry, packets: u64, runs: usize) -> Result<Ben
     let mut baseline = Vec::new();
     let mut runtime = Vec::new();
     for _ in 0..runs.max(1) {
-        baseline.push(plain_loop(&graph, registry, packets)?);
-        let (data_plane, _link) =
-            HybridRuntime::build(&graph, registry, None).map_err(|e| e.to_string())?;
+        baseline.push(plain_loop(&graph, packets)?);
+        let (data_plane, _link) = DataPlane::build(&graph, None).map_err(|e| e.to_string())?;
         let handle = data_plane
             .spawn(Arc::new(crate::runtime::RunFlags::default()))
             .map_err(|e| e.to_string())?;
@@ -85,7 +84,7 @@ pub fn bench(registry: &PluginRegistry, packets: u64, runs: usize) -> Result<Ben
             .join()
             .map_err(|_| "the data-plane thread panicked".to_string())?
             .map_err(|e| e.to_string())?;
-        let (delivered, elapsed) = report.delivered;
+        let (delivered, elapsed) = (report.delivered, report.elapsed);
         if delivered != packets {
             return Err(format!(
                 "the runtime delivered {delivered} of {packets} packets"
@@ -101,21 +100,15 @@ pub fn bench(registry: &PluginRegistry, packets: u64, runs: usize) -> Result<Ben
 
 /// The five stages called directly: acquire, source, three passthroughs
 /// in place, sink, release.
-fn plain_loop(
-    graph: &crate::graph::PipelineGraph,
-    registry: &PluginRegistry,
-    packets: u64,
-) -> Result<f64, String> {
+fn plain_loop(graph: &crate::graph::PipelineGraph, packets: u64) -> Result<f64, String> {
     let mut stages = Vec::new();
     for node in &graph.stages {
-        let (plugin, _) = registry
-            .stage(&node.kind)
-            .ok_or_else(|| format!("no plugin for `{}`", node.kind))?;
-        let mut stage = plugin.create_stage(&node.kind, &node.config_json, node.input_format)?;
+        let mut stage = node.recipe.build().map_err(|e| e.to_string())?;
         DataPlaneStage::start(&mut stage).map_err(|e| e.to_string())?;
         stages.push(stage);
     }
     let format = graph.stages[0]
+        .recipe
         .output_format
         .ok_or("the source declares no output")?;
     let pool = MemoryPool::with_init(4, |_| EegPacket::for_format(&format));
@@ -159,7 +152,7 @@ pub fn render(result: &BenchResult, packets: u64, runs: usize) -> String {
     format!(
         "5 plugin stages (source, 3 passthroughs in place, sink), {packets} packets of 8x32 samples, median of {runs} run(s):\n  \
          baseline, the same stages called in a plain loop: {:.1} ns per packet\n  \
-         HybridRuntime, one spinning data-plane thread:    {:.1} ns per packet ({:.0} packets/s)\n  \
+         DataPlane, one spinning data-plane thread:         {:.1} ns per packet ({:.0} packets/s)\n  \
          runtime / baseline: {:.2}x\n",
         result.baseline_ns,
         result.runtime_ns,

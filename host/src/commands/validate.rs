@@ -21,14 +21,14 @@ pub fn validate(registry: &PluginRegistry, file: &Path) -> Result<String, Vec<Va
 pub fn plugins_used(registry: &PluginRegistry, graph: &PipelineGraph) -> String {
     let mut files: Vec<(String, Vec<&str>)> = Vec::new();
     for stage in &graph.stages {
-        let Some((plugin, _)) = registry.stage(&stage.kind) else {
+        let Some((plugin, _)) = registry.stage(stage.kind()) else {
             continue;
         };
         let path = plugin.path.display().to_string();
         match files.iter_mut().find(|(p, _)| *p == path) {
-            Some((_, kinds)) if kinds.contains(&stage.kind.as_str()) => {}
-            Some((_, kinds)) => kinds.push(&stage.kind),
-            None => files.push((path, vec![&stage.kind])),
+            Some((_, kinds)) if kinds.contains(&stage.kind()) => {}
+            Some((_, kinds)) => kinds.push(stage.kind()),
+            None => files.push((path, vec![stage.kind()])),
         }
     }
     let mut out = String::from("  plugin files loaded for it:\n");
@@ -56,12 +56,12 @@ pub fn report(file: &Path, graph: &PipelineGraph) -> String {
     let kind_width = graph
         .stages
         .iter()
-        .map(|s| s.kind.len())
+        .map(|s| s.kind().len())
         .max()
         .unwrap_or(0)
         .min(64);
     for stage in &graph.stages {
-        let mut output = match &stage.output_format {
+        let mut output = match &stage.recipe.output_format {
             Some(format) => describe_format(format),
             None => "sink".to_string(),
         };
@@ -72,7 +72,7 @@ pub fn report(file: &Path, graph: &PipelineGraph) -> String {
             out,
             "  {:iw$}  {:kw$}  -> {output}",
             stage.id,
-            stage.kind,
+            stage.kind(),
             iw = id_width,
             kw = kind_width
         );

@@ -14,6 +14,7 @@
 mod limits;
 pub mod model;
 mod parse;
+mod recipe;
 mod validate;
 
 pub use limits::MEMORY_LIMIT_ENV;
@@ -22,6 +23,9 @@ pub use model::{
     StageNode, StageType, describe_format,
 };
 pub(crate) use parse::closest;
+#[cfg(test)]
+pub(crate) use recipe::testing::recipe as recipe_for_tests;
+pub use recipe::{BuildError, KindFacts, StageFactory, StageRecipe};
 pub use validate::ValidationError;
 
 use crate::registry::PluginRegistry;

@@ -1,6 +1,7 @@
 //! `PipelineGraph`: a pipeline file after parsing and validation, ready to
 //! run. Everything here has been checked against the loaded plugins.
 
+use super::recipe::StageRecipe;
 use hsp_sdk::{PacketKind, StreamFormat};
 use std::path::PathBuf;
 
@@ -108,22 +109,21 @@ pub struct Location {
 pub struct StageNode {
     /// `id`, unique in the file.
     pub id: String,
-    /// `plugin`: the stage kind.
-    pub kind: String,
     /// `stage_type`.
     pub stage_type: StageType,
     /// `inputs`, resolved.
     pub inputs: Vec<InputEdge>,
-    /// `on_error`.
-    pub on_error: OnError,
-    /// `[stage.config]` as a JSON object, as plugins receive it.
-    pub config_json: String,
-    /// Format of its input edge (`None` for a source).
-    pub input_format: Option<StreamFormat>,
-    /// Format of what it emits (`None` for a sink).
-    pub output_format: Option<StreamFormat>,
+    /// How to build it: kind, config, error policy, formats, plugin.
+    pub recipe: StageRecipe,
     /// Where its `[[stage]]` table starts in the file.
     pub location: Location,
+}
+
+impl StageNode {
+    /// `plugin`: the stage kind.
+    pub fn kind(&self) -> &str {
+        &self.recipe.kind
+    }
 }
 
 impl PipelineGraph {

@@ -15,6 +15,7 @@ use super::parse::{
     ConfigValue, Issue, LineIndex, RawConfig, RawPipeline, RawStage, STAGE_KEYS, Span, closest,
     did_you_mean, shown_id, write_json_object,
 };
+use super::recipe::{KindFacts, StageRecipe};
 use crate::registry::{LoadedPlugin, PluginRegistry};
 use hsp_sdk::abi::StageRole;
 use hsp_sdk::abi::{ConfigType, StageDescriptor};
@@ -23,6 +24,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use toml::Spanned;
 
 /// Default `queue.capacity`.
@@ -263,16 +265,32 @@ pub(crate) fn validate(
         let decimate = queue
             .and_then(|q| q.decimate.as_ref())
             .map_or(1, |d| *d.get_ref());
+        let Some((plugin, descriptor)) = checked[i].stage else {
+            let issue = Issue::new(
+                stage.span.clone(),
+                format!("internal error: stage {} has no plugin", name_of(stage)),
+            );
+            return Err(to_errors(file, text, vec![issue]));
+        };
+        let recipe = StageRecipe::new(
+            descriptor.kind.to_string(),
+            checked[i]
+                .config_json
+                .clone()
+                .unwrap_or_else(|| "{}".into()),
+            stage
+                .on_error
+                .as_ref()
+                .map_or(OnError::Stop, |e| *e.get_ref()),
+            (input_format, output_format),
+            Arc::new(plugin.entry_points()),
+            KindFacts::of(descriptor),
+        );
         nodes.push(StageNode {
             id: stage
                 .id
                 .as_ref()
                 .map(|id| id.get_ref().clone())
-                .unwrap_or_default(),
-            kind: stage
-                .plugin
-                .as_ref()
-                .map(|p| p.get_ref().clone())
                 .unwrap_or_default(),
             stage_type: role_of(stage, &checked[i]),
             inputs: checked[i]
@@ -285,16 +303,7 @@ pub(crate) fn validate(
                     decimate,
                 })
                 .collect(),
-            on_error: stage
-                .on_error
-                .as_ref()
-                .map_or(OnError::Stop, |e| *e.get_ref()),
-            config_json: checked[i]
-                .config_json
-                .clone()
-                .unwrap_or_else(|| "{}".into()),
-            input_format,
-            output_format,
+            recipe,
             location: index.location(stage.span.start),
         });
     }
@@ -1201,7 +1210,7 @@ fn negotiate(
         };
         let stage = &stages[i];
         let kind = descriptor.kind.as_str();
-        match plugin.output_format(kind, config_json, input) {
+        match plugin.entry_points().output_format(kind, config_json, input) {
             Ok(Some(format)) if packet_values(&format) > MAX_PACKET_VALUES => {
                 issues.push(Issue::new(
                     stage.config.as_ref().map_or(stage.span.clone(), |c| c.span.clone()),

@@ -345,15 +345,27 @@ fn die_with_parent() {
 }
 
 impl LoadedPlugin {
-    /// What stage `kind` outputs with `config_json` given `input`: the
-    /// plugin's answer, or its error message.
+    /// Its entry points, to build stages with.
+    pub fn entry_points(&self) -> EntryPoints {
+        EntryPoints(self.module)
+    }
+}
+
+/// A loaded library's entry points. Each call runs plugin code, caught at
+/// the library boundary by the SDK's export layer: an error or a panic comes
+/// back as the plugin's message.
+#[derive(Clone, Copy)]
+pub struct EntryPoints(PluginModuleRef);
+
+impl EntryPoints {
+    /// What stage `kind` outputs with `config_json` given `input`.
     pub fn output_format(
         &self,
         kind: &str,
         config_json: &str,
         input: Option<hsp_sdk::StreamFormat>,
     ) -> Result<Option<hsp_sdk::StreamFormat>, String> {
-        (self.module.output_format())(kind.into(), config_json.into(), input.into())
+        (self.0.output_format())(kind.into(), config_json.into(), input.into())
             .into_result()
             .map(|format| format.into_option())
             .map_err(|e| e.into_string())
@@ -366,7 +378,7 @@ impl LoadedPlugin {
         config_json: &str,
         input: Option<hsp_sdk::StreamFormat>,
     ) -> Result<hsp_sdk::abi::FfiStageBox, String> {
-        (self.module.create_stage())(kind.into(), config_json.into(), input.into())
+        (self.0.create_stage())(kind.into(), config_json.into(), input.into())
             .into_result()
             .map_err(|e| e.into_string())
     }
@@ -377,7 +389,7 @@ impl LoadedPlugin {
         kind: &str,
         config_json: &str,
     ) -> Result<hsp_sdk::abi::FfiControlStageBox, String> {
-        (self.module.create_control_stage())(kind.into(), config_json.into())
+        (self.0.create_control_stage())(kind.into(), config_json.into())
             .into_result()
             .map_err(|e| e.into_string())
     }

@@ -12,8 +12,8 @@ mod trust;
 pub use error::LoadError;
 pub use install::install;
 pub use load::{
-    DEFAULT_PROBE_TIMEOUT, LoadPolicy, LoadedPlugin, PROBE_SUBCOMMAND, PROBE_TIMEOUT_ENV, Probe,
-    file_stamp, mapped_libraries, run_probe,
+    DEFAULT_PROBE_TIMEOUT, EntryPoints, LoadPolicy, LoadedPlugin, PROBE_SUBCOMMAND,
+    PROBE_TIMEOUT_ENV, Probe, file_stamp, mapped_libraries, run_probe,
 };
 pub use search_path::{PLUGIN_PATH_ENV, drop_in_dirs, library_files, plugin_dirs};
 pub use shadow::{current_shadow_dir, remove_shadow_dir};

@@ -56,7 +56,7 @@ pub fn diff(old: &PipelineGraph, new: &PipelineGraph, reloaded: &HashSet<String>
             continue;
         };
         let after = &new.stages[new_index];
-        let changed_code = reloaded.contains(&after.kind);
+        let changed_code = reloaded.contains(after.kind());
         if before.stage_type != after.stage_type {
             diff.needs_restart.push(format!(
                 "stage `{}` moved between the data plane and the control plane",
@@ -67,26 +67,28 @@ pub fn diff(old: &PipelineGraph, new: &PipelineGraph, reloaded: &HashSet<String>
         let same_inputs = input_ids(old, old_index) == input_ids(new, new_index);
         match after.stage_type {
             StageType::DataPlane => {
-                if before.kind != after.kind {
+                if before.kind() != after.kind() {
                     diff.needs_restart.push(format!(
                         "data-plane stage `{}` changed kind (`{}` to `{}`)",
-                        before.id, before.kind, after.kind
+                        before.id,
+                        before.kind(),
+                        after.kind()
                     ));
                 } else if !same_inputs {
                     diff.needs_restart.push(format!(
                         "the edges into data-plane stage `{}` changed",
                         before.id
                     ));
-                } else if before.input_format != after.input_format
-                    || before.output_format != after.output_format
+                } else if before.recipe.input_format != after.recipe.input_format
+                    || before.recipe.output_format != after.recipe.output_format
                 {
                     diff.needs_restart.push(format!(
                         "data-plane stage `{}` would change the shape of its stream",
                         before.id
                     ));
                 } else if changed_code
-                    || before.config_json != after.config_json
-                    || before.on_error != after.on_error
+                    || before.recipe.config_json != after.recipe.config_json
+                    || before.recipe.on_error != after.recipe.on_error
                 {
                     diff.data_plane.push(after.id.clone());
                 }
@@ -112,9 +114,9 @@ pub fn diff(old: &PipelineGraph, new: &PipelineGraph, reloaded: &HashSet<String>
 }
 
 fn control_differs(before: &StageNode, after: &StageNode) -> bool {
-    before.kind != after.kind
-        || before.config_json != after.config_json
-        || before.on_error != after.on_error
+    before.kind() != after.kind()
+        || before.recipe.config_json != after.recipe.config_json
+        || before.recipe.on_error != after.recipe.on_error
 }
 
 /// The ids a stage reads, with each edge's queue settings.
@@ -133,7 +135,7 @@ fn input_ids(
 mod tests {
     use super::*;
     use crate::graph::EdgePolicy;
-    use crate::graph::{InputEdge, Location, OnError, PipelineSettings};
+    use crate::graph::{InputEdge, Location, PipelineSettings};
 
     fn node(
         id: &str,
@@ -144,7 +146,6 @@ mod tests {
     ) -> StageNode {
         StageNode {
             id: id.into(),
-            kind: kind.into(),
             stage_type,
             inputs: from
                 .map(|from| InputEdge {
@@ -155,10 +156,7 @@ mod tests {
                 })
                 .into_iter()
                 .collect(),
-            on_error: OnError::Stop,
-            config_json: config.into(),
-            input_format: None,
-            output_format: None,
+            recipe: crate::graph::recipe_for_tests(kind, config),
             location: Location::default(),
         }
     }
@@ -202,7 +200,7 @@ mod tests {
     #[test]
     fn only_the_changed_control_stage_restarts() {
         let mut new = base();
-        new[2].config_json = r#"{"level":2}"#.into();
+        new[2].recipe.config_json = r#"{"level":2}"#.into();
         let diff = diff(&graph(base()), &graph(new), &HashSet::new());
         assert_eq!(diff.control_changed, ["level"]);
         assert!(diff.data_plane.is_empty() && diff.needs_restart.is_empty());
@@ -211,7 +209,7 @@ mod tests {
     #[test]
     fn a_data_plane_config_change_is_live_and_a_new_edge_needs_a_restart() {
         let mut new = base();
-        new[1].config_json = r#"{"cutoff_hz":[30,40]}"#.into();
+        new[1].recipe.config_json = r#"{"cutoff_hz":[30,40]}"#.into();
         let live = diff(&graph(base()), &graph(new.clone()), &HashSet::new());
         assert_eq!(live.data_plane, ["filter"]);
         assert!(live.needs_restart.is_empty());

@@ -25,8 +25,8 @@ pub use watch::{Change, DEBOUNCE};
 use crate::graph::{PipelineGraph, StageType, load_pipeline};
 use crate::registry::{LoadPolicy, PluginRegistry, Probe, mapped_libraries};
 use crate::runtime::{
-    DataPlaneError, PipelineEvent, PipelineRuntime, RunOptions, RunOutcome, SignalWatch,
-    control_spec, duration_elapsed,
+    ControlSpec, DataPlaneError, HybridRuntime, PipelineEvent, RunOptions, RunOutcome, SignalWatch,
+    duration_elapsed,
 };
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -66,7 +66,7 @@ pub fn run(
         .build()
         .map_err(|e| failed(format!("cannot start the control plane: {e}")))?;
     let outcome = control.block_on(async {
-        let mut pipeline = PipelineRuntime::start(graph, &registry, options)?;
+        let mut pipeline = HybridRuntime::start(graph, options)?;
         signals.attach(pipeline.stop_handle());
         let watching = setup.as_ref().map(|s| watch::watch(file, &s.plugin_dirs));
         let (_watcher, mut changes) = match watching {
@@ -160,7 +160,7 @@ pub fn run(
                         let _ = pipeline.finish().await;
                         return Err(failed(message));
                     }
-                    PipelineEvent::Param(request) => pipeline.apply_param(request, &registry),
+                    PipelineEvent::Param(request) => pipeline.apply_param(request),
                     PipelineEvent::Retired(item) => pipeline.on_retired(item),
                 },
             }
@@ -255,7 +255,7 @@ fn reload_plugin(
 /// Reads `file` again and applies what changed; `reloaded` are stage kinds
 /// whose plugin was just loaded again (their stages count as changed).
 async fn apply_file(
-    pipeline: &mut PipelineRuntime,
+    pipeline: &mut HybridRuntime,
     registry: &PluginRegistry,
     file: &Path,
     saved: Option<Instant>,
@@ -289,7 +289,7 @@ async fn apply_file(
         return;
     }
     // Build every new piece before touching the running pipeline.
-    let built = build_pieces(pipeline, registry, &new, &diff);
+    let built = build_pieces(pipeline, &new, &diff);
     let (data_plane, control) = match built {
         Ok(pieces) => pieces,
         Err(error) => {
@@ -354,8 +354,7 @@ type Built = (
 );
 
 fn build_pieces(
-    pipeline: &PipelineRuntime,
-    registry: &PluginRegistry,
+    pipeline: &HybridRuntime,
     new: &PipelineGraph,
     diff: &GraphDiff,
 ) -> Result<Built, String> {
@@ -365,24 +364,23 @@ fn build_pieces(
             .find(|n| n.id == id)
             .ok_or_else(|| format!("stage `{id}` vanished"))
     };
+    let failed = |id: &str, error: &dyn std::fmt::Display| {
+        format!("building the new `{id}` failed: {error}")
+    };
     let mut data_plane = Vec::new();
     for id in &diff.data_plane {
         let node = node(id)?;
         let replacement = pipeline
-            .prepare_replacement(node, &node.config_json, node.on_error, registry)
-            .map_err(|e| format!("building the new `{id}` failed: {e}"))?;
+            .prepare_replacement(id, node.recipe.clone())
+            .map_err(|e| failed(id, &e))?;
         data_plane.push((id.clone(), replacement));
     }
     let mut control = Vec::new();
     let changed = diff.control_changed.iter().map(|id| (id, "restarted"));
     let added = diff.control_added.iter().map(|id| (id, "started"));
     for (id, why) in changed.chain(added) {
-        let node = node(id)?;
-        let spec = control_spec(new, node, registry)
-            .map_err(|e| format!("building the new `{id}` failed: {e}"))?;
-        let stage = spec
-            .build()
-            .map_err(|e| format!("building the new `{id}` failed: {e}"))?;
+        let spec = ControlSpec::of(new, node(id)?);
+        let stage = spec.build().map_err(|e| failed(id, &e))?;
         control.push((spec, stage, why));
     }
     Ok((data_plane, control))
@@ -393,7 +391,7 @@ fn pipeline_kind(graph: &PipelineGraph, id: &str) -> String {
         .stages
         .iter()
         .find(|n| n.id == id)
-        .map(|n| n.kind.clone())
+        .map(|n| n.kind().to_string())
         .unwrap_or_default()
 }
 

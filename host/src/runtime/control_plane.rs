@@ -16,8 +16,8 @@
 
 use super::bridge::TapReceiver;
 use super::packets::{OutputPool, as_input, copy_into};
-use crate::graph::OnError;
-use hsp_sdk::abi::{ControlOutputs, FfiControlStageBox, ParamChange, PluginModuleRef};
+use crate::graph::{BuildError, OnError, PipelineGraph, StageNode, StageRecipe};
+use hsp_sdk::abi::{ControlOutputs, FfiControlStageBox, ParamChange};
 use hsp_sdk::{PacketKind, PipelineData, StreamFormat};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -189,19 +189,13 @@ fn pool_for(packet: &PipelineData, count: usize) -> Option<OutputPool> {
     OutputPool::for_format(&format, count)
 }
 
-/// What a control stage needs to be (re)built: its plugin and config.
+/// What a control stage needs to be (re)built, and where its inputs come from.
 #[derive(Clone)]
 pub struct ControlSpec {
     /// Pipeline id.
     pub id: String,
-    /// Stage kind.
-    pub kind: String,
-    /// Its plugin's entry points.
-    pub module: PluginModuleRef,
-    /// `[stage.config]` as JSON.
-    pub config_json: String,
-    /// Error policy.
-    pub on_error: OnError,
+    /// How to build it.
+    pub recipe: StageRecipe,
     /// Ids of the stages it reads, each with its decimation (1: every packet).
     pub inputs: Vec<(String, usize)>,
     /// Its input channel's capacity.
@@ -209,14 +203,23 @@ pub struct ControlSpec {
 }
 
 impl ControlSpec {
+    /// The spec of control stage `node` of `graph`.
+    pub fn of(graph: &PipelineGraph, node: &StageNode) -> Self {
+        Self {
+            id: node.id.clone(),
+            recipe: node.recipe.clone(),
+            inputs: node
+                .inputs
+                .iter()
+                .map(|e| (graph.stages[e.from].id.clone(), e.decimate))
+                .collect(),
+            capacity: node.inputs.first().map_or(16, |e| e.capacity),
+        }
+    }
+
     /// Builds the stage object (on the calling thread; nothing runs yet).
-    pub fn build(&self) -> Result<FfiControlStageBox, String> {
-        (self.module.create_control_stage())(
-            self.kind.as_str().into(),
-            self.config_json.as_str().into(),
-        )
-        .into_result()
-        .map_err(|e| e.into_string())
+    pub fn build(&self) -> Result<FfiControlStageBox, BuildError> {
+        self.recipe.build_control()
     }
 }
 
@@ -438,7 +441,7 @@ impl ControlPlane {
             table.push_str(&format!(
                 "  control {} ({}): {} in, {} dropped, {} event(s) ({} lost), {} param change(s), {} error(s), {} restart(s)\n",
                 task.spec.id,
-                task.spec.kind,
+                task.spec.recipe.kind,
                 c.received.load(Ordering::Relaxed),
                 c.dropped.load(Ordering::Relaxed),
                 c.events.load(Ordering::Relaxed),
@@ -511,12 +514,12 @@ impl TaskEnv {
     ) -> Option<FfiControlStageBox> {
         bump(&self.counters.errors);
         let id = &self.spec.id;
-        tracing::error!(stage = %id, kind = %self.spec.kind, policy = ?self.spec.on_error, "{method}: {message}");
-        match self.spec.on_error {
+        tracing::error!(stage = %id, kind = %self.spec.recipe.kind, policy = ?self.spec.recipe.on_error, "{method}: {message}");
+        match self.spec.recipe.on_error {
             OnError::Stop => {
                 self.fail(format!(
                     "control stage `{id}` ({}) failed: {message}",
-                    self.spec.kind
+                    self.spec.recipe.kind
                 ));
                 None
             }
@@ -528,7 +531,7 @@ impl TaskEnv {
                 let spec = self.spec.clone();
                 let restarted = call(stage, move |old, outputs| {
                     let _ = old.stop(outputs);
-                    let mut fresh = spec.build()?;
+                    let mut fresh = spec.build().map_err(|e| e.to_string())?;
                     fresh
                         .resume(outputs)
                         .into_result()

@@ -12,7 +12,7 @@
 //! SIGHUP (a closed terminal or SSH session) and SIGQUIT drain like SIGTERM:
 //! nothing the pipeline accepted is thrown away because a terminal went.
 
-use super::pipeline::StopHandle;
+use super::hybrid::StopHandle;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -75,7 +75,11 @@ fn lock(target: &Mutex<Target>) -> std::sync::MutexGuard<'_, Target> {
 
 /// Starts the signal thread and returns once every signal is subscribed,
 /// so that none arriving after this call has its default (killing) effect.
-pub fn watch_signals() -> SignalWatch {
+///
+/// `before_forced_exit` runs before the process exits at once on a repeated
+/// signal (the host removes its plugin shadow directory there).
+pub fn watch_signals(before_forced_exit: fn()) -> SignalWatch {
+    let _ = BEFORE_FORCED_EXIT.set(before_forced_exit);
     let (tx, reasons) = mpsc::unbounded_channel();
     let target = Arc::new(Mutex::new(Target::default()));
     let shared = Arc::clone(&target);
@@ -203,8 +207,14 @@ fn on_stop_signal(
         }
     }
 }
-/// Exits with [`EXIT_INTERRUPTED`], removing the plugin shadow directory.
+/// What the process does before a forced exit (the host removes its plugin
+/// shadow directory), set by [`watch_signals`].
+static BEFORE_FORCED_EXIT: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Exits with [`EXIT_INTERRUPTED`], after [`BEFORE_FORCED_EXIT`].
 fn exit_now() -> ! {
-    crate::registry::remove_shadow_dir();
+    if let Some(before) = BEFORE_FORCED_EXIT.get() {
+        before();
+    }
     std::process::exit(EXIT_INTERRUPTED);
 }

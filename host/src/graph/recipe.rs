@@ -1,0 +1,286 @@
+//! `StageRecipe`: everything needed to build one stage, resolved once when
+//! the pipeline is validated and carried on its graph node. Every start,
+//! restart, parameter change and hot reload builds its stage through one.
+//!
+//! The recipe holds the plugin's entry points behind [`StageFactory`], so the
+//! runtime builds stages without knowing where plugins come from (the
+//! registry implements it for a loaded library; tests may use stages
+//! compiled into the test itself).
+
+use super::model::OnError;
+use crate::registry::EntryPoints;
+use hsp_sdk::StreamFormat;
+use hsp_sdk::abi::{ConfigType, FfiControlStageBox, FfiStageBox, StageDescriptor};
+use std::fmt;
+use std::sync::Arc;
+
+/// The entry points of the plugin that provides a stage kind.
+///
+/// Each call may run plugin code, caught at the library boundary: an error
+/// (or a panic) comes back as the plugin's message.
+pub trait StageFactory: Send + Sync {
+    /// What stage `kind` emits with `config_json`, given `input`.
+    fn output_format(
+        &self,
+        kind: &str,
+        config_json: &str,
+        input: Option<StreamFormat>,
+    ) -> Result<Option<StreamFormat>, String>;
+
+    /// A data-plane stage of `kind`, built, not started.
+    fn create_stage(
+        &self,
+        kind: &str,
+        config_json: &str,
+        input: Option<StreamFormat>,
+    ) -> Result<FfiStageBox, String>;
+
+    /// A control stage of `kind`, built, not started.
+    fn create_control_stage(
+        &self,
+        kind: &str,
+        config_json: &str,
+    ) -> Result<FfiControlStageBox, String>;
+}
+
+/// What the plugin said about the stage kind, beside its entry points.
+#[derive(Clone)]
+pub struct KindFacts {
+    /// The plugin's code can work on its input packet in place.
+    pub can_work_in_place: bool,
+    /// Config keys whose type is an integer (a whole float sent for one by a
+    /// control stage becomes an integer).
+    pub integer_keys: Arc<[String]>,
+}
+
+impl KindFacts {
+    /// The facts `descriptor` declares.
+    pub fn of(descriptor: &StageDescriptor) -> Self {
+        Self {
+            can_work_in_place: descriptor.in_place,
+            integer_keys: descriptor
+                .config
+                .iter()
+                .filter(|field| field.ty == ConfigType::Integer)
+                .map(|field| field.key.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// Why a stage could not be built, or a change of one was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BuildError {
+    /// The plugin refused the config (or panicked building it).
+    #[error("{0}")]
+    Refused(String),
+    /// A live change would change what the stage emits.
+    #[error("it would change the stage's output ({new} instead of {old}); that needs a restart")]
+    OutputWouldChange {
+        /// What it emits now.
+        old: String,
+        /// What it would emit.
+        new: String,
+    },
+    /// A live change would switch the stage between working in place and not.
+    #[error(
+        "it would switch between working in place and not (only `on_error = \"stop\"` works in place, and the plugin's code decides the rest); that needs a restart"
+    )]
+    InPlaceWouldChange,
+}
+
+/// How to build one stage: its plugin, config, error policy and the formats
+/// negotiated along its edges.
+#[derive(Clone)]
+pub struct StageRecipe {
+    /// `plugin`: the stage kind.
+    pub kind: String,
+    /// `[stage.config]` as a JSON object, as plugins receive it.
+    pub config_json: String,
+    /// `on_error`.
+    pub on_error: OnError,
+    /// Format of its input edge (`None` for a source).
+    pub input_format: Option<StreamFormat>,
+    /// Format of what it emits (`None` for a sink).
+    pub output_format: Option<StreamFormat>,
+    factory: Arc<dyn StageFactory>,
+    facts: KindFacts,
+}
+
+impl fmt::Debug for StageRecipe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StageRecipe")
+            .field("kind", &self.kind)
+            .field("config_json", &self.config_json)
+            .field("on_error", &self.on_error)
+            .field("input_format", &self.input_format)
+            .field("output_format", &self.output_format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StageRecipe {
+    /// A recipe for a stage of `kind` made by `factory`. The formats are the
+    /// ones validation negotiated.
+    pub fn new(
+        kind: String,
+        config_json: String,
+        on_error: OnError,
+        formats: (Option<StreamFormat>, Option<StreamFormat>),
+        factory: Arc<dyn StageFactory>,
+        facts: KindFacts,
+    ) -> Self {
+        Self {
+            kind,
+            config_json,
+            on_error,
+            input_format: formats.0,
+            output_format: formats.1,
+            factory,
+            facts,
+        }
+    }
+
+    /// Builds the data-plane stage (on the calling thread; not started).
+    pub fn build(&self) -> Result<FfiStageBox, BuildError> {
+        self.factory
+            .create_stage(&self.kind, &self.config_json, self.input_format)
+            .map_err(BuildError::Refused)
+    }
+
+    /// Builds the control stage (on the calling thread; not started).
+    pub fn build_control(&self) -> Result<FfiControlStageBox, BuildError> {
+        self.factory
+            .create_control_stage(&self.kind, &self.config_json)
+            .map_err(BuildError::Refused)
+    }
+
+    /// Whether the stage works on its input packets in place: when its
+    /// plugin can, its input has exactly the shape of its output, and only
+    /// under `on_error = "stop"` (`bypass` must forward the input as it
+    /// came, and `restart` must give it, intact, to the fresh stage).
+    pub fn runs_in_place(&self) -> bool {
+        self.facts.can_work_in_place
+            && self.on_error == OnError::Stop
+            && self.input_format == self.output_format
+    }
+
+    /// The same stage with `config_json` and `on_error`, for a live change:
+    /// the plugin must accept the config, and the stage must keep emitting
+    /// what it does and keep working in place or not.
+    pub fn changed(&self, config_json: String, on_error: OnError) -> Result<Self, BuildError> {
+        let output = self
+            .factory
+            .output_format(&self.kind, &config_json, self.input_format)
+            .map_err(BuildError::Refused)?;
+        if output != self.output_format {
+            let describe = |format: Option<StreamFormat>| {
+                format.map_or("nothing".into(), |f| super::describe_format(&f))
+            };
+            return Err(BuildError::OutputWouldChange {
+                old: describe(self.output_format),
+                new: describe(output),
+            });
+        }
+        let changed = Self {
+            config_json,
+            on_error,
+            ..self.clone()
+        };
+        if changed.runs_in_place() != self.runs_in_place() {
+            return Err(BuildError::InPlaceWouldChange);
+        }
+        Ok(changed)
+    }
+
+    /// `value` for config key `key` as the plugin's schema types it: a whole
+    /// number sent as a float (`4.0`: control stages often compute in
+    /// floats) for an integer key becomes an integer; anything else is left
+    /// for the plugin's own checks.
+    pub fn typed_value(&self, key: &str, value: serde_json::Value) -> serde_json::Value {
+        let integer_key = self.facts.integer_keys.iter().any(|k| k == key);
+        match value.as_f64() {
+            Some(number) if integer_key && number.fract() == 0.0 && number.abs() < 9.0e15 => {
+                serde_json::Value::from(number as i64)
+            }
+            _ => value,
+        }
+    }
+}
+
+impl StageFactory for EntryPoints {
+    fn output_format(
+        &self,
+        kind: &str,
+        config_json: &str,
+        input: Option<StreamFormat>,
+    ) -> Result<Option<StreamFormat>, String> {
+        EntryPoints::output_format(self, kind, config_json, input)
+    }
+
+    fn create_stage(
+        &self,
+        kind: &str,
+        config_json: &str,
+        input: Option<StreamFormat>,
+    ) -> Result<FfiStageBox, String> {
+        EntryPoints::create_stage(self, kind, config_json, input)
+    }
+
+    fn create_control_stage(
+        &self,
+        kind: &str,
+        config_json: &str,
+    ) -> Result<FfiControlStageBox, String> {
+        EntryPoints::create_control_stage(self, kind, config_json)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Recipes without a plugin behind them, for tests of the graph's
+    //! bookkeeping (diffs, limits) that never build a stage.
+
+    use super::*;
+
+    struct NoPlugin;
+
+    impl StageFactory for NoPlugin {
+        fn output_format(
+            &self,
+            _: &str,
+            _: &str,
+            input: Option<StreamFormat>,
+        ) -> Result<Option<StreamFormat>, String> {
+            Ok(input)
+        }
+
+        fn create_stage(
+            &self,
+            kind: &str,
+            _: &str,
+            _: Option<StreamFormat>,
+        ) -> Result<FfiStageBox, String> {
+            Err(format!("no plugin behind `{kind}` in this test"))
+        }
+
+        fn create_control_stage(&self, kind: &str, _: &str) -> Result<FfiControlStageBox, String> {
+            Err(format!("no plugin behind `{kind}` in this test"))
+        }
+    }
+
+    /// A recipe of `kind` with `config_json` that cannot build a stage.
+    pub(crate) fn recipe(kind: &str, config_json: &str) -> StageRecipe {
+        StageRecipe::new(
+            kind.into(),
+            config_json.into(),
+            OnError::Stop,
+            (None, None),
+            Arc::new(NoPlugin),
+            KindFacts {
+                can_work_in_place: false,
+                integer_keys: Arc::from([]),
+            },
+        )
+    }
+}

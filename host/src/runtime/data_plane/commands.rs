@@ -1,0 +1,159 @@
+//! Changes the control plane sends a running data plane (a stage swapped
+//! for a new build, a bridge set), applied between two packets, and what
+//! the data plane hands back to be dropped off its thread.
+
+use super::DataPlane;
+use crate::graph::StageRecipe;
+use crate::runtime::bridge::Tap;
+use hsp_sdk::DataPlaneStage;
+use hsp_sdk::abi::FfiStageBox;
+use std::time::Instant;
+
+/// Commands in flight at once; the control plane waits for room.
+pub(super) const COMMAND_CAPACITY: usize = 64;
+
+/// A change for the running data plane, applied between two packets.
+pub enum Command {
+    /// Swap a stage's object for a new one (new parameters or new code).
+    Replace(Box<Replacement>),
+    /// Set (or remove) the bridge on a stage's output.
+    SetTap {
+        /// Data-plane stage index.
+        stage: usize,
+        /// The new tap.
+        tap: Option<Tap>,
+    },
+}
+
+/// A stage object to swap in. After the swap it travels back in
+/// [`Retired::Replaced`] holding the *old* object (stopped at the swap) to
+/// be dropped off the data-plane thread.
+pub struct Replacement {
+    /// Data-plane stage index.
+    pub stage: usize,
+    /// The stage object (built, not started: it resumes at the swap, after
+    /// the old one stops, so a sink appends in order and a source's clock
+    /// starts when it does).
+    pub object: FfiStageBox,
+    /// What it was built from (a later restart builds from it again).
+    pub recipe: StageRecipe,
+    /// The sender's number for this change, to match its acknowledgement.
+    pub ticket: u64,
+    /// When the change was asked for.
+    pub requested: Instant,
+}
+
+/// What the data plane hands back to the control plane.
+pub enum Retired {
+    /// A [`Command::Replace`] was applied (`error: None`; the box holds the
+    /// old stage, stopped) or refused (the box holds the new stage, which
+    /// failed to start; the old one runs on).
+    Replaced {
+        /// The replacement.
+        replacement: Box<Replacement>,
+        /// Packets the stage had taken in when the swap happened.
+        at_packet: u64,
+        /// When it was applied.
+        applied: Instant,
+        /// Why it was refused.
+        error: Option<String>,
+    },
+    /// A tap taken off a stage.
+    Tap(Tap),
+}
+
+impl DataPlane {
+    /// Applies the commands the control plane sent since the last pass.
+    pub(super) fn apply_commands(&mut self) {
+        while let Some(command) = self.commands.pop() {
+            match command {
+                Command::Replace(replacement) => {
+                    let index = replacement.stage;
+                    match self.stages.get_mut(index) {
+                        Some(stage) if stage.finished => {
+                            self.retire_refused(replacement, "the stage has already finished");
+                        }
+                        Some(stage) if stage.more_output || stage.replacement.is_some() => {
+                            // Mid-run of `MoreOutput`: swap once it is done.
+                            // A second replacement supersedes the first.
+                            if let Some(superseded) = stage.replacement.replace(replacement) {
+                                self.retire_refused(superseded, "superseded by a newer change");
+                            }
+                        }
+                        Some(_) => self.replace(index, replacement),
+                        None => self.retire_refused(replacement, "no such stage"),
+                    }
+                }
+                Command::SetTap { stage, tap } => {
+                    let old = match self.stages.get_mut(stage) {
+                        Some(running) => std::mem::replace(&mut running.tap, tap),
+                        None => tap,
+                    };
+                    if let Some(old) = old {
+                        self.retire(Retired::Tap(old));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Swaps stage `index` for `replacement`'s object, between two packets.
+    pub(super) fn replace(&mut self, index: usize, mut replacement: Box<Replacement>) {
+        let stage = &mut self.stages[index];
+        if stage.finished {
+            return self.retire_refused(replacement, "the stage has already finished");
+        }
+        if replacement.recipe.runs_in_place() != stage.in_place {
+            return self.retire_refused(
+                replacement,
+                "the new code changes whether the stage works in place; that needs a restart",
+            );
+        }
+        // The old stage stops first (a sink flushes), then the new one
+        // resumes after it (a sink appends), so output stays in order. If
+        // the new one cannot resume, the old one resumes and runs on.
+        if let Err(error) = DataPlaneStage::stop(&mut stage.stage) {
+            tracing::warn!(stage = %stage.id, "stopping it for the swap: {error}");
+        }
+        if let Err(error) = DataPlaneStage::resume(&mut replacement.object) {
+            let message = match DataPlaneStage::resume(&mut stage.stage) {
+                Ok(()) => format!("the new stage failed to start: {error}"),
+                Err(again) => format!(
+                    "the new stage failed to start ({error}) and the old one did not resume ({again})"
+                ),
+            };
+            return self.retire_refused(replacement, &message);
+        }
+        std::mem::swap(&mut stage.stage, &mut replacement.object);
+        std::mem::swap(&mut stage.recipe, &mut replacement.recipe);
+        stage.stats.replaced += 1;
+        stage.first_error_logged = false;
+        let at_packet = stage.stats.packets_in;
+        self.retire(Retired::Replaced {
+            replacement,
+            at_packet,
+            applied: Instant::now(),
+            error: None,
+        });
+    }
+
+    pub(super) fn retire_refused(&mut self, replacement: Box<Replacement>, why: &str) {
+        let at_packet = self
+            .stages
+            .get(replacement.stage)
+            .map_or(0, |s| s.stats.packets_in);
+        self.retire(Retired::Replaced {
+            replacement,
+            at_packet,
+            applied: Instant::now(),
+            error: Some(why.to_string()),
+        });
+    }
+
+    /// Hands `item` to the control plane to drop.
+    pub(super) fn retire(&mut self, item: Retired) {
+        // The queue has room for every command in flight; if the control
+        // plane is gone, the item is dropped here.
+        drop(self.retired.push(item));
+    }
+}

@@ -1,0 +1,178 @@
+//! What the data plane says: the stats table (at exit, on `SIGUSR1`, every
+//! `--stats-interval`), the final report, and the allocations counted after
+//! warm-up.
+
+use super::DataPlane;
+use super::stage::{RunningStage, unix_now_ns};
+use crate::runtime::packets::OutputPool;
+use crate::runtime::stats::{self, EdgeRow, StageRow};
+use std::time::{Duration, Instant};
+
+/// What the data plane reports when it ends.
+pub struct DataPlaneReport {
+    /// The stats table.
+    pub table: String,
+    /// `true` if every pool was full again at the end.
+    pub pools_full: bool,
+    /// Allocations the data-plane thread made after warm-up (host code only;
+    /// plugin libraries allocate through their own allocator).
+    pub steady_state_allocations: u64,
+    /// Packets processed after warm-up.
+    pub steady_state_packets: u64,
+    /// Packets that reached the sinks.
+    pub delivered: u64,
+    /// How long the data plane ran.
+    pub elapsed: Duration,
+    /// Stages whose `stop` failed (a sink that could not write what it
+    /// held): the run must not end as a success.
+    pub stop_failures: Vec<String>,
+    /// Stopped at once by a second signal: queued packets were let go.
+    pub aborted: bool,
+}
+
+impl DataPlane {
+    /// The report at the end of a run that began at `started`.
+    pub(super) fn final_report(
+        &mut self,
+        started: Instant,
+        warm: &WarmUp,
+        aborted: bool,
+    ) -> DataPlaneReport {
+        let elapsed = started.elapsed();
+        // Counted before the report itself allocates.
+        let steady_state_allocations = warm.allocations_since();
+        let steady_state_packets = warm.packets_since(&self.stages);
+        let mut table = self.report_table(started);
+        let delivered: u64 = self
+            .stages
+            .iter()
+            .filter(|s| s.output_edges.is_empty())
+            .map(|s| s.stats.packets_in)
+            .sum();
+        if delivered > 0 {
+            let seconds = elapsed.as_secs_f64();
+            table.push_str(&format!(
+                "  throughput: {delivered} packets into sinks in {seconds:.3} s: {:.1} ns per packet, {:.0} packets/s\n",
+                seconds * 1e9 / delivered as f64,
+                delivered as f64 / seconds
+            ));
+        }
+        // Queues are drained and stages dropped: every packet is home.
+        let pools_full = self
+            .stages
+            .iter()
+            .filter_map(|s| s.pool.as_ref().map(OutputPool::stats))
+            .all(|p| p.available == p.capacity);
+        // A sink that failed under `bypass` or `restart` ran on, but what it
+        // was given then may not be written: not a success.
+        let mut stop_failures = std::mem::take(&mut self.stop_failures);
+        stop_failures.extend(
+            self.stages
+                .iter()
+                .filter(|s| s.recipe.output_format.is_none() && s.stats.errors > 0)
+                .map(|s| {
+                    format!(
+                        "sink `{}` ({}) failed {} time(s) under on_error = {:?}",
+                        s.id, s.recipe.kind, s.stats.errors, s.recipe.on_error
+                    )
+                }),
+        );
+        DataPlaneReport {
+            table,
+            pools_full,
+            steady_state_allocations,
+            steady_state_packets,
+            delivered,
+            elapsed,
+            stop_failures,
+            aborted,
+        }
+    }
+
+    pub(super) fn report_table(&mut self, started: Instant) -> String {
+        let now = unix_now_ns();
+        for stage in self.stages.iter_mut().filter(|s| !s.finished) {
+            if let Some(pace) = &mut stage.stats.pace {
+                pace.wall_ns = now;
+            }
+        }
+        let rows: Vec<StageRow<'_>> = self
+            .stages
+            .iter()
+            .map(|s| StageRow {
+                id: &s.id,
+                kind: &s.recipe.kind,
+                stats: &s.stats,
+                pool: s.pool.as_ref().map(OutputPool::stats),
+            })
+            .collect();
+        let edges: Vec<EdgeRow<'_>> = self
+            .edges
+            .iter()
+            .map(|e| EdgeRow {
+                from: &self.stages[e.from].id,
+                to: &self.stages[e.to].id,
+                pushed: e.pushed,
+                dropped: e.dropped,
+            })
+            .collect();
+        stats::render(
+            &format!(
+                "pipeline `{}` after {:.1} s",
+                self.name,
+                started.elapsed().as_secs_f64()
+            ),
+            &rows,
+            &edges,
+        )
+    }
+}
+
+/// Marks the end of warm-up (every stage has moved 16 packets, or one
+/// second passed) and counts the data-plane thread's allocations after it.
+pub(super) struct WarmUp {
+    started: Instant,
+    baseline: Option<(u64, u64)>,
+}
+
+impl WarmUp {
+    pub(super) fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            baseline: None,
+        }
+    }
+
+    pub(super) fn observe(&mut self, stages: &[RunningStage]) {
+        if self.baseline.is_some() {
+            return;
+        }
+        let warmed = stages.iter().all(|s| {
+            s.stats.packets_in >= 16 || s.input_edge.is_none() && s.stats.packets_out >= 16
+        });
+        if warmed || self.started.elapsed() > Duration::from_secs(1) {
+            self.baseline = Some((
+                crate::alloc_count::thread_allocations(),
+                total_packets(stages),
+            ));
+        }
+    }
+
+    pub(super) fn allocations_since(&self) -> u64 {
+        self.baseline.map_or(0, |(allocations, _)| {
+            crate::alloc_count::thread_allocations() - allocations
+        })
+    }
+
+    pub(super) fn packets_since(&self, stages: &[RunningStage]) -> u64 {
+        self.baseline
+            .map_or(0, |(_, packets)| total_packets(stages) - packets)
+    }
+}
+
+fn total_packets(stages: &[RunningStage]) -> u64 {
+    stages
+        .iter()
+        .map(|s| s.stats.packets_in + s.stats.packets_out)
+        .sum()
+}

@@ -1,0 +1,161 @@
+//! One data-plane stage as the loop drives it: its object, its edges, its
+//! pool and what it has in progress, and the per-call checks kept off the
+//! hot path.
+
+use super::commands::Replacement;
+use crate::graph::StageRecipe;
+use crate::runtime::bridge::Tap;
+use crate::runtime::packets::{OutputPool, shape_fits, shape_of};
+use crate::runtime::stats::{SourcePace, StageStats};
+use hsp_sdk::PipelineData;
+use hsp_sdk::abi::FfiStageBox;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub(super) struct RunningStage {
+    pub(super) id: String,
+    /// What it was built from; a restart builds it again from this.
+    pub(super) recipe: StageRecipe,
+    pub(super) stage: FfiStageBox,
+    pub(super) input_edge: Option<usize>,
+    pub(super) output_edges: Vec<usize>,
+    pub(super) pool: Option<OutputPool>,
+    /// An emitted packet not yet pushed to every output edge.
+    pub(super) pending: Option<PipelineData>,
+    /// Output edges `pending` has already reached.
+    pub(super) pending_reached: usize,
+    /// The stage said `MoreOutput`: call it again with no input.
+    pub(super) more_output: bool,
+    /// It turns each input packet into its output in place: no output
+    /// packet is taken and nothing is copied. The recipe's answer, kept here
+    /// because the loop reads it on every packet.
+    pub(super) in_place: bool,
+    pub(super) finished: bool,
+    pub(super) stats: StageStats,
+    pub(super) first_error_logged: bool,
+    /// `process` calls so far, for sampling their timing ([`timed`]).
+    pub(super) calls: u64,
+    /// The bridge to the control plane, if control stages read this one.
+    pub(super) tap: Option<Tap>,
+    /// A replacement waiting for the stage to finish its `MoreOutput` run.
+    pub(super) replacement: Option<Box<Replacement>>,
+}
+
+impl RunningStage {
+    /// A stage built from `recipe`, not yet wired to its edges.
+    pub(super) fn new(
+        id: String,
+        recipe: StageRecipe,
+        stage: FfiStageBox,
+        pool: Option<OutputPool>,
+    ) -> Self {
+        Self {
+            id,
+            in_place: recipe.runs_in_place(),
+            stats: StageStats::new(recipe.output_format.is_none()),
+            recipe,
+            stage,
+            input_edge: None,
+            output_edges: Vec::new(),
+            pool,
+            pending: None,
+            pending_reached: 0,
+            more_output: false,
+            finished: false,
+            first_error_logged: false,
+            calls: 0,
+            tap: None,
+            replacement: None,
+        }
+    }
+
+    /// Whether it can be handed an input packet now, bypassing its queue:
+    /// it needs no output packet of its own (in place, or a sink) and has
+    /// nothing in progress that must go first.
+    #[inline]
+    pub(super) fn takes_directly(&self) -> bool {
+        (self.in_place || self.pool.is_none() && self.output_edges.is_empty())
+            && !self.finished
+            && self.pending.is_none()
+            && !self.more_output
+            && self.replacement.is_none()
+    }
+
+    /// A source emitted `packet`: remember where its data ends, and on
+    /// sampled calls (`timed`) how far behind the wall clock it is.
+    #[inline]
+    pub(super) fn track_pace(&mut self, packet: &PipelineData, timed: bool) {
+        let timestamp = packet.timestamp_ns();
+        let pace = match &mut self.stats.pace {
+            Some(pace) => pace,
+            None => {
+                // The first block decides whether the source is live, and
+                // the declared block gives the length of every block.
+                let now = unix_now_ns();
+                let block_ns = self.recipe.output_format.as_ref().map_or(0, |f| {
+                    if f.sample_rate_hz > 0.0 {
+                        (f.values_per_channel as f64 * 1e9 / f.sample_rate_hz) as u64
+                    } else {
+                        0
+                    }
+                });
+                self.stats.pace.insert(SourcePace {
+                    live: now.abs_diff(timestamp) < SourcePace::LIVE_WINDOW_NS,
+                    wall_ns: now,
+                    last_block: (timestamp, block_ns),
+                    ..SourcePace::default()
+                })
+            }
+        };
+        pace.last_block.0 = timestamp;
+        if timed && pace.live {
+            let now = unix_now_ns();
+            pace.wall_ns = now;
+            let lag = now.saturating_sub(timestamp.saturating_add(pace.last_block.1));
+            pace.worst_lag_ns = pace.worst_lag_ns.max(lag);
+        }
+    }
+}
+
+/// The wall clock, in ns since the Unix epoch.
+#[inline]
+pub(super) fn unix_now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// `Some(message)` if `packet` does not have the shape `stage` declared.
+#[inline]
+pub(super) fn misshapen(stage: &mut RunningStage, packet: &PipelineData) -> Option<String> {
+    match &stage.recipe.output_format {
+        Some(format) if !shape_fits(packet, format) => Some(misshapen_message(stage, packet)),
+        _ => None,
+    }
+}
+
+/// Counts a misshapen packet and says what is wrong (out of the hot path).
+#[cold]
+#[inline(never)]
+fn misshapen_message(stage: &mut RunningStage, packet: &PipelineData) -> String {
+    stage.stats.misshapen += 1;
+    let (channels, values) = shape_of(packet).unwrap_or_default();
+    let (declared_channels, declared_values) = stage
+        .recipe
+        .output_format
+        .map_or((0, 0), |f| (f.channels, f.values_per_channel));
+    format!(
+        "emitted a packet of {channels} channel(s) x {values} value(s), but declared {declared_channels} x {declared_values}"
+    )
+}
+
+/// Whether call number `calls` of a stage is timed (and, for a sink, its
+/// latency sampled). Reading the clock twice costs about 50 ns here, more
+/// than a cheap stage, so calls are sampled: one in 8 for a stage's first
+/// 8192 calls (a short or slow run still gets a usable histogram), then one
+/// in 64. Within each phase the sample is uniform, so a steady stream's
+/// percentiles are unbiased.
+#[inline]
+pub(super) fn timed(calls: u64) -> bool {
+    let stride = if calls < 8192 { 8 } else { 64 };
+    calls % stride == 1
+}
