@@ -4,7 +4,7 @@
 //! both, carries parameter changes and stage swaps to the data plane
 //! (`live_change.rs`), stops it on request, and waits for it to drain.
 
-use super::control_plane::{ControlPlane, ControlSpec, ParamRequest};
+use super::control_plane::{BridgeCount, ControlPlane, ControlSpec, ParamRequest};
 use super::data_plane::{DataPlane, DataPlaneError, DataPlaneLink, DataPlaneReport, Retired};
 use super::run_flags::{Progress, RunFlags, Watchdog};
 use crate::graph::{PipelineGraph, StageRecipe, StageType};
@@ -314,7 +314,12 @@ impl HybridRuntime {
             crate::err!("{report_table}{control_table}", report_table = report.table);
             return Err(failed(message));
         }
-        for (id, sent, dropped) in bridges {
+        for BridgeCount {
+            from: id,
+            sent,
+            dropped,
+        } in bridges
+        {
             control_table.push_str(&format!(
                 "  bridge {id} -> control plane: {sent} sent, {dropped} dropped\n"
             ));
