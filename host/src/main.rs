@@ -141,16 +141,13 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     // A plugin directory the user named must exist: a typo would otherwise
     // surface later as an "unknown stage kind" (install creates its target).
-    let installing = matches!(
+    let reads_plugin_dirs = !matches!(
         cli.command,
         Command::Plugins(PluginsCommand::Install { .. })
+            | Command::Probe { .. }
+            | Command::NewPlugin { .. }
     );
-    if !installing
-        && !matches!(
-            cli.command,
-            Command::Probe { .. } | Command::NewPlugin { .. }
-        )
-    {
+    if reads_plugin_dirs {
         if let Some(missing) = cli.plugin_dirs.iter().find(|dir| !dir.is_dir()) {
             hsp_host::errln!("error: --plugins {}: no such directory", missing.display());
             return ExitCode::from(2);
@@ -161,32 +158,14 @@ fn main() -> ExitCode {
     } else {
         registry::Trust::Strict
     };
+    let dirs = &cli.plugin_dirs;
     let code = match cli.command {
         Command::Plugins(PluginsCommand::List) => {
-            let registry = commands::discover_plugins(&cli.plugin_dirs, trust);
+            let registry = commands::discover_plugins(dirs, trust);
             hsp_host::out!("{}", commands::plugins::list(&registry));
             ExitCode::SUCCESS
         }
-        Command::Plugins(PluginsCommand::Inspect { name }) => {
-            let registry = commands::discover_plugins(&cli.plugin_dirs, trust);
-            match commands::plugins::inspect(&registry, &name) {
-                Some(report) => {
-                    hsp_host::out!("{report}");
-                    ExitCode::SUCCESS
-                }
-                None => {
-                    let kinds: Vec<&str> = registry.stage_kinds().collect();
-                    let hint = commands::plugins::suggest(&registry, &name)
-                        .map(|close| format!("; did you mean `{close}`?"))
-                        .unwrap_or_default();
-                    hsp_host::errln!(
-                        "error: no plugin or stage kind named `{name}`{hint} (stage kinds: {})",
-                        kinds.join(", ")
-                    );
-                    ExitCode::from(2)
-                }
-            }
-        }
+        Command::Plugins(PluginsCommand::Inspect { name }) => inspect(dirs, trust, &name),
         Command::Run {
             file,
             duration,
@@ -194,71 +173,12 @@ fn main() -> ExitCode {
             no_watch,
             watchdog,
         } => {
-            let seconds = |value: Option<f64>, flag: &str| match value {
-                None => Ok(None),
-                Some(s) => std::time::Duration::try_from_secs_f64(s)
-                    .ok()
-                    .filter(|d| !d.is_zero())
-                    .map(Some)
-                    .ok_or_else(|| {
-                        format!("error: {flag} must be a positive number of seconds, got {s}")
-                    }),
-            };
-            match (
-                seconds(duration, "--duration"),
-                seconds(stats_interval, "--stats-interval"),
-                seconds(Some(watchdog), "--watchdog"),
-            ) {
-                (Ok(duration), Ok(stats_interval), Ok(Some(watchdog))) => {
-                    // Before anything slow: a signal from here on drains.
-                    let signals = hsp_host::runtime::watch_signals(registry::remove_shadow_dir);
-                    let registry = commands::discover_plugins(&cli.plugin_dirs, trust);
-                    let options = hsp_host::runtime::RunOptions {
-                        duration,
-                        stats_interval,
-                        watchdog,
-                    };
-                    let watch = (!no_watch).then(|| hsp_host::reload::WatchSetup {
-                        plugin_dirs: hsp_host::registry::drop_in_dirs(&cli.plugin_dirs),
-                        policy: commands::load_policy(trust),
-                    });
-                    ExitCode::from(commands::run::run(
-                        &file, registry, watch, &options, signals,
-                    ))
-                }
-                (Ok(_), Ok(_), Ok(None)) => unreachable!("--watchdog has a default"),
-                (Err(message), _, _) | (_, Err(message), _) | (_, _, Err(message)) => {
-                    hsp_host::errln!("{message}");
-                    ExitCode::from(2)
-                }
-            }
+            let timing = (duration, stats_interval, watchdog);
+            run(dirs, trust, &file, timing, no_watch)
         }
-        Command::NewPlugin { name, dir, kind } => {
-            let kind = match kind {
-                NewPluginKind::Source => hsp_host::template::TemplateKind::Source,
-                NewPluginKind::Filter => hsp_host::template::TemplateKind::Filter,
-                NewPluginKind::Sink => hsp_host::template::TemplateKind::Sink,
-                NewPluginKind::Control => hsp_host::template::TemplateKind::Control,
-            };
-            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-            match hsp_host::template::generate(&name, &dir, kind) {
-                Ok(files) => {
-                    hsp_host::outln!("created {} ({} files)", dir.display(), files.len());
-                    hsp_host::outln!(
-                        "next: cd {} && cargo test && cargo build --release",
-                        dir.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    hsp_host::errln!("error: {error}");
-                    ExitCode::from(2)
-                }
-            }
-        }
+        Command::NewPlugin { name, dir, kind } => new_plugin(&name, dir, kind),
         Command::Plugins(PluginsCommand::Install { file }) => {
-            let dir = cli
-                .plugin_dirs
+            let dir = dirs
                 .first()
                 .cloned()
                 .unwrap_or_else(|| PathBuf::from("plugins"));
@@ -267,55 +187,138 @@ fn main() -> ExitCode {
                     hsp_host::outln!("installed {}", installed.display());
                     ExitCode::SUCCESS
                 }
-                Err(error) => {
-                    hsp_host::errln!("error: {error}");
-                    ExitCode::from(2)
-                }
+                Err(error) => failure(&format!("error: {error}"), 2),
             }
         }
         Command::Bench { packets, runs } => {
-            let registry = commands::discover_plugins(&cli.plugin_dirs, trust);
+            let registry = commands::discover_plugins(dirs, trust);
             match commands::bench::bench(&registry, packets, runs) {
                 Ok(result) => {
                     hsp_host::out!("{}", commands::bench::render(&result, packets, runs));
                     ExitCode::SUCCESS
                 }
-                Err(error) => {
-                    hsp_host::errln!("error: {error}");
-                    ExitCode::from(1)
-                }
+                Err(error) => failure(&format!("error: {error}"), 1),
             }
         }
-        Command::Validate { file } => {
-            let registry = commands::discover_plugins(&cli.plugin_dirs, trust);
-            // A kind that a user library shadows, and files refused as
-            // untrusted, are worth a line even when the pipeline is valid.
-            for failure in registry.failures() {
-                hsp_host::errln!("warning: {failure}");
-            }
-            match commands::validate::validate(&registry, &file) {
-                Ok(report) => {
-                    hsp_host::out!("{report}");
-                    ExitCode::SUCCESS
-                }
-                Err(errors) => {
-                    for error in &errors {
-                        hsp_host::errln!("{error}");
-                    }
-                    ExitCode::from(2)
-                }
-            }
-        }
+        Command::Validate { file } => validate(dirs, trust, &file),
         Command::Probe { shadow, path } => match registry::run_probe(&shadow, &path) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                hsp_host::errln!("{error}");
-                ExitCode::from(3)
-            }
+            Err(error) => failure(&error.to_string(), 3),
         },
     };
     registry::remove_shadow_dir();
     code
+}
+
+/// Prints `message` and returns exit code `code`.
+fn failure(message: &str, code: u8) -> ExitCode {
+    hsp_host::errln!("{message}");
+    ExitCode::from(code)
+}
+
+/// `host plugins inspect NAME`.
+fn inspect(dirs: &[PathBuf], trust: registry::Trust, name: &str) -> ExitCode {
+    let registry = commands::discover_plugins(dirs, trust);
+    if let Some(report) = commands::plugins::inspect(&registry, name) {
+        hsp_host::out!("{report}");
+        return ExitCode::SUCCESS;
+    }
+    let kinds: Vec<&str> = registry.stage_kinds().collect();
+    let hint = commands::plugins::suggest(&registry, name)
+        .map(|close| format!("; did you mean `{close}`?"))
+        .unwrap_or_default();
+    failure(
+        &format!(
+            "error: no plugin or stage kind named `{name}`{hint} (stage kinds: {})",
+            kinds.join(", ")
+        ),
+        2,
+    )
+}
+
+/// `host run FILE`; `timing` is `--duration`, `--stats-interval` and
+/// `--watchdog` in seconds.
+fn run(
+    dirs: &[PathBuf],
+    trust: registry::Trust,
+    file: &std::path::Path,
+    timing: (Option<f64>, Option<f64>, f64),
+    no_watch: bool,
+) -> ExitCode {
+    let seconds = |value: f64, flag: &str| {
+        std::time::Duration::try_from_secs_f64(value)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                format!("error: {flag} must be a positive number of seconds, got {value}")
+            })
+    };
+    let (duration, stats_interval, watchdog) = timing;
+    let options = (|| {
+        Ok::<_, String>(hsp_host::runtime::RunOptions {
+            duration: duration.map(|s| seconds(s, "--duration")).transpose()?,
+            stats_interval: stats_interval
+                .map(|s| seconds(s, "--stats-interval"))
+                .transpose()?,
+            watchdog: seconds(watchdog, "--watchdog")?,
+        })
+    })();
+    let options = match options {
+        Ok(options) => options,
+        Err(message) => return failure(&message, 2),
+    };
+    // Before anything slow: a signal from here on drains.
+    let signals = hsp_host::runtime::watch_signals(registry::remove_shadow_dir);
+    let registry = commands::discover_plugins(dirs, trust);
+    let watch = (!no_watch).then(|| hsp_host::reload::WatchSetup {
+        plugin_dirs: registry::drop_in_dirs(dirs),
+        policy: commands::load_policy(trust),
+    });
+    ExitCode::from(commands::run::run(file, registry, watch, &options, signals))
+}
+
+/// `host new-plugin NAME`.
+fn new_plugin(name: &str, dir: Option<PathBuf>, kind: NewPluginKind) -> ExitCode {
+    let kind = match kind {
+        NewPluginKind::Source => hsp_host::template::TemplateKind::Source,
+        NewPluginKind::Filter => hsp_host::template::TemplateKind::Filter,
+        NewPluginKind::Sink => hsp_host::template::TemplateKind::Sink,
+        NewPluginKind::Control => hsp_host::template::TemplateKind::Control,
+    };
+    let dir = dir.unwrap_or_else(|| PathBuf::from(name));
+    match hsp_host::template::generate(name, &dir, kind) {
+        Ok(files) => {
+            hsp_host::outln!("created {} ({} files)", dir.display(), files.len());
+            hsp_host::outln!(
+                "next: cd {} && cargo test && cargo build --release",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => failure(&format!("error: {error}"), 2),
+    }
+}
+
+/// `host validate FILE`.
+fn validate(dirs: &[PathBuf], trust: registry::Trust, file: &std::path::Path) -> ExitCode {
+    let registry = commands::discover_plugins(dirs, trust);
+    // A kind that a user library shadows, and files refused as untrusted,
+    // are worth a line even when the pipeline is valid.
+    for failure in registry.failures() {
+        hsp_host::errln!("warning: {failure}");
+    }
+    match commands::validate::validate(&registry, file) {
+        Ok(report) => {
+            hsp_host::out!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for error in &errors {
+                hsp_host::errln!("{error}");
+            }
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn init_logging(verbose: u8) {

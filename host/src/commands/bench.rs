@@ -62,35 +62,56 @@ pub struct BenchResult {
     pub runtime_ns: f64,
 }
 
+/// Why the benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Its plugins are not loaded.
+    #[error("the benchmark needs the shipped passthrough and null_sink plugins:\n{}", .0.join("\n"))]
+    MissingPlugins(Vec<String>),
+    /// A stage failed, or the data plane did.
+    #[error("{0}")]
+    Failed(String),
+    /// The data plane did not deliver every packet.
+    #[error("the runtime delivered {delivered} of {packets} packets")]
+    Lost {
+        /// Packets that reached the sink.
+        delivered: u64,
+        /// Packets the source emitted.
+        packets: u64,
+    },
+}
+
+fn failed(error: impl ToString) -> BenchError {
+    BenchError::Failed(error.to_string())
+}
+
 /// Runs the benchmark `runs` times with `packets` packets each; the medians.
-pub fn bench(registry: &PluginRegistry, packets: u64, runs: usize) -> Result<BenchResult, String> {
+pub fn bench(
+    registry: &PluginRegistry,
+    packets: u64,
+    runs: usize,
+) -> Result<BenchResult, BenchError> {
     let text = PIPELINE.replace("{packets}", &packets.to_string());
     let graph = parse_pipeline(Path::new("bench.toml"), &text, registry).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        format!(
-            "the benchmark needs the shipped passthrough and null_sink plugins:\n{}",
-            lines.join("\n")
-        )
+        BenchError::MissingPlugins(errors.iter().map(ToString::to_string).collect())
     })?;
     let mut baseline = Vec::new();
     let mut runtime = Vec::new();
     for _ in 0..runs.max(1) {
         baseline.push(plain_loop(&graph, packets)?);
-        let (data_plane, _link) = DataPlane::build(&graph, None).map_err(|e| e.to_string())?;
+        let (data_plane, _link) = DataPlane::build(&graph, None).map_err(failed)?;
         let handle = data_plane
             .spawn(Arc::new(crate::runtime::RunFlags::default()))
-            .map_err(|e| e.to_string())?;
+            .map_err(failed)?;
         let report = handle
             .join()
-            .map_err(|_| "the data-plane thread panicked".to_string())?
-            .map_err(|e| e.to_string())?;
-        let (delivered, elapsed) = (report.delivered, report.elapsed);
-        if delivered != packets {
-            return Err(format!(
-                "the runtime delivered {delivered} of {packets} packets"
-            ));
+            .map_err(|_| failed("the data-plane thread panicked"))?
+            .map_err(failed)?;
+        if report.delivered != packets {
+            let delivered = report.delivered;
+            return Err(BenchError::Lost { delivered, packets });
         }
-        runtime.push(per_packet(elapsed, packets));
+        runtime.push(per_packet(report.elapsed, packets));
     }
     Ok(BenchResult {
         baseline_ns: median(&mut baseline),
@@ -100,40 +121,42 @@ pub fn bench(registry: &PluginRegistry, packets: u64, runs: usize) -> Result<Ben
 
 /// The five stages called directly: acquire, source, three passthroughs
 /// in place, sink, release.
-fn plain_loop(graph: &crate::graph::PipelineGraph, packets: u64) -> Result<f64, String> {
+fn plain_loop(graph: &crate::graph::PipelineGraph, packets: u64) -> Result<f64, BenchError> {
     let mut stages = Vec::new();
     for node in &graph.stages {
-        let mut stage = node.recipe.build().map_err(|e| e.to_string())?;
-        DataPlaneStage::start(&mut stage).map_err(|e| e.to_string())?;
+        let mut stage = node.recipe.build().map_err(failed)?;
+        DataPlaneStage::start(&mut stage).map_err(failed)?;
         stages.push(stage);
     }
     let format = graph.stages[0]
         .recipe
         .output_format
-        .ok_or("the source declares no output")?;
+        .ok_or_else(|| failed("the source declares no output"))?;
     let pool = MemoryPool::with_init(4, |_| EegPacket::for_format(&format));
     let [source, passthroughs @ .., sink] = &mut stages[..] else {
-        return Err("the benchmark pipeline has five stages".into());
+        return Err(failed("the benchmark pipeline has five stages"));
     };
     let started = Instant::now();
     for _ in 0..packets {
-        let mut packet = pool.try_acquire().ok_or("the pool ran dry")?;
+        let mut packet = pool
+            .try_acquire()
+            .ok_or_else(|| failed("the pool ran dry"))?;
         let outcome =
             DataPlaneStage::process(source, PacketRef::None, PacketMut::RawEeg(&mut packet))
-                .map_err(|e| e.to_string())?;
+                .map_err(failed)?;
         if outcome != Outcome::Emitted {
-            return Err(format!("the source said {outcome:?}"));
+            return Err(failed(format!("the source said {outcome:?}")));
         }
         for stage in passthroughs.iter_mut() {
             DataPlaneStage::process_in_place(stage, PacketMut::RawEeg(&mut packet))
-                .map_err(|e| e.to_string())?;
+                .map_err(failed)?;
         }
         DataPlaneStage::process(sink, PacketRef::RawEeg(&packet), PacketMut::None)
-            .map_err(|e| e.to_string())?;
+            .map_err(failed)?;
     }
     let elapsed = started.elapsed();
     for stage in &mut stages {
-        DataPlaneStage::stop(stage).map_err(|e| e.to_string())?;
+        DataPlaneStage::stop(stage).map_err(failed)?;
     }
     Ok(per_packet(elapsed, packets))
 }

@@ -74,6 +74,9 @@ pub enum BuildError {
     /// The plugin refused the config (or panicked building it).
     #[error("{0}")]
     Refused(String),
+    /// The stage was built but failed to start (or to resume).
+    #[error("{0}")]
+    StartFailed(String),
     /// A live change would change what the stage emits.
     #[error("it would change the stage's output ({new} instead of {old}); that needs a restart")]
     OutputWouldChange {

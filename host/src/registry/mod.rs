@@ -10,7 +10,7 @@ mod shadow;
 mod trust;
 
 pub use error::LoadError;
-pub use install::install;
+pub use install::{InstallError, install};
 pub use load::{
     DEFAULT_PROBE_TIMEOUT, EntryPoints, LoadPolicy, LoadedPlugin, PROBE_SUBCOMMAND,
     PROBE_TIMEOUT_ENV, Probe, file_stamp, mapped_libraries, run_probe,

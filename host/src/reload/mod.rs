@@ -51,131 +51,181 @@ pub struct WatchSetup {
 pub fn run(
     file: &Path,
     graph: PipelineGraph,
-    mut registry: PluginRegistry,
+    registry: PluginRegistry,
     setup: Option<WatchSetup>,
     options: &RunOptions,
-    mut signals: SignalWatch,
+    signals: SignalWatch,
 ) -> Result<RunOutcome, DataPlaneError> {
-    let failed = DataPlaneError::RunFailed;
     // One worker thread runs the control plane's tasks; control stages'
-    // calls run on the blocking pool beside it (see `control_plane.rs`).
+    // calls run on the blocking pool beside it (see `control_plane/`).
     let control = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("hsp-control")
         .enable_all()
         .build()
-        .map_err(|e| failed(format!("cannot start the control plane: {e}")))?;
-    let outcome = control.block_on(async {
-        let mut pipeline = HybridRuntime::start(graph, options)?;
-        signals.attach(pipeline.stop_handle());
-        let watching = setup.as_ref().map(|s| watch::watch(file, &s.plugin_dirs));
-        let (_watcher, mut changes) = match watching {
-            Some(Ok((watcher, changes))) => (Some(watcher), Some(changes)),
-            Some(Err(error)) => {
-                tracing::warn!("{error}; running without hot reload");
-                (None, None)
-            }
-            None => (None, None),
-        };
-        let policy = setup.map_or_else(|| LoadPolicy::new(Probe::None), |s| s.policy);
-        let mut last_seen = std::fs::read(file).ok();
-        let elapsed = duration_elapsed(options.duration);
-        tokio::pin!(elapsed);
-        let mut watchdog = tokio::time::interval(Duration::from_millis(250));
-        watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut stopped_by = None;
-        let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut reloads = Reloads {
-            loaded: mapped_libraries(),
-            count: 0,
-            failed: Default::default(),
-        };
-        loop {
-            tokio::select! {
-                Some(reason) = signals.next_stop(), if stopped_by.is_none() => {
-                    // The signal thread has stopped the sources already.
-                    tracing::info!("{reason}: stopping the sources and draining");
-                    stopped_by = Some(reason);
-                }
-                () = &mut elapsed, if stopped_by.is_none() => {
-                    let reason = "--duration elapsed";
-                    tracing::info!("{reason}: stopping the sources and draining");
-                    stopped_by = Some(reason);
-                    pipeline.stop_sources();
-                }
-                _ = watchdog.tick() => {
-                    if let Some((id, kind, lasted)) = pipeline.check_watchdog() {
-                        // Stopping, and the drain cannot move: give up on
-                        // the data plane, not on the control stages.
-                        if stopped_by.is_some() {
-                            let message = format!(
-                                "stage `{id}` ({kind}) has been stuck in a call for {:.1} s; the data plane could not drain and its queued packets are lost",
-                                lasted.as_secs_f64()
-                            );
-                            tracing::error!("{message}");
-                            let table = pipeline.abandon_data_plane().await;
-                            crate::err!("{table}");
-                            return Err(failed(message));
-                        }
-                    }
-                }
-                Some(change) = async { changes.as_mut()?.recv().await }, if !pipeline.data_plane_ended() => {
-                    match change {
-                        Change::Pipeline => {
-                            // Reading the file (ours, an editor's, a `cat`)
-                            // is an event too: act on new content only.
-                            let text = std::fs::read(file).ok();
-                            if text == last_seen {
-                                tracing::debug!("{}: touched, content unchanged", file.display());
-                                continue;
-                            }
-                            last_seen = text;
-                            let saved = watch::saved_at(file);
-                            apply_file(&mut pipeline, &registry, file, saved, &HashSet::new()).await;
-                        }
-                        Change::Plugin(path) => {
-                            // Waiting for the file to be complete can take a
-                            // while: wait in a task, and keep serving the rest.
-                            let ready = ready_tx.clone();
-                            tokio::spawn(async move {
-                                let stable = watch::wait_until_stable(&path, Duration::from_millis(50), Duration::from_secs(10)).await;
-                                let _ = ready.send((path, stable.is_some()));
-                            });
-                        }
-                    }
-                }
-                Some((path, stable)) = ready_rx.recv() => {
-                    if !stable {
-                        tracing::warn!("{}: still changing after 10 s (or gone); not loaded", path.display());
-                    } else if let Some(kinds) = reload_plugin(&mut registry, &policy, &path, &mut reloads) {
-                        let saved = watch::saved_at(&path);
-                        apply_file(&mut pipeline, &registry, file, saved, &kinds).await;
-                    }
-                }
-                event = pipeline.next_event() => match event {
-                    PipelineEvent::DataPlaneEnded => break,
-                    PipelineEvent::Fatal(message) => {
-                        tracing::error!("{message}");
-                        pipeline.stop_sources();
-                        let _ = pipeline.finish().await;
-                        return Err(failed(message));
-                    }
-                    PipelineEvent::Param(request) => pipeline.apply_param(request),
-                    PipelineEvent::Retired(item) => pipeline.on_retired(item),
-                },
-            }
-        }
-        let (report, control_table) = pipeline.finish().await?;
-        Ok(RunOutcome {
-            report,
-            control_table,
-            stopped_by,
-        })
-    });
+        .map_err(|e| DataPlaneError::RunFailed(format!("cannot start the control plane: {e}")))?;
+    let outcome = control.block_on(supervise(file, graph, registry, setup, options, signals));
     // A control stage stuck in a plugin call holds a blocking-pool thread;
     // do not wait for it to exit.
     control.shutdown_timeout(Duration::from_millis(100));
     outcome
+}
+
+/// What the supervising loop keeps between events.
+struct Supervisor<'a> {
+    file: &'a Path,
+    pipeline: HybridRuntime,
+    registry: PluginRegistry,
+    policy: LoadPolicy,
+    /// The file's content as last applied (or found unchanged).
+    last_seen: Option<Vec<u8>>,
+    reloads: Reloads,
+    /// Plugin files that became complete (`true`) or never did.
+    ready: tokio::sync::mpsc::UnboundedSender<(PathBuf, bool)>,
+}
+
+/// Starts `graph` and serves it until it ends: signals, `--duration`, the
+/// watchdog, changes to the file and its plugins, and the pipeline's own
+/// events.
+async fn supervise(
+    file: &Path,
+    graph: PipelineGraph,
+    registry: PluginRegistry,
+    setup: Option<WatchSetup>,
+    options: &RunOptions,
+    mut signals: SignalWatch,
+) -> Result<RunOutcome, DataPlaneError> {
+    let pipeline = HybridRuntime::start(graph, options)?;
+    signals.attach(pipeline.stop_handle());
+    let watching = setup.as_ref().map(|s| watch::watch(file, &s.plugin_dirs));
+    let (_watcher, mut changes) = match watching {
+        Some(Ok((watcher, changes))) => (Some(watcher), Some(changes)),
+        Some(Err(error)) => {
+            tracing::warn!("{error}; running without hot reload");
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let (ready, mut ready_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut this = Supervisor {
+        file,
+        pipeline,
+        registry,
+        policy: setup.map_or_else(|| LoadPolicy::new(Probe::None), |s| s.policy),
+        last_seen: std::fs::read(file).ok(),
+        reloads: Reloads {
+            loaded: mapped_libraries(),
+            count: 0,
+            failed: Default::default(),
+        },
+        ready,
+    };
+    let elapsed = duration_elapsed(options.duration);
+    tokio::pin!(elapsed);
+    let mut watchdog = tokio::time::interval(Duration::from_millis(250));
+    watchdog.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stopped_by = None;
+    loop {
+        tokio::select! {
+            Some(reason) = signals.next_stop(), if stopped_by.is_none() => {
+                // The signal thread has stopped the sources already.
+                tracing::info!("{reason}: stopping the sources and draining");
+                stopped_by = Some(reason);
+            }
+            () = &mut elapsed, if stopped_by.is_none() => {
+                let reason = "--duration elapsed";
+                tracing::info!("{reason}: stopping the sources and draining");
+                stopped_by = Some(reason);
+                this.pipeline.stop_sources();
+            }
+            _ = watchdog.tick() => {
+                // Stopping, and the drain cannot move: give up on the data
+                // plane, not on the control stages.
+                if let (Some(message), Some(_)) = (this.pipeline.check_watchdog().map(stuck_message), stopped_by) {
+                    tracing::error!("{message}");
+                    let table = this.pipeline.abandon_data_plane().await;
+                    crate::err!("{table}");
+                    return Err(DataPlaneError::RunFailed(message));
+                }
+            }
+            Some(change) = async { changes.as_mut()?.recv().await }, if !this.pipeline.data_plane_ended() => {
+                this.on_change(change).await;
+            }
+            Some((path, stable)) = ready_rx.recv() => this.on_plugin_ready(&path, stable).await,
+            event = this.pipeline.next_event() => match event {
+                PipelineEvent::DataPlaneEnded => break,
+                PipelineEvent::Fatal(message) => {
+                    tracing::error!("{message}");
+                    this.pipeline.stop_sources();
+                    let _ = this.pipeline.finish().await;
+                    return Err(DataPlaneError::RunFailed(message));
+                }
+                PipelineEvent::Param(request) => this.pipeline.apply_param(request),
+                PipelineEvent::Retired(item) => this.pipeline.on_retired(item),
+            },
+        }
+    }
+    let (report, control_table) = this.pipeline.finish().await?;
+    Ok(RunOutcome {
+        report,
+        control_table,
+        stopped_by,
+    })
+}
+
+/// What the host says when it gives up on a stuck data plane.
+fn stuck_message((id, kind, lasted): (String, String, Duration)) -> String {
+    format!(
+        "stage `{id}` ({kind}) has been stuck in a call for {:.1} s; the data plane could not drain and its queued packets are lost",
+        lasted.as_secs_f64()
+    )
+}
+
+impl Supervisor<'_> {
+    /// The pipeline file or a plugin file changed on disk.
+    async fn on_change(&mut self, change: Change) {
+        match change {
+            Change::Pipeline => {
+                // Reading the file (ours, an editor's, a `cat`) is an event
+                // too: act on new content only.
+                let text = std::fs::read(self.file).ok();
+                if text == self.last_seen {
+                    tracing::debug!("{}: touched, content unchanged", self.file.display());
+                    return;
+                }
+                self.last_seen = text;
+                let saved = watch::saved_at(self.file);
+                let pipeline = &mut self.pipeline;
+                apply_file(pipeline, &self.registry, self.file, saved, &HashSet::new()).await;
+            }
+            Change::Plugin(path) => {
+                // Waiting for the file to be complete can take a while: wait
+                // in a task, and keep serving the rest.
+                let ready = self.ready.clone();
+                tokio::spawn(async move {
+                    let poll = Duration::from_millis(50);
+                    let stable =
+                        watch::wait_until_stable(&path, poll, Duration::from_secs(10)).await;
+                    let _ = ready.send((path, stable.is_some()));
+                });
+            }
+        }
+    }
+
+    /// A changed plugin file is complete (`stable`) or never became so.
+    async fn on_plugin_ready(&mut self, path: &Path, stable: bool) {
+        if !stable {
+            tracing::warn!(
+                "{}: still changing after 10 s (or gone); not loaded",
+                path.display()
+            );
+        } else if let Some(kinds) =
+            reload_plugin(&mut self.registry, &self.policy, path, &mut self.reloads)
+        {
+            let saved = watch::saved_at(path);
+            apply_file(&mut self.pipeline, &self.registry, self.file, saved, &kinds).await;
+        }
+    }
 }
 
 struct Reloads {

@@ -175,64 +175,7 @@ pub fn render(title: &str, stages: &[StageRow<'_>], edges: &[EdgeRow<'_>]) -> St
         );
     }
     for row in stages {
-        if let Some(latency) = &row.stats.latency_ns {
-            if latency.is_empty() && row.stats.ahead_of_clock > 0 {
-                let _ = writeln!(
-                    out,
-                    "  latency source -> {}: n/a (the source runs faster than real time)",
-                    row.id
-                );
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "  latency source -> {}: p50 {} us, p99 {} us, max {} us",
-                row.id,
-                micros(latency, 0.5),
-                micros(latency, 0.99),
-                micros(latency, 1.0)
-            );
-        }
-        if row.stats.restarts > 0 || row.stats.bypassed > 0 || row.stats.lost > 0 {
-            let _ = writeln!(
-                out,
-                "  {}: {} restart(s), {} packet(s) bypassed, {} lost to errors",
-                row.id, row.stats.restarts, row.stats.bypassed, row.stats.lost
-            );
-        }
-        if row.stats.misshapen > 0 {
-            let _ = writeln!(
-                out,
-                "  {}: {} packet(s) emitted with a shape other than declared",
-                row.id, row.stats.misshapen
-            );
-        }
-        // Only a source that fell a block or more behind gets a line: one
-        // that keeps up (or runs ahead, unpaced) has nothing to report.
-        let late = |p: &SourcePace| {
-            let block = p.last_block.1.max(1);
-            p.live && (p.behind_ns() >= block || p.worst_lag_ns >= block)
-        };
-        if let Some(pace) = row.stats.pace.filter(late) {
-            let block = pace.last_block.1.max(1);
-            let behind = pace.behind_ns();
-            let _ = writeln!(
-                out,
-                "  source {}: {:.3} s behind real time at the end ({} block(s) of {:.1} ms due but not produced); worst lag seen {:.3} s",
-                row.id,
-                behind as f64 / 1e9,
-                behind / block,
-                block as f64 / 1e6,
-                pace.worst_lag_ns as f64 / 1e9,
-            );
-        }
-        if row.stats.replaced > 0 {
-            let _ = writeln!(
-                out,
-                "  {}: replaced live {} time(s)",
-                row.id, row.stats.replaced
-            );
-        }
+        notes(&mut out, row);
     }
     for edge in edges {
         let _ = writeln!(
@@ -251,4 +194,67 @@ pub fn render(title: &str, stages: &[StageRow<'_>], edges: &[EdgeRow<'_>]) -> St
         }
     }
     out
+}
+
+/// The lines about one stage below the table: its latency, and whatever
+/// went wrong or changed (restarts, losses, shapes, pace, live swaps).
+fn notes(out: &mut String, row: &StageRow<'_>) {
+    if let Some(latency) = &row.stats.latency_ns {
+        if latency.is_empty() && row.stats.ahead_of_clock > 0 {
+            let _ = writeln!(
+                out,
+                "  latency source -> {}: n/a (the source runs faster than real time)",
+                row.id
+            );
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "  latency source -> {}: p50 {} us, p99 {} us, max {} us",
+            row.id,
+            micros(latency, 0.5),
+            micros(latency, 0.99),
+            micros(latency, 1.0)
+        );
+    }
+    if row.stats.restarts > 0 || row.stats.bypassed > 0 || row.stats.lost > 0 {
+        let _ = writeln!(
+            out,
+            "  {}: {} restart(s), {} packet(s) bypassed, {} lost to errors",
+            row.id, row.stats.restarts, row.stats.bypassed, row.stats.lost
+        );
+    }
+    if row.stats.misshapen > 0 {
+        let _ = writeln!(
+            out,
+            "  {}: {} packet(s) emitted with a shape other than declared",
+            row.id, row.stats.misshapen
+        );
+    }
+    // Only a source that fell a block or more behind gets a line: one
+    // that keeps up (or runs ahead, unpaced) has nothing to report.
+    let late = |p: &SourcePace| {
+        let block = p.last_block.1.max(1);
+        p.live && (p.behind_ns() >= block || p.worst_lag_ns >= block)
+    };
+    if let Some(pace) = row.stats.pace.filter(late) {
+        let block = pace.last_block.1.max(1);
+        let behind = pace.behind_ns();
+        let _ = writeln!(
+            out,
+            "  source {}: {:.3} s behind real time at the end ({} block(s) of {:.1} ms due but not produced); worst lag seen {:.3} s",
+            row.id,
+            behind as f64 / 1e9,
+            behind / block,
+            block as f64 / 1e6,
+            pace.worst_lag_ns as f64 / 1e9,
+        );
+    }
+    if row.stats.replaced > 0 {
+        let _ = writeln!(
+            out,
+            "  {}: replaced live {} time(s)",
+            row.id, row.stats.replaced
+        );
+    }
 }

@@ -19,7 +19,6 @@ use serde::Deserialize;
 // A complete DSP module with its own tests; the stage uses part of its API
 // (no band names, spans or custom named bands), and the rest stays as its
 // author wrote it.
-#[allow(dead_code)]
 mod bands;
 
 use bands::BandSet;

@@ -18,7 +18,6 @@ use serde::Deserialize;
 // A complete DSP module with its own tests; the stage uses part of its API
 // (planar pushes only, no reset or per-channel access), and the rest stays
 // as its author wrote it.
-#[allow(dead_code)]
 mod spectrum;
 
 use spectrum::{Scale, SlidingSpectrum, Window};

@@ -69,6 +69,7 @@ pub enum SpectrumError {
     #[error("hop must be at least 1 sample")]
     ZeroHop,
     /// Channel index past the configured channel count.
+    #[cfg(test)]
     #[error("channel {channel} out of range for {channels} channels")]
     Channel {
         /// Requested channel.
@@ -169,33 +170,14 @@ impl SlidingSpectrum {
     }
 
     /// Number of bins per channel in a frame: `size / 2 + 1`.
+    #[cfg(test)]
     pub fn bins(&self) -> usize {
         self.size / 2 + 1
-    }
-
-    /// FFT length in samples.
-    pub fn size(&self) -> usize {
-        self.size
     }
 
     /// Samples between frame starts.
     pub fn hop(&self) -> usize {
         self.hop
-    }
-
-    /// Configured channel count.
-    pub fn channels(&self) -> usize {
-        self.channels
-    }
-
-    /// Output scaling.
-    pub fn scale(&self) -> Scale {
-        self.scale
-    }
-
-    /// Window coefficients applied to each frame.
-    pub fn window(&self) -> &[f64] {
-        &self.window
     }
 
     /// Frequency spacing of the bins: `sample_rate_hz / size`.
@@ -205,11 +187,13 @@ impl SlidingSpectrum {
 
     /// Most recent frame of every channel, channel-major
     /// (`[ch * bins() + j]`); zeros for a channel that has none yet.
+    #[cfg(test)]
     pub fn latest_frames(&self) -> &[f32] {
         &self.frames
     }
 
     /// Forgets all history; the next frame needs `size` fresh samples.
+    #[cfg(test)]
     pub fn reset(&mut self) {
         self.ring.fill(0.0);
         self.write_pos.fill(0);
@@ -220,6 +204,7 @@ impl SlidingSpectrum {
     /// Appends `samples` to one channel and calls `on_frame(bins)` for every
     /// frame of that channel completed by them, oldest first. Returns the
     /// number of frames emitted.
+    #[cfg(test)]
     pub fn push_channel(
         &mut self,
         channel: usize,

@@ -259,6 +259,7 @@ impl SosFilter {
     /// transient; resets state to zero when the count changes, since old
     /// states have no meaning for a different cascade. On error the filter
     /// is left unchanged. Allocates only if the section count grows.
+    #[cfg(test)]
     pub fn set_sections(&mut self, sections: &[Sos]) -> Result<(), FilterError> {
         validate_sections(sections)?;
         let same_count = sections.len() == self.sections.len();
@@ -274,6 +275,7 @@ impl SosFilter {
     }
 
     /// Zeroes every channel's state, as if no sample had been processed.
+    #[cfg(test)]
     pub fn reset(&mut self) {
         self.state.fill([0.0; 2]);
     }

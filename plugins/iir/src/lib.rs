@@ -18,7 +18,6 @@ use std::marker::PhantomData;
 
 // A complete DSP module with its own tests; the stage uses part of its API
 // (no live retuning), and the rest stays as its author wrote it.
-#[allow(dead_code)]
 mod design;
 
 use design::{DesignError, FilterKind, MAX_ORDER, Sos, SosFilter, butterworth, iirnotch};

@@ -12,7 +12,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 // A complete DSP module with its own tests; the stage uses part of its API
 // (no restart, no config read-back), and the rest stays as its author wrote it.
-#[allow(dead_code)]
 mod signal;
 
 use signal::{EegSynth, MIN_SAMPLE_RATE_HZ, SynthConfig};

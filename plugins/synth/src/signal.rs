@@ -258,6 +258,7 @@ impl EegSynth {
     }
 
     /// The configuration this generator was built with.
+    #[cfg(test)]
     pub fn config(&self) -> &SynthConfig {
         &self.config
     }

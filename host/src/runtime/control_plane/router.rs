@@ -145,8 +145,8 @@ fn pool_for(packet: &PipelineData, count: usize) -> Option<OutputPool> {
 mod tests {
     use super::*;
     use crate::runtime::control_plane::{EVENT_POOL, event_pool};
-    use std::sync::atomic::Ordering;
     use hsp_sdk::Event;
+    use std::sync::atomic::Ordering;
 
     fn event(pool: &OutputPool, code: u32) -> PipelineData {
         match pool.try_acquire() {

@@ -45,7 +45,7 @@ pub struct Replacement {
 
 /// What the data plane hands back to the control plane.
 pub enum Retired {
-    /// A [`Command::Replace`] was applied (`error: None`; the box holds the
+    /// A `Command::Replace` was applied (`error: None`; the box holds the
     /// old stage, stopped) or refused (the box holds the new stage, which
     /// failed to start; the old one runs on).
     Replaced {

@@ -4,7 +4,7 @@
 
 use super::stage::{RunningStage, misshapen};
 use super::{DataPlane, DataPlaneError};
-use crate::graph::OnError;
+use crate::graph::{BuildError, OnError};
 use crate::runtime::packets::{as_input, as_output, bypass_into};
 use hsp_sdk::{DataPlaneStage, Outcome, PacketMut, PipelineData};
 
@@ -77,14 +77,15 @@ impl DataPlane {
     /// first (a sink flushes what it holds, on drop if it refuses `stop`
     /// after a panic), then the fresh one resumes after it (a sink appends).
     /// A rare error path: its drop may free memory on this thread.
-    pub(super) fn rebuild(&mut self, index: usize) -> Result<(), String> {
+    pub(super) fn rebuild(&mut self, index: usize) -> Result<(), BuildError> {
         let stage = &mut self.stages[index];
-        let fresh = stage.recipe.build().map_err(|e| e.to_string())?;
+        let fresh = stage.recipe.build()?;
         let mut old = std::mem::replace(&mut stage.stage, fresh);
         self.progress.enter(index);
         let _ = DataPlaneStage::stop(&mut old);
         drop(old);
-        let resumed = DataPlaneStage::resume(&mut stage.stage).map_err(|e| e.to_string());
+        let resumed = DataPlaneStage::resume(&mut stage.stage)
+            .map_err(|e| BuildError::StartFailed(e.to_string()));
         self.progress.leave();
         resumed?;
         stage.stats.restarts += 1;
