@@ -477,7 +477,7 @@ pub fn guard_ffi<T>(what: &str, f: impl FnOnce() -> RResult<T, RString>) -> RRes
 /// `export_plugin!(; control: Threshold)`.
 ///
 /// ```
-/// use hsp_sdk::{EegPacket, Outcome, Stage, StageError, StreamFormat};
+/// use hsp_sdk::{EegPacket, Outcome, PlanarBlock, Stage, StageError, StreamFormat};
 ///
 /// /// Forwards blocks unchanged.
 /// pub struct Identity;

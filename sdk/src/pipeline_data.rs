@@ -10,7 +10,7 @@ use crate::packet::Packet;
 /// queue slot stays small. Dropping it returns the packet to its pool.
 ///
 /// ```
-/// use hsp_sdk::{EegPacket, MemoryPool, PacketKind, PipelineData};
+/// use hsp_sdk::{EegPacket, MemoryPool, PacketKind, PipelineData, PlanarBlock};
 ///
 /// let pool = MemoryPool::with_init(1, |_| EegPacket::with_capacity(4, 16));
 /// let item = PipelineData::RawEeg(pool.try_acquire().unwrap());

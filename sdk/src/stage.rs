@@ -3,7 +3,9 @@
 
 use crate::abi::{Outcome, PacketMut, PacketRef, StreamFormat};
 use crate::config::ConfigSpec;
-use crate::data::{EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, PacketKind};
+use crate::data::{
+    EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, PacketKind, PlanarBlock,
+};
 use serde::de::DeserializeOwned;
 use std::fmt;
 
@@ -64,7 +66,7 @@ impl From<&str> for StageError {
 /// [`NoPacket`] as `Output`.
 ///
 /// ```
-/// use hsp_sdk::{parse_config, ConfigSpec, ConfigType, EegPacket, Outcome, Stage, StageError, StreamFormat};
+/// use hsp_sdk::{parse_config, ConfigSpec, ConfigType, EegPacket, Outcome, PlanarBlock, Stage, StageError, StreamFormat};
 ///
 /// /// Multiplies every sample by `gain`.
 /// pub struct Gain { gain: f32 }
@@ -89,7 +91,7 @@ impl From<&str> for StageError {
 ///     fn process(&mut self, input: Option<&EegPacket>, output: &mut EegPacket) -> Result<Outcome, StageError> {
 ///         let Some(input) = input else { return Ok(Outcome::NoOutput) };
 ///         output.copy_from(input).map_err(|e| StageError::new(e.to_string()))?;
-///         output.samples_mut().iter_mut().for_each(|s| *s *= self.gain);
+///         output.values_mut().iter_mut().for_each(|s| *s *= self.gain);
 ///         Ok(Outcome::Emitted)
 ///     }
 /// }

@@ -18,7 +18,7 @@ use super::bridge::TapReceiver;
 use super::packets::{OutputPool, as_input, copy_into};
 use crate::graph::OnError;
 use hsp_sdk::abi::{ControlOutputs, FfiControlStageBox, ParamChange, PluginModuleRef};
-use hsp_sdk::{PacketKind, PipelineData, StreamFormat};
+use hsp_sdk::{PacketKind, PipelineData, PlanarBlock, StreamFormat};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -4,7 +4,7 @@
 
 use hsp_sdk::{
     EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, MemoryPool, PacketKind,
-    PacketMut, PacketRef, PipelineData, PoolStats, PortPacket, StreamFormat,
+    PacketMut, PacketRef, PipelineData, PlanarBlock, PoolStats, PortPacket, StreamFormat,
 };
 
 /// The pool of one stage's output packets, sized for its declared format.
@@ -112,7 +112,7 @@ pub fn copy_into(source: &PipelineData, target: &mut PipelineData) -> bool {
 /// same (raw and filtered EEG), for `on_error = "bypass"`.
 pub fn bypass_into(source: &PipelineData, target: &mut PipelineData) -> bool {
     match (source, target) {
-        (PipelineData::RawEeg(s), PipelineData::FilteredEeg(t)) => t.copy_from(s).is_ok(),
+        (PipelineData::RawEeg(s), PipelineData::FilteredEeg(t)) => t.0.copy_from(s).is_ok(),
         (PipelineData::FilteredEeg(s), PipelineData::RawEeg(t)) => t.copy_from(s).is_ok(),
         (source, target) => copy_into(source, target),
     }
@@ -123,10 +123,10 @@ pub fn bypass_into(source: &PipelineData, target: &mut PipelineData) -> bool {
 #[inline]
 pub fn shape_of(item: &PipelineData) -> Option<(usize, usize)> {
     match item {
-        PipelineData::RawEeg(p) => Some((p.channels(), p.samples_per_channel())),
-        PipelineData::FilteredEeg(p) => Some((p.0.channels(), p.0.samples_per_channel())),
-        PipelineData::Fft(p) => Some((p.channels(), p.bins_per_channel())),
-        PipelineData::Features(p) => Some((p.channels(), p.features_per_channel())),
+        PipelineData::RawEeg(p) => Some((p.channels(), p.values_per_channel())),
+        PipelineData::FilteredEeg(p) => Some((p.channels(), p.values_per_channel())),
+        PipelineData::Fft(p) => Some((p.channels(), p.values_per_channel())),
+        PipelineData::Features(p) => Some((p.channels(), p.values_per_channel())),
         PipelineData::Event(_) => None,
     }
 }

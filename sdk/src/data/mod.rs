@@ -6,33 +6,24 @@
 //! made; a packet's *shape* (channels × samples) may change per packet within
 //! that capacity, its allocation never does.
 //!
-//! Sample buffers are **planar** (channel-major): channel `c`'s samples are
-//! `samples()[c * n .. (c + 1) * n]` with `n` samples per channel. Per-channel
-//! filters and FFTs then read contiguous memory.
+//! Value buffers are **planar** (channel-major): channel `c`'s values are
+//! `values()[c * n .. (c + 1) * n]` with `n` values per channel. Per-channel
+//! filters and FFTs then read contiguous memory. Every packet type with such
+//! a block reads and writes it through one trait, [`PlanarBlock`].
 
 mod eeg;
 mod event;
 mod features;
+mod planar;
 mod spectrum;
 
 pub use eeg::{EegPacket, FilteredEegPacket};
 pub use event::{EVENT_LABEL_CAPACITY, Event};
 pub use features::FeaturePacket;
+pub use planar::{PlanarBlock, ShapeError};
 pub use spectrum::{FftPacket, SpectrumScale};
 
 use abi_stable::StableAbi;
-
-/// A packet shape that does not fit the buffer the packet was made with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {rows}×{columns} block needs {} values but the packet holds at most {capacity}", rows * columns)]
-pub struct ShapeError {
-    /// Requested rows (channels).
-    pub rows: usize,
-    /// Requested values per row.
-    pub columns: usize,
-    /// Values the packet's buffer holds.
-    pub capacity: usize,
-}
 
 /// The kind of packet a stage port carries; what manifests and the graph
 /// checker compare along every edge.
@@ -68,21 +59,4 @@ impl std::fmt::Display for PacketKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// Checks `rows × columns` against `capacity`, returning the value count.
-pub(crate) fn checked_len(
-    rows: usize,
-    columns: usize,
-    capacity: usize,
-) -> Result<usize, ShapeError> {
-    rows.checked_mul(columns)
-        .filter(|&len| {
-            len <= capacity && u32::try_from(rows).is_ok() && u32::try_from(columns).is_ok()
-        })
-        .ok_or(ShapeError {
-            rows,
-            columns,
-            capacity,
-        })
 }
