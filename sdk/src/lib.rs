@@ -137,4 +137,4 @@ pub use queue::{Input, Output, PushError, QueueConsumer, QueueProducer, SendErro
 pub use abi::{ConfigType, Outcome, PacketMut, PacketRef, StreamFormat};
 pub use config::{ConfigSpec, parse_config};
 pub use control::{ControlContext, ControlStage};
-pub use stage::{DataPlaneStage, NoPacket, PortPacket, Stage, StageError};
+pub use stage::{DataPlaneStage, NoPacket, PacketTag, PortPacket, Stage, StageError};

@@ -9,7 +9,7 @@ use crate::abi::{ControlOutputs, Outcome, PacketRef, StreamFormat};
 use crate::config::parse_config;
 use crate::control::ControlStage;
 use crate::export::{ControlAdapter, StageAdapter};
-use crate::stage::{DataPlaneStage, PortPacket, Stage, StageError};
+use crate::stage::{DataPlaneStage, PacketTag, PortPacket, Stage, StageError};
 
 /// A stage under test.
 ///
