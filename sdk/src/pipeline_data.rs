@@ -35,6 +35,7 @@ macro_rules! pipeline_data {
 
         impl PipelineData {
             /// Which kind of packet this is.
+            #[inline]
             pub fn kind(&self) -> PacketKind {
                 match self {
                     $(Self::$variant(_) => PacketKind::$variant,)*
@@ -42,6 +43,7 @@ macro_rules! pipeline_data {
             }
 
             /// The source timestamp (ns since the UNIX epoch) the data descends from.
+            #[inline]
             pub fn timestamp_ns(&self) -> u64 {
                 match self {
                     $(Self::$variant(packet) => packet.timestamp_ns,)*

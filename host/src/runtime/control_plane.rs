@@ -18,7 +18,7 @@ use super::bridge::TapReceiver;
 use super::packets::{OutputPool, as_input, copy_into};
 use crate::graph::OnError;
 use hsp_sdk::abi::{ControlOutputs, FfiControlStageBox, ParamChange, PluginModuleRef};
-use hsp_sdk::{PacketKind, PipelineData, PlanarBlock, StreamFormat};
+use hsp_sdk::{PacketKind, PipelineData, StreamFormat};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -105,7 +105,7 @@ impl Router {
                 continue;
             }
             if subscriber.pool.is_none() {
-                subscriber.pool = pool_for(packet, subscriber.capacity + 1);
+                subscriber.pool = Some(OutputPool::for_copies_of(packet, subscriber.capacity + 1));
             }
             let copy = subscriber.pool.as_ref().and_then(|pool| {
                 pool.try_acquire()
@@ -168,25 +168,6 @@ impl Router {
             subscribers.retain(|s| s.to != to);
         }
     }
-}
-
-/// A pool of `count` packets that can hold a copy of `packet`.
-fn pool_for(packet: &PipelineData, count: usize) -> Option<OutputPool> {
-    let values = match packet {
-        PipelineData::RawEeg(p) => p.capacity(),
-        PipelineData::FilteredEeg(p) => p.capacity(),
-        PipelineData::Fft(p) => p.capacity(),
-        PipelineData::Features(p) => p.capacity(),
-        PipelineData::Event(_) => 1,
-    };
-    let format = StreamFormat {
-        kind: packet.kind(),
-        channels: 1,
-        values_per_channel: u32::try_from(values).ok()?,
-        sample_rate_hz: 0.0,
-        packet_rate_hz: 0.0,
-    };
-    OutputPool::for_format(&format, count)
 }
 
 /// What a control stage needs to be (re)built: its plugin and config.

@@ -119,6 +119,7 @@ crate::for_each_packet_kind!(packet_kind);
 impl PacketKind {
     /// Raw or filtered EEG: blocks of samples in time, so a source's last
     /// block may be shorter than the others.
+    #[inline]
     pub const fn is_eeg(self) -> bool {
         matches!(self, Self::RawEeg | Self::FilteredEeg)
     }
