@@ -1,10 +1,11 @@
 //! The packet types that flow through a pipeline.
 //!
-//! All are `#[repr(C)]` and `StableAbi`: a plugin
-//! stage borrows them (`&T` / `&mut T`) across the library boundary for one
-//! call. Their payload buffers are sized once, when the pool that owns them is
-//! made; a packet's *shape* (channels × samples) may change per packet within
-//! that capacity, its allocation never does.
+//! All are `#[repr(C)]` and `StableAbi`: a plugin stage borrows them (`&T` /
+//! `&mut T`) across the library boundary for one call. Their payload buffers
+//! are sized once, when the pool that owns them is made; a packet's *shape*
+//! (channels × values per channel) may change per packet within that
+//! capacity, its allocation never does. Which kinds there are is listed once,
+//! in [`for_each_packet_kind!`](crate::for_each_packet_kind).
 //!
 //! Value buffers are **planar** (channel-major): channel `c`'s values are
 //! `values()[c * n .. (c + 1) * n]` with `n` values per channel. Per-channel
