@@ -6,7 +6,7 @@
 
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
-use hsp_sdk::{EegPacket, MemoryPool, PipelineData, StageQueue};
+use hsp_sdk::{EegPacket, MemoryPool, PipelineData, PlanarBlock, StageQueue};
 
 fn main() {
     divan::main();

@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p hsp-sdk --example three_stage_chain`
 
-use hsp_sdk::{EegPacket, MemoryPool, PipelineData, StageQueue};
+use hsp_sdk::{EegPacket, MemoryPool, PipelineData, PlanarBlock, StageQueue};
 use std::sync::Arc;
 use std::thread;
 
@@ -44,7 +44,7 @@ fn main() {
             let PipelineData::RawEeg(mut block) = item else {
                 unreachable!("the source only sends raw EEG")
             };
-            block.samples_mut().iter_mut().for_each(|s| *s *= 0.5);
+            block.values_mut().iter_mut().for_each(|s| *s *= 0.5);
             to_sink
                 .push_blocking(PipelineData::RawEeg(block))
                 .expect("sink alive");
@@ -60,7 +60,7 @@ fn main() {
             block.sequence, received,
             "blocks arrive in order, none lost"
         );
-        peak = block.samples().iter().fold(peak, |p, s| p.max(s.abs()));
+        peak = block.values().iter().fold(peak, |p, s| p.max(s.abs()));
         received += 1;
     }
     source.join().expect("source thread");

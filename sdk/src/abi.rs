@@ -76,55 +76,48 @@ impl StreamFormat {
     }
 }
 
-/// A borrowed input packet, for one call.
-#[repr(u8)]
-#[derive(StableAbi, Debug, Clone, Copy)]
-pub enum PacketRef<'a> {
-    /// No input: a source, or a stage being drained after [`Outcome::MoreOutput`].
-    None,
-    /// See [`EegPacket`].
-    RawEeg(&'a EegPacket),
-    /// See [`FilteredEegPacket`].
-    FilteredEeg(&'a FilteredEegPacket),
-    /// See [`FftPacket`].
-    Fft(&'a FftPacket),
-    /// See [`FeaturePacket`].
-    Features(&'a FeaturePacket),
-    /// See [`Event`].
-    Event(&'a Event),
-}
-
-impl PacketRef<'_> {
-    /// The packet's kind; `None` for [`PacketRef::None`].
-    pub fn kind(&self) -> Option<PacketKind> {
-        match self {
-            Self::None => None,
-            Self::RawEeg(_) => Some(PacketKind::RawEeg),
-            Self::FilteredEeg(_) => Some(PacketKind::FilteredEeg),
-            Self::Fft(_) => Some(PacketKind::Fft),
-            Self::Features(_) => Some(PacketKind::Features),
-            Self::Event(_) => Some(PacketKind::Event),
+macro_rules! packet_refs {
+    ($($(#[doc = $doc:literal])* $variant:ident($type:ident) = $name:literal;)*) => {
+        /// A borrowed input packet, for one call: one variant per row of
+        /// [`for_each_packet_kind!`](crate::for_each_packet_kind), after `None`.
+        #[repr(u8)]
+        #[derive(StableAbi, Debug, Clone, Copy)]
+        pub enum PacketRef<'a> {
+            /// No input: a source, or a stage being drained after [`Outcome::MoreOutput`].
+            None,
+            $(
+                #[doc = concat!("See [`", stringify!($type), "`].")]
+                $variant(&'a $type),
+            )*
         }
-    }
+
+        impl PacketRef<'_> {
+            /// The packet's kind; `None` for [`PacketRef::None`].
+            pub fn kind(&self) -> Option<PacketKind> {
+                match self {
+                    Self::None => None,
+                    $(Self::$variant(_) => Some(PacketKind::$variant),)*
+                }
+            }
+        }
+
+        /// A borrowed output packet to fill, for one call: one variant per
+        /// row of [`for_each_packet_kind!`](crate::for_each_packet_kind),
+        /// after `None`.
+        #[repr(u8)]
+        #[derive(StableAbi, Debug)]
+        pub enum PacketMut<'a> {
+            /// No output: a sink.
+            None,
+            $(
+                #[doc = concat!("See [`", stringify!($type), "`].")]
+                $variant(&'a mut $type),
+            )*
+        }
+    };
 }
 
-/// A borrowed output packet to fill, for one call.
-#[repr(u8)]
-#[derive(StableAbi, Debug)]
-pub enum PacketMut<'a> {
-    /// No output: a sink.
-    None,
-    /// See [`EegPacket`].
-    RawEeg(&'a mut EegPacket),
-    /// See [`FilteredEegPacket`].
-    FilteredEeg(&'a mut FilteredEegPacket),
-    /// See [`FftPacket`].
-    Fft(&'a mut FftPacket),
-    /// See [`FeaturePacket`].
-    Features(&'a mut FeaturePacket),
-    /// See [`Event`].
-    Event(&'a mut Event),
-}
+crate::for_each_packet_kind!(packet_refs);
 
 /// What a `process` call did.
 #[repr(u8)]

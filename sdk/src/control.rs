@@ -29,7 +29,7 @@ use serde::de::DeserializeOwned;
 /// something to do.
 ///
 /// ```
-/// use hsp_sdk::{ControlContext, ControlStage, Event, PacketKind, PacketRef, StageError};
+/// use hsp_sdk::{ControlContext, ControlStage, Event, PacketKind, PacketRef, PlanarBlock, StageError};
 ///
 /// /// Emits an event whenever the first feature of a packet exceeds `level`.
 /// pub struct Above { level: f32 }

@@ -12,7 +12,7 @@ use crate::abi::{
 };
 use crate::config::parse_config;
 use crate::control::{ControlContext, ControlStage};
-use crate::stage::{DataPlaneStage, PortPacket, Stage, StageError};
+use crate::stage::{DataPlaneStage, PacketTag, Stage, StageError};
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RErr, RNone, ROk, ROption, RResult, RSome, RStr, RString, RVec};
 use std::any::Any;
@@ -477,7 +477,7 @@ pub fn guard_ffi<T>(what: &str, f: impl FnOnce() -> RResult<T, RString>) -> RRes
 /// `export_plugin!(; control: Threshold)`.
 ///
 /// ```
-/// use hsp_sdk::{EegPacket, Outcome, Stage, StageError, StreamFormat};
+/// use hsp_sdk::{EegPacket, Outcome, PlanarBlock, Stage, StageError, StreamFormat};
 ///
 /// /// Forwards blocks unchanged.
 /// pub struct Identity;

@@ -19,7 +19,7 @@
 //! allocation, no lock, no blocking), `stop`.
 //!
 //! ```
-//! use hsp_sdk::{ConfigSpec, ConfigType, EegPacket, Outcome, Stage, StageError, StreamFormat};
+//! use hsp_sdk::{ConfigSpec, ConfigType, EegPacket, Outcome, PlanarBlock, Stage, StageError, StreamFormat};
 //!
 //! /// Clips every sample to ±`limit_uv`.
 //! pub struct Clip { limit: f32 }
@@ -48,7 +48,7 @@
 //!     fn process(&mut self, input: Option<&EegPacket>, output: &mut EegPacket) -> Result<Outcome, StageError> {
 //!         let Some(input) = input else { return Ok(Outcome::NoOutput) };
 //!         output.copy_from(input).map_err(|e| StageError::new(e.to_string()))?;
-//!         for sample in output.samples_mut() {
+//!         for sample in output.values_mut() {
 //!             *sample = sample.clamp(-self.limit, self.limit);
 //!         }
 //!         Ok(Outcome::Emitted)
@@ -62,10 +62,10 @@
 //!
 //! let format = StreamFormat::eeg(PacketKind::RawEeg, 1, 250.0, 3);
 //! let mut block = EegPacket::with_capacity(1, 3);
-//! block.samples_mut().copy_from_slice(&[-500.0, 5.0, 500.0]);
+//! block.values_mut().copy_from_slice(&[-500.0, 5.0, 500.0]);
 //! let mut harness = StageHarness::<Clip>::new(r#"{"limit_uv": 50.0}"#, Some(format)).unwrap();
 //! let out = harness.run([&block]).unwrap();
-//! assert_eq!(out[0].samples(), &[-50.0, 5.0, 50.0]);
+//! assert_eq!(out[0].values(), &[-50.0, 5.0, 50.0]);
 //!
 //! // A config mistake names the key.
 //! let error = StageHarness::<Clip>::new(r#"{"limit": 50.0}"#, Some(format)).err().unwrap();
@@ -92,17 +92,17 @@
 //!   [`Output::send`] sleep until woken, under any executor.
 //!
 //! ```
-//! use hsp_sdk::{EegPacket, MemoryPool, StageQueue};
+//! use hsp_sdk::{EegPacket, MemoryPool, PlanarBlock, StageQueue};
 //!
 //! let pool = MemoryPool::with_init(4, |_| EegPacket::with_capacity(8, 32));
 //! let (mut tx, mut rx) = StageQueue::new(4).split();
 //!
 //! let mut block = pool.try_acquire().unwrap();
-//! block.samples_mut().fill(1.0);
+//! block.values_mut().fill(1.0);
 //! tx.push(block).unwrap();
 //!
 //! let block = rx.pop().unwrap();
-//! assert_eq!(block.samples().iter().sum::<f32>(), 8.0 * 32.0);
+//! assert_eq!(block.values().iter().sum::<f32>(), 8.0 * 32.0);
 //! drop(block);
 //! assert_eq!(pool.available(), pool.capacity());
 //! ```
@@ -126,7 +126,7 @@ pub mod testing;
 
 pub use data::{
     EVENT_LABEL_CAPACITY, EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket,
-    PacketKind, ShapeError, SpectrumScale,
+    PacketKind, PlanarBlock, ShapeError, SpectrumScale,
 };
 pub use packet::Packet;
 pub use pipeline_data::PipelineData;
@@ -137,4 +137,4 @@ pub use queue::{Input, Output, PushError, QueueConsumer, QueueProducer, SendErro
 pub use abi::{ConfigType, Outcome, PacketMut, PacketRef, StreamFormat};
 pub use config::{ConfigSpec, parse_config};
 pub use control::{ControlContext, ControlStage};
-pub use stage::{DataPlaneStage, NoPacket, PortPacket, Stage, StageError};
+pub use stage::{DataPlaneStage, NoPacket, PacketTag, PortPacket, Stage, StageError};

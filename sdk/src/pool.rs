@@ -95,7 +95,7 @@ impl<T> MemoryPool<T> {
     /// If `capacity` is 0 or more than 2^31.
     ///
     /// ```
-    /// use hsp_sdk::{EegPacket, MemoryPool};
+    /// use hsp_sdk::{EegPacket, MemoryPool, PlanarBlock};
     ///
     /// let pool = MemoryPool::with_init(8, |_| EegPacket::with_capacity(32, 16));
     /// assert_eq!(pool.try_acquire().unwrap().capacity(), 32 * 16);

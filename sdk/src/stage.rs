@@ -3,7 +3,10 @@
 
 use crate::abi::{Outcome, PacketMut, PacketRef, StreamFormat};
 use crate::config::ConfigSpec;
-use crate::data::{EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, PacketKind};
+use crate::data::{
+    EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, PacketKind, PlanarBlock,
+    ShapeError,
+};
 use serde::de::DeserializeOwned;
 use std::fmt;
 
@@ -64,7 +67,7 @@ impl From<&str> for StageError {
 /// [`NoPacket`] as `Output`.
 ///
 /// ```
-/// use hsp_sdk::{parse_config, ConfigSpec, ConfigType, EegPacket, Outcome, Stage, StageError, StreamFormat};
+/// use hsp_sdk::{parse_config, ConfigSpec, ConfigType, EegPacket, Outcome, PlanarBlock, Stage, StageError, StreamFormat};
 ///
 /// /// Multiplies every sample by `gain`.
 /// pub struct Gain { gain: f32 }
@@ -89,7 +92,7 @@ impl From<&str> for StageError {
 ///     fn process(&mut self, input: Option<&EegPacket>, output: &mut EegPacket) -> Result<Outcome, StageError> {
 ///         let Some(input) = input else { return Ok(Outcome::NoOutput) };
 ///         output.copy_from(input).map_err(|e| StageError::new(e.to_string()))?;
-///         output.samples_mut().iter_mut().for_each(|s| *s *= self.gain);
+///         output.values_mut().iter_mut().for_each(|s| *s *= self.gain);
 ///         Ok(Outcome::Emitted)
 ///     }
 /// }
@@ -177,9 +180,11 @@ pub trait Stage: Send + Sized + 'static {
     }
 }
 
-/// A packet type that can sit on a stage port. Implemented for the SDK's
-/// packet types and [`NoPacket`]; not meant to be implemented elsewhere.
-pub trait PortPacket: Sized + 'static {
+/// The ABI side of a port's packet type: its [`PacketKind`] and its variant
+/// of [`PacketRef`] and [`PacketMut`]. Generated from
+/// [`for_each_packet_kind!`](crate::for_each_packet_kind) for every packet
+/// type, written out for [`NoPacket`]; not meant to be implemented elsewhere.
+pub trait PacketTag: Sized + 'static {
     /// The packet kind on the wire; `None` for [`NoPacket`].
     const KIND: Option<PacketKind>;
     /// The packet, if `packet` is one of this type.
@@ -190,8 +195,35 @@ pub trait PortPacket: Sized + 'static {
     fn as_packet_ref(&self) -> PacketRef<'_>;
     /// Borrows it as the ABI's tagged mutable reference.
     fn as_packet_mut(&mut self) -> PacketMut<'_>;
+}
+
+/// A packet type that can sit on a stage port, and what the harness and the
+/// host need to handle one without knowing which it is. Implemented for
+/// [`Event`] and [`NoPacket`], and for every [`PlanarBlock`] packet type
+/// through that trait; not meant to be implemented elsewhere.
+pub trait PortPacket: PacketTag {
     /// An empty packet with room for one packet of `format`.
     fn for_format(format: &StreamFormat) -> Self;
+    /// Its shape, channels and values per channel; `None` for a packet that
+    /// has none (an event).
+    fn shape(&self) -> Option<(usize, usize)>;
+    /// Makes `self` a copy of `other` without allocating; refuses a shape
+    /// that does not fit `self`'s buffer.
+    fn copy_packet_from(&mut self, other: &Self) -> Result<(), ShapeError>;
+}
+
+impl<T: PlanarBlock + PacketTag> PortPacket for T {
+    fn for_format(format: &StreamFormat) -> Self {
+        Self::with_capacity(format.channels(), format.values_per_channel())
+    }
+    #[inline]
+    fn shape(&self) -> Option<(usize, usize)> {
+        Some((self.channels(), self.values_per_channel()))
+    }
+    #[inline]
+    fn copy_packet_from(&mut self, other: &Self) -> Result<(), ShapeError> {
+        self.copy_from(other)
+    }
 }
 
 /// The "packet" of a port that does not exist: a source's input, a sink's
@@ -199,7 +231,7 @@ pub trait PortPacket: Sized + 'static {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct NoPacket;
 
-impl PortPacket for NoPacket {
+impl PacketTag for NoPacket {
     const KIND: Option<PacketKind> = None;
     fn from_ref(packet: PacketRef<'_>) -> Option<&Self> {
         matches!(packet, PacketRef::None).then_some(&NoPacket)
@@ -214,14 +246,23 @@ impl PortPacket for NoPacket {
     fn as_packet_mut(&mut self) -> PacketMut<'_> {
         PacketMut::None
     }
+}
+
+impl PortPacket for NoPacket {
     fn for_format(_: &StreamFormat) -> Self {
         NoPacket
     }
+    fn shape(&self) -> Option<(usize, usize)> {
+        None
+    }
+    fn copy_packet_from(&mut self, _: &Self) -> Result<(), ShapeError> {
+        Ok(())
+    }
 }
 
-macro_rules! port_packet {
-    ($type:ty, $variant:ident, $make:expr) => {
-        impl PortPacket for $type {
+macro_rules! packet_tags {
+    ($($(#[doc = $doc:literal])* $variant:ident($type:ident) = $name:literal;)*) => {$(
+        impl PacketTag for $type {
             const KIND: Option<PacketKind> = Some(PacketKind::$variant);
             #[inline]
             fn from_ref(packet: PacketRef<'_>) -> Option<&Self> {
@@ -245,30 +286,11 @@ macro_rules! port_packet {
             fn as_packet_mut(&mut self) -> PacketMut<'_> {
                 PacketMut::$variant(self)
             }
-            fn for_format(format: &StreamFormat) -> Self {
-                let make: fn(&StreamFormat) -> Self = $make;
-                make(format)
-            }
         }
-    };
+    )*};
 }
 
-port_packet!(EegPacket, RawEeg, |f| EegPacket::with_capacity(
-    f.channels(),
-    f.values_per_channel()
-));
-port_packet!(FilteredEegPacket, FilteredEeg, |f| {
-    FilteredEegPacket::with_capacity(f.channels(), f.values_per_channel())
-});
-port_packet!(FftPacket, Fft, |f| FftPacket::with_capacity(
-    f.channels(),
-    f.values_per_channel()
-));
-port_packet!(FeaturePacket, Features, |f| FeaturePacket::with_capacity(
-    f.channels(),
-    f.values_per_channel()
-));
-port_packet!(Event, Event, |_| Event::new(0, ""));
+crate::for_each_packet_kind!(packet_tags);
 
 /// A stage as the data-plane runtime drives it, whether it came from a plugin
 /// library ([`FfiStageBox`](crate::abi::FfiStageBox)) or was linked in: one

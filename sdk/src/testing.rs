@@ -9,13 +9,13 @@ use crate::abi::{ControlOutputs, Outcome, PacketRef, StreamFormat};
 use crate::config::parse_config;
 use crate::control::ControlStage;
 use crate::export::{ControlAdapter, StageAdapter};
-use crate::stage::{DataPlaneStage, PortPacket, Stage, StageError};
+use crate::stage::{DataPlaneStage, PacketTag, PortPacket, Stage, StageError};
 
 /// A stage under test.
 ///
 /// ```
 /// use hsp_sdk::testing::StageHarness;
-/// use hsp_sdk::{EegPacket, NoPacket, Outcome, Stage, StageError, StreamFormat, PacketKind};
+/// use hsp_sdk::{EegPacket, NoPacket, Outcome, PlanarBlock, Stage, StageError, StreamFormat, PacketKind};
 ///
 /// /// Emits `blocks` blocks of ones, then finishes.
 /// struct Ones { left: u32 }
@@ -36,7 +36,7 @@ use crate::stage::{DataPlaneStage, PortPacket, Stage, StageError};
 ///         if self.left == 0 { return Ok(Outcome::Finished) }
 ///         self.left -= 1;
 ///         out.set_shape(2, 10).unwrap();
-///         out.samples_mut().fill(1.0);
+///         out.values_mut().fill(1.0);
 ///         Ok(Outcome::Emitted)
 ///     }
 /// }
@@ -44,7 +44,7 @@ use crate::stage::{DataPlaneStage, PortPacket, Stage, StageError};
 /// let mut harness = StageHarness::<Ones>::new("{}", None).unwrap();
 /// let blocks = harness.run_source(100).unwrap();
 /// assert_eq!(blocks.len(), 3);
-/// assert_eq!(blocks[2].samples(), &[1.0; 20]);
+/// assert_eq!(blocks[2].values(), &[1.0; 20]);
 /// ```
 pub struct StageHarness<S: Stage> {
     stage: StageAdapter<S>,

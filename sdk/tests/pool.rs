@@ -1,6 +1,6 @@
 //! Every packet comes home, on every path; waiters are all served.
 
-use hsp_sdk::{EegPacket, MemoryPool, PipelineData, StageQueue};
+use hsp_sdk::{EegPacket, MemoryPool, PipelineData, PlanarBlock, StageQueue};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
@@ -80,8 +80,8 @@ fn packets_may_outlive_their_pool() {
     let mut survivor = pool.try_acquire().unwrap();
     drop(pool);
     survivor.set_shape(2, 2).unwrap();
-    survivor.samples_mut().fill(3.0);
-    assert_eq!(survivor.samples(), &[3.0; 4]);
+    survivor.values_mut().fill(3.0);
+    assert_eq!(survivor.values(), &[3.0; 4]);
     drop(survivor); // returns into orphaned storage, freed now
 }
 

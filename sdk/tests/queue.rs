@@ -80,7 +80,7 @@ async fn recv_wakes_when_the_producer_goes() {
 }
 
 mod polled {
-    use hsp_sdk::{EegPacket, MemoryPool, PolledQueue, PushError};
+    use hsp_sdk::{EegPacket, MemoryPool, PlanarBlock, PolledQueue, PushError};
 
     #[test]
     fn full_then_drained_then_finished() {

@@ -3,7 +3,7 @@
 //! Its own test binary: the counting allocator is global to the process; it
 //! counts per thread, so the harness and other tests do not disturb it.
 
-use hsp_sdk::{EegPacket, MemoryPool, PipelineData, StageQueue};
+use hsp_sdk::{EegPacket, MemoryPool, PipelineData, PlanarBlock, StageQueue};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -49,7 +49,7 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 fn cycle(pool: &MemoryPool<EegPacket>, queue: &mut StageQueue<PipelineData>, i: u64) {
     let mut packet = pool.try_acquire().expect("one packet is out at most");
     packet.sequence = i;
-    packet.samples_mut()[0] = i as f32;
+    packet.values_mut()[0] = i as f32;
     queue
         .push(PipelineData::RawEeg(packet))
         .expect("queue has room");

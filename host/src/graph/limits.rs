@@ -9,10 +9,7 @@
 //! chain of thousands of stages overflows the data-plane thread's stack.
 
 use super::parse::{Issue, Span};
-use hsp_sdk::{
-    EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, PacketKind, PipelineData,
-    StreamFormat,
-};
+use hsp_sdk::{Event, PacketKind, PipelineData, StreamFormat};
 use std::mem::size_of;
 
 /// The most stages one pipeline may have.
@@ -326,13 +323,11 @@ fn event_bytes() -> u64 {
 /// Bytes one pooled packet of `format` takes: header, `f32` values and
 /// [`SLOT_OVERHEAD`].
 pub(crate) fn packet_bytes(format: &StreamFormat) -> u64 {
-    let header = match format.kind {
-        PacketKind::RawEeg => size_of::<EegPacket>(),
-        PacketKind::FilteredEeg => size_of::<FilteredEegPacket>(),
-        PacketKind::Fft => size_of::<FftPacket>(),
-        PacketKind::Features => size_of::<FeaturePacket>(),
-        PacketKind::Event => return event_bytes(),
-    } as u64;
+    if format.kind == PacketKind::Event {
+        // An event is all header: it has no buffer of values.
+        return event_bytes();
+    }
+    let header = format.kind.packet_size() as u64;
     let values = u64::from(format.channels).saturating_mul(u64::from(format.values_per_channel));
     header
         .saturating_add(values.saturating_mul(size_of::<f32>() as u64))

@@ -87,7 +87,7 @@ impl TapReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hsp_sdk::{EegPacket, MemoryPool, PacketKind};
+    use hsp_sdk::{EegPacket, MemoryPool, PacketKind, PlanarBlock};
 
     #[test]
     fn a_tap_copies_until_the_control_plane_falls_behind_then_counts_drops() {
@@ -95,7 +95,7 @@ mod tests {
         let (mut tap, mut receiver) = tap(&format);
         let source = MemoryPool::with_init(1, |_| EegPacket::with_capacity(2, 4));
         let mut block = source.try_acquire().expect("a packet");
-        block.samples_mut().fill(3.0);
+        block.values_mut().fill(3.0);
         let block = PipelineData::RawEeg(block);
         for _ in 0..TAP_CAPACITY + 5 {
             tap.offer(&block);
@@ -105,7 +105,7 @@ mod tests {
         assert_eq!((sent, dropped), (TAP_CAPACITY as u64, 5));
         let copy = receiver.consumer.pop().expect("a copy");
         match copy {
-            PipelineData::RawEeg(copy) => assert_eq!(copy.samples(), &[3.0; 8]),
+            PipelineData::RawEeg(copy) => assert_eq!(copy.values(), &[3.0; 8]),
             other => panic!("expected raw EEG, got {:?}", other.kind()),
         }
         drop(tap);

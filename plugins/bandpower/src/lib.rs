@@ -11,8 +11,8 @@
 //! power spectrum of the same frame.
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, FeaturePacket, FftPacket, Outcome, PacketKind, SpectrumScale, Stage,
-    StageError, StreamFormat,
+    ConfigSpec, ConfigType, FeaturePacket, FftPacket, Outcome, PacketKind, PlanarBlock,
+    SpectrumScale, Stage, StageError, StreamFormat,
 };
 use serde::Deserialize;
 
@@ -145,7 +145,7 @@ impl Stage for Bandpower {
                 self.channels
             )));
         }
-        let bins = input.bins_per_channel();
+        let bins = input.values_per_channel();
         if input.scale == SpectrumScale::Magnitude && bins > self.power.len() {
             return Err(StageError::new(format!(
                 "bandpower: got {bins} bins per channel, the input format allows {}",
@@ -167,7 +167,7 @@ impl Stage for Bandpower {
                     power
                 }
             };
-            let row = output.row_mut(channel);
+            let row = output.channel_mut(channel);
             let result = if self.relative {
                 self.bands
                     .compute(power, input.bin_hz, &mut self.absolute, row)
@@ -240,13 +240,13 @@ mod tests {
     fn a_10_hz_sine_lands_in_alpha() {
         let features = run("{}", r#"{"relative": true}"#);
         for f in &features {
-            assert_eq!((f.channels(), f.features_per_channel()), (2, 5));
-            let alpha = f.row(0);
+            assert_eq!((f.channels(), f.values_per_channel()), (2, 5));
+            let alpha = f.channel(0);
             assert!(alpha[ALPHA] > 0.9, "10 Hz: {alpha:?}");
             let sum: f32 = alpha.iter().sum();
             assert!((sum - 1.0).abs() < 1e-5, "relative powers sum to {sum}");
             // 20 Hz is beta.
-            assert!(f.row(1)[3] > 0.9, "20 Hz: {:?}", f.row(1));
+            assert!(f.channel(1)[3] > 0.9, "20 Hz: {:?}", f.channel(1));
         }
     }
 
@@ -260,7 +260,7 @@ mod tests {
             }
         }
         // Absolute power of the alpha band dominates on channel 0.
-        let row = from_power[0].row(0);
+        let row = from_power[0].channel(0);
         assert!(row.iter().all(|&v| v <= row[ALPHA]), "{row:?}");
     }
 
@@ -277,8 +277,8 @@ mod tests {
 
         let features = run("{}", r#"{"edges_hz": [8, 12, 16, 24], "relative": true}"#);
         let last = features.last().unwrap();
-        assert!(last.row(0)[0] > 0.9, "{:?}", last.row(0));
-        assert!(last.row(1)[2] > 0.9, "{:?}", last.row(1));
+        assert!(last.channel(0)[0] > 0.9, "{:?}", last.channel(0));
+        assert!(last.channel(1)[2] > 0.9, "{:?}", last.channel(1));
     }
 
     #[test]

@@ -31,7 +31,7 @@
 use hsp_sdk::line_file::{DiskFile, LineFile};
 use hsp_sdk::{
     ConfigSpec, ConfigType, EegPacket, FeaturePacket, FilteredEegPacket, NoPacket, Outcome,
-    PortPacket, Stage, StageError, StreamFormat,
+    PlanarBlock, PortPacket, Stage, StageError, StreamFormat,
 };
 use serde::Deserialize;
 use std::fs::File;
@@ -227,13 +227,13 @@ fn write_eeg_rows(
     out: &mut impl Write,
     fallback_rate_hz: f64,
 ) -> std::io::Result<u64> {
-    let n = block.samples_per_channel();
+    let n = block.values_per_channel();
     let rate = if block.sample_rate_hz > 0.0 {
         block.sample_rate_hz
     } else {
         fallback_rate_hz
     };
-    let samples = block.samples();
+    let samples = block.values();
     for i in 0..n {
         // Offsets from the block's stamp, not accumulated steps, so rounding
         // never builds up across a block.
@@ -908,7 +908,7 @@ mod tests {
         let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
         let mut blocks = eeg_blocks(2, 10);
         // The widest values there are.
-        blocks[1].samples_mut().fill(-f32::from_bits(0x0080_0001));
+        blocks[1].values_mut().fill(-f32::from_bits(0x0080_0001));
         for (name, flushes) in [
             (
                 "by-count-and-time",

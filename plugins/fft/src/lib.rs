@@ -10,8 +10,8 @@
 //! [`Outcome::MoreOutput`].
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, FftPacket, FilteredEegPacket, Outcome, PacketKind, SpectrumScale,
-    Stage, StageError, StreamFormat,
+    ConfigSpec, ConfigType, FftPacket, FilteredEegPacket, Outcome, PacketKind, PlanarBlock,
+    SpectrumScale, Stage, StageError, StreamFormat,
 };
 use serde::Deserialize;
 
@@ -193,7 +193,7 @@ impl Fft {
         output
             .set_shape(self.channels, frame.len() / self.channels)
             .map_err(|e| StageError::new(format!("fft: output packet: {e}")))?;
-        output.bins_mut().copy_from_slice(frame);
+        output.values_mut().copy_from_slice(frame);
         output.stream_id = self.stream_id;
         output.sequence = sequence;
         output.timestamp_ns = timestamp_ns;
@@ -310,7 +310,7 @@ impl Stage for Fft {
                 self.ring.len
             )));
         }
-        let n = input.samples_per_channel();
+        let n = input.values_per_channel();
         if input.channels() != self.channels {
             return Err(StageError::new(format!(
                 "fft: got a block of {} channels, the stage was built for {}",
@@ -336,7 +336,7 @@ impl Stage for Fft {
         let (block_start, block_ts, hop) = (*samples_seen, input.timestamp_ns, spectrum.hop());
         let mut overflow = false;
         spectrum
-            .push_planar(input.samples(), n, |frame| {
+            .push_planar(input.values(), n, |frame| {
                 // The frame's first sample is `frames_done * hop` into the
                 // stream; its time is taken from this block's stamp so that
                 // gaps or clock corrections upstream carry through.
@@ -450,7 +450,7 @@ mod tests {
                     assert_eq!(ours.sequence, k as u64);
                     assert_eq!(ours.stream_id, 5);
                     assert_eq!(ours.channels(), 2);
-                    assert_eq!(ours.bins_per_channel(), theirs.len());
+                    assert_eq!(ours.values_per_channel(), theirs.len());
                     assert_eq!(ours.bin_hz, FS / num(size));
                     let first = (k * hop.parse::<usize>().unwrap()) as f64;
                     let expected_ts = T0 as f64 + first * 1e9 / FS;

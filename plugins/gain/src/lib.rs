@@ -2,7 +2,9 @@
 //! plugin; every plugin crate in `plugins/` has this shape: config struct,
 //! stage struct, `impl Stage`, `export_plugin!`, tests with the harness.
 
-use hsp_sdk::{ConfigSpec, ConfigType, EegPacket, Outcome, Stage, StageError, StreamFormat};
+use hsp_sdk::{
+    ConfigSpec, ConfigType, EegPacket, Outcome, PlanarBlock, Stage, StageError, StreamFormat,
+};
 use serde::Deserialize;
 
 /// Multiplies every sample of a raw EEG block by `gain`.
@@ -52,7 +54,7 @@ impl Stage for Gain {
         output
             .copy_from(input)
             .map_err(|e| StageError::new(e.to_string()))?;
-        for sample in output.samples_mut() {
+        for sample in output.values_mut() {
             *sample *= self.gain;
         }
         Ok(Outcome::Emitted)
@@ -61,7 +63,7 @@ impl Stage for Gain {
     const IN_PLACE: bool = true;
 
     fn process_in_place(&mut self, packet: &mut EegPacket) -> Result<Outcome, StageError> {
-        for sample in packet.samples_mut() {
+        for sample in packet.values_mut() {
             *sample *= self.gain;
         }
         Ok(Outcome::Emitted)
@@ -78,7 +80,7 @@ mod tests {
 
     fn block(values: &[f32]) -> EegPacket {
         let mut packet = EegPacket::with_capacity(1, values.len());
-        packet.samples_mut().copy_from_slice(values);
+        packet.values_mut().copy_from_slice(values);
         packet.sequence = 7;
         packet
     }
@@ -89,7 +91,7 @@ mod tests {
         let mut harness = StageHarness::<Gain>::new(r#"{"gain": -2.0}"#, Some(format)).unwrap();
         let out = harness.run([&block(&[1.0, 2.0, 3.0])]).unwrap();
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].samples(), &[-2.0, -4.0, -6.0]);
+        assert_eq!(out[0].values(), &[-2.0, -4.0, -6.0]);
         assert_eq!(out[0].sequence, 7);
     }
 
@@ -102,7 +104,7 @@ mod tests {
             harness.process_in_place(&mut packet).unwrap(),
             Outcome::Emitted
         );
-        assert_eq!(packet.samples(), &[-2.0, -4.0, -6.0]);
+        assert_eq!(packet.values(), &[-2.0, -4.0, -6.0]);
         assert_eq!(packet.sequence, 7);
     }
 
@@ -111,7 +113,7 @@ mod tests {
         let format = StreamFormat::eeg(PacketKind::RawEeg, 1, 250.0, 2);
         let mut harness = StageHarness::<Gain>::new("{}", Some(format)).unwrap();
         let out = harness.run([&block(&[0.5, -0.5])]).unwrap();
-        assert_eq!(out[0].samples(), &[0.5, -0.5]);
+        assert_eq!(out[0].values(), &[0.5, -0.5]);
     }
 
     #[test]

@@ -10,8 +10,8 @@
 //! mains notch). Both output filtered EEG.
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, EegPacket, FilteredEegPacket, Outcome, PacketKind, PortPacket, Stage,
-    StageError, StreamFormat,
+    ConfigSpec, ConfigType, EegPacket, FilteredEegPacket, Outcome, PacketKind, PlanarBlock,
+    PortPacket, Stage, StageError, StreamFormat,
 };
 use serde::Deserialize;
 use std::marker::PhantomData;
@@ -232,11 +232,12 @@ impl<I: IirInput> Stage for Iir<I> {
             )));
         }
         output
+            .0
             .copy_from(input)
             .map_err(|e| StageError::new(format!("{}: {e}", Self::KIND)))?;
-        let samples_per_channel = output.samples_per_channel();
+        let samples_per_channel = output.values_per_channel();
         self.filter
-            .process_planar(output.samples_mut(), samples_per_channel)
+            .process_planar(output.values_mut(), samples_per_channel)
             .map_err(|e| StageError::new(format!("{}: {e}", Self::KIND)))?;
         Ok(Outcome::Emitted)
     }
@@ -354,7 +355,7 @@ mod tests {
     fn check_against_scipy(case: &Case, outputs: &[FilteredEegPacket], inputs: &[EegPacket]) {
         assert_eq!(outputs.len(), inputs.len(), "{}", case.name);
         for (o, i) in outputs.iter().zip(inputs) {
-            assert_eq!(o.samples_per_channel(), i.samples_per_channel());
+            assert_eq!(o.values_per_channel(), i.values_per_channel());
             assert_eq!(
                 (o.sequence, o.timestamp_ns, o.stream_id, o.sample_rate_hz),
                 (i.sequence, i.timestamp_ns, i.stream_id, i.sample_rate_hz)

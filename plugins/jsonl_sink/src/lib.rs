@@ -29,7 +29,7 @@
 use hsp_sdk::line_file::{DiskFile, LineFile};
 use hsp_sdk::{
     ConfigSpec, ConfigType, ControlContext, ControlStage, Event, FeaturePacket, PacketKind,
-    PacketRef, StageError,
+    PacketRef, PlanarBlock, StageError,
 };
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -305,7 +305,9 @@ fn write_features(
             timestamp_ns: features.timestamp_ns,
             sequence: features.sequence,
             channels: features.channels(),
-            values: (0..features.channels()).map(|c| features.row(c)).collect(),
+            values: (0..features.channels())
+                .map(|c| features.channel(c))
+                .collect(),
         },
     )
 }

@@ -3,7 +3,8 @@
 //! the host survives a faulty plugin.
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, EegPacket, NoPacket, Outcome, Stage, StageError, StreamFormat,
+    ConfigSpec, ConfigType, EegPacket, NoPacket, Outcome, PlanarBlock, Stage, StageError,
+    StreamFormat,
 };
 use serde::Deserialize;
 
@@ -63,7 +64,7 @@ impl Stage for NullSink {
     ) -> Result<Outcome, StageError> {
         if let Some(input) = input {
             self.packets += 1;
-            self.samples += input.samples().len() as u64;
+            self.samples += input.values().len() as u64;
             if self.packets == self.panic_at_packet {
                 panic!("null_sink: injected fault at packet {}", self.packets);
             }

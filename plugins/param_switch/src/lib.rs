@@ -216,6 +216,7 @@ hsp_sdk::export_plugin!(; control: ParamSwitch);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hsp_sdk::PlanarBlock;
     use hsp_sdk::abi::ControlOutputs;
     use hsp_sdk::testing::ControlHarness;
 

@@ -5,8 +5,8 @@
 //! test how the host copes.
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, EegPacket, NoPacket, Outcome, PacketKind, Stage, StageError,
-    StreamFormat,
+    ConfigSpec, ConfigType, EegPacket, NoPacket, Outcome, PacketKind, PlanarBlock, Stage,
+    StageError, StreamFormat,
 };
 use serde::Deserialize;
 
@@ -148,7 +148,7 @@ impl Passthrough {
             std::thread::sleep(std::time::Duration::from_millis(c.sleep_ms));
         }
         if c.drop_channel_at_packet > 0 && self.packets >= c.drop_channel_at_packet {
-            let (channels, samples) = (packet.channels(), packet.samples_per_channel());
+            let (channels, samples) = (packet.channels(), packet.values_per_channel());
             // Fewer channels always fit the buffer.
             let _ = packet.set_shape(channels.saturating_sub(1), samples);
         }
@@ -250,7 +250,7 @@ mod tests {
     fn forwards_samples_and_metadata() {
         let format = StreamFormat::eeg(PacketKind::RawEeg, 2, 250.0, 2);
         let mut input = EegPacket::with_capacity(2, 2);
-        input.samples_mut().copy_from_slice(&[1.0, 2.0, 3.0, 4.0]);
+        input.values_mut().copy_from_slice(&[1.0, 2.0, 3.0, 4.0]);
         input.timestamp_ns = 99;
         let mut harness = StageHarness::<Passthrough>::new("{}", Some(format)).unwrap();
         let out = harness.run([&input]).unwrap();
@@ -263,7 +263,7 @@ mod tests {
         let blocks = harness.run_source(100).unwrap();
         assert_eq!(blocks.len(), 5);
         assert_eq!(blocks[4].sequence, 4);
-        assert_eq!(blocks[0].samples().len(), 8 * 32);
+        assert_eq!(blocks[0].values().len(), 8 * 32);
     }
 
     #[test]

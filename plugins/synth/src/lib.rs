@@ -4,8 +4,8 @@
 //! to the wall clock or as fast as the pipeline takes it.
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, EegPacket, NoPacket, Outcome, PacketKind, Stage, StageError,
-    StreamFormat,
+    ConfigSpec, ConfigType, EegPacket, NoPacket, Outcome, PacketKind, PlanarBlock, Stage,
+    StageError, StreamFormat,
 };
 use serde::Deserialize;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -297,7 +297,7 @@ impl Stage for Synth {
             .set_shape(s.channels, block)
             .map_err(|e| StageError::new(format!("synth: output packet: {e}")))?;
         self.generator
-            .fill(output.samples_mut(), s.channels, block)
+            .fill(output.values_mut(), s.channels, block)
             .map_err(|e| StageError::new(format!("synth: {e}")))?;
         output.stream_id = s.stream_id;
         output.sequence = self.sequence;
@@ -342,7 +342,7 @@ mod tests {
             r#"{"channels": 3, "block_size": 32, "samples": 100, "realtime": false, "stream_id": 4, "seed": 9}"#,
         );
         let blocks = h.run_source(100).unwrap();
-        let lengths: Vec<usize> = blocks.iter().map(|b| b.samples_per_channel()).collect();
+        let lengths: Vec<usize> = blocks.iter().map(|b| b.values_per_channel()).collect();
         assert_eq!(lengths, [32, 32, 32, 4]);
         assert_eq!(h.stage().produced(), 100);
         for (i, b) in blocks.iter().enumerate() {
@@ -378,9 +378,9 @@ mod tests {
     fn duration_is_rounded_to_whole_samples() {
         let mut h = harness(r#"{"duration_s": 1.0, "sample_rate_hz": 100.0, "realtime": false}"#);
         let blocks = h.run_source(1000).unwrap();
-        let total: usize = blocks.iter().map(|b| b.samples_per_channel()).sum();
+        let total: usize = blocks.iter().map(|b| b.values_per_channel()).sum();
         assert_eq!(total, 100);
-        assert_eq!(blocks.last().unwrap().samples_per_channel(), 100 % 32);
+        assert_eq!(blocks.last().unwrap().values_per_channel(), 100 % 32);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `threshold`: a control stage that watches one value of a feature stream
-//! (`row(channel)[feature]` of each packet) and emits an event each time it
+//! (`channel(c)[feature]` of each packet) and emits an event each time it
 //! crosses a level: `<label>/rise` (code 1) when it reaches the level,
 //! `<label>/fall` (code 2) when it drops back below `level - hysteresis`.
 //!
@@ -10,7 +10,7 @@
 
 use hsp_sdk::{
     ConfigSpec, ConfigType, ControlContext, ControlStage, EVENT_LABEL_CAPACITY, Event,
-    FeaturePacket, PacketKind, PacketRef, StageError,
+    FeaturePacket, PacketKind, PacketRef, PlanarBlock, StageError,
 };
 use serde::Deserialize;
 
@@ -99,7 +99,7 @@ impl Threshold {
     /// The value watched in `packet`, or an error naming the index out of
     /// range and the packet's shape.
     fn value(&self, packet: &FeaturePacket) -> Result<f64, StageError> {
-        let (channels, features) = (packet.channels(), packet.features_per_channel());
+        let (channels, features) = (packet.channels(), packet.values_per_channel());
         let (channel, feature) = (self.channel as usize, self.feature as usize);
         if channel >= channels || feature >= features {
             let which = if channel >= channels {
@@ -112,7 +112,7 @@ impl Threshold {
                  × {features} features"
             )));
         }
-        Ok(f64::from(packet.row(channel)[feature]))
+        Ok(f64::from(packet.channel(channel)[feature]))
     }
 }
 
@@ -197,12 +197,12 @@ mod tests {
     use super::*;
     use hsp_sdk::testing::ControlHarness;
 
-    /// A 2-channel × 3-feature packet whose `row(1)[2]` is `value`, the
+    /// A 2-channel × 3-feature packet whose `channel(1)[2]` is `value`, the
     /// others far from any level, stamped `timestamp_ns`.
     fn packet(value: f32, timestamp_ns: u64) -> FeaturePacket {
         let mut p = FeaturePacket::with_capacity(2, 3);
         p.values_mut().fill(-1000.0);
-        p.row_mut(1)[2] = value;
+        p.channel_mut(1)[2] = value;
         p.timestamp_ns = timestamp_ns;
         p
     }

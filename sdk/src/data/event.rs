@@ -1,3 +1,6 @@
+use super::ShapeError;
+use crate::abi::StreamFormat;
+use crate::stage::PortPacket;
 use abi_stable::StableAbi;
 
 /// Bytes an [`Event`] label holds (UTF-8); longer labels are cut at a
@@ -66,5 +69,21 @@ impl Event {
         // `new` only ever stores whole UTF-8 characters; a label mangled
         // across the ABI shows as empty rather than as garbage.
         std::str::from_utf8(&self.label[..len]).unwrap_or("")
+    }
+}
+
+/// An event has no shape, and is copied whole.
+impl PortPacket for Event {
+    fn for_format(_: &StreamFormat) -> Self {
+        Event::new(0, "")
+    }
+    #[inline]
+    fn shape(&self) -> Option<(usize, usize)> {
+        None
+    }
+    #[inline]
+    fn copy_packet_from(&mut self, other: &Self) -> Result<(), ShapeError> {
+        *self = *other;
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use super::ControlCounters;
 use super::bump;
 use crate::runtime::packets::{OutputPool, copy_into};
-use hsp_sdk::{PipelineData, StreamFormat};
+use hsp_sdk::PipelineData;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
@@ -57,7 +57,7 @@ impl Router {
                 continue;
             }
             if subscriber.pool.is_none() {
-                subscriber.pool = pool_for(packet, subscriber.capacity + 1);
+                subscriber.pool = Some(OutputPool::for_copies_of(packet, subscriber.capacity + 1));
             }
             let copy = subscriber.pool.as_ref().and_then(|pool| {
                 pool.try_acquire()
@@ -120,25 +120,6 @@ impl Router {
             subscribers.retain(|s| s.to != to);
         }
     }
-}
-
-/// A pool of `count` packets that can hold a copy of `packet`.
-fn pool_for(packet: &PipelineData, count: usize) -> Option<OutputPool> {
-    let values = match packet {
-        PipelineData::RawEeg(p) => p.capacity(),
-        PipelineData::FilteredEeg(p) => p.capacity(),
-        PipelineData::Fft(p) => p.capacity(),
-        PipelineData::Features(p) => p.capacity(),
-        PipelineData::Event(_) => 1,
-    };
-    let format = StreamFormat {
-        kind: packet.kind(),
-        channels: 1,
-        values_per_channel: u32::try_from(values).ok()?,
-        sample_rate_hz: 0.0,
-        packet_rate_hz: 0.0,
-    };
-    OutputPool::for_format(&format, count)
 }
 
 #[cfg(test)]
