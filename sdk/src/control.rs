@@ -2,11 +2,10 @@
 //! lossy bridges from the data plane.
 
 use crate::abi::{ControlOutputs, PacketRef, ParamChange};
-use crate::config::ConfigSpec;
+use crate::config::StageConfig;
 use crate::data::{Event, PacketKind};
 use crate::stage::StageError;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 /// A control stage, as a plugin author writes it: built from config, started,
 /// handed each packet its inputs produce, stopped. It may emit [`Event`]s
@@ -29,13 +28,17 @@ use serde::de::DeserializeOwned;
 /// something to do.
 ///
 /// ```
-/// use hsp_sdk::{ControlContext, ControlStage, Event, PacketKind, PacketRef, PlanarBlock, StageError};
+/// use hsp_sdk::{ControlContext, ControlStage, Event, PacketKind, PacketRef, PlanarBlock, StageConfig, StageError};
 ///
 /// /// Emits an event whenever the first feature of a packet exceeds `level`.
 /// pub struct Above { level: f32 }
 ///
-/// #[derive(serde::Deserialize)]
-/// pub struct AboveConfig { level: f32 }
+/// #[derive(serde::Deserialize, StageConfig)]
+/// #[serde(deny_unknown_fields)]
+/// pub struct AboveConfig {
+///     /// The level a feature must exceed.
+///     level: f32,
+/// }
 ///
 /// impl ControlStage for Above {
 ///     const KIND: &'static str = "above";
@@ -63,14 +66,13 @@ pub trait ControlStage: Send + Sized + 'static {
     const KIND: &'static str;
     /// One line on what the stage does, for `host plugins inspect`.
     const DOC: &'static str;
-    /// Its config keys; defaults here are filled in before `Config` is parsed.
-    const CONFIG: &'static [ConfigSpec] = &[];
     /// The packet kinds its inputs may carry; empty if it takes no input.
     const ACCEPTS: &'static [PacketKind];
     /// Whether it emits events that other control stages can read.
     const EMITS_EVENTS: bool = false;
-    /// Its typed config (use `#[serde(deny_unknown_fields)]`).
-    type Config: DeserializeOwned;
+    /// Its typed config, declared once: `#[derive(serde::Deserialize,
+    /// StageConfig)]` with `#[serde(deny_unknown_fields)]`, or [`NoConfig`](crate::NoConfig).
+    type Config: StageConfig;
 
     /// Builds the stage from its config. The host also calls it to check a
     /// pipeline (`host validate`, before a reload), so reject bad values

@@ -10,7 +10,7 @@ use crate::abi::{
     FfiStageBox, HSP_ABI_VERSION, Manifest, Outcome, PacketMut, PacketRef, SDK_VERSION,
     StageDescriptor, StageRole, StreamFormat,
 };
-use crate::config::parse_config;
+use crate::config::{StageConfig, parse_config};
 use crate::control::{ControlContext, ControlStage};
 use crate::stage::{DataPlaneStage, PacketTag, Stage, StageError};
 use abi_stable::sabi_trait::TD_Opaque;
@@ -226,7 +226,7 @@ fn from_rresult<T>(result: RResult<T, RString>) -> Result<T, StageError> {
 }
 
 fn parse<S: Stage>(config_json: &str) -> Result<S::Config, StageError> {
-    parse_config::<S::Config>(S::CONFIG, config_json)
+    parse_config::<S::Config>(config_json)
 }
 
 /// Builds stage `S` behind the ABI. Used by [`export_plugin!`](crate::export_plugin).
@@ -275,7 +275,10 @@ pub fn describe<S: Stage>() -> StageDescriptor {
         input: S::Input::KIND.map_or(RNone, RSome),
         output: S::Output::KIND.map_or(RNone, RSome),
         in_place: S::IN_PLACE && S::Input::KIND.is_some() && S::Input::KIND == S::Output::KIND,
-        config: S::CONFIG.iter().map(|spec| spec.to_field()).collect(),
+        config: <S::Config as StageConfig>::FIELDS
+            .iter()
+            .map(|spec| spec.to_field())
+            .collect(),
     }
 }
 
@@ -293,7 +296,10 @@ pub fn describe_control<C: ControlStage>() -> StageDescriptor {
             RNone
         },
         in_place: false,
-        config: C::CONFIG.iter().map(|spec| spec.to_field()).collect(),
+        config: <C::Config as StageConfig>::FIELDS
+            .iter()
+            .map(|spec| spec.to_field())
+            .collect(),
     }
 }
 
@@ -414,7 +420,7 @@ impl<C: ControlStage> FfiControlStage for ControlAdapter<C> {
 /// Builds control stage `C` behind the ABI. Used by [`export_plugin!`](crate::export_plugin).
 pub fn create_control<C: ControlStage>(config_json: &str) -> RResult<FfiControlStageBox, RString> {
     into_rresult(guarded(|| {
-        let config = parse_config::<C::Config>(C::CONFIG, config_json)?;
+        let config = parse_config::<C::Config>(config_json)?;
         let stage = C::new(config)?;
         Ok(FfiControlStage_TO::from_value(
             ControlAdapter::new(stage),
@@ -430,7 +436,7 @@ pub fn control_output_format<C: ControlStage>(
     config_json: &str,
 ) -> RResult<ROption<StreamFormat>, RString> {
     into_rresult(guarded(|| {
-        let config = parse_config::<C::Config>(C::CONFIG, config_json)?;
+        let config = parse_config::<C::Config>(config_json)?;
         drop(C::new(config)?);
         Ok(if C::EMITS_EVENTS {
             RSome(StreamFormat {

@@ -13,27 +13,29 @@
 //! abort would take the host down).
 //!
 //! **2. The stage.** A config struct, a stage struct, and [`Stage`]: its
-//! kind name, its config keys ([`ConfigSpec`]: type, default, unit, doc,
-//! declared once), its port packet types, and its lifecycle: `new` from
+//! kind name, its config (a struct with [`StageConfig`] derived: each field
+//! a key, with its type, default, unit and doc declared once), its port
+//! packet types, and its lifecycle: `new` from
 //! config, `start`, `process` once per packet (on the data-plane thread: no
 //! allocation, no lock, no blocking), `stop`.
 //!
 //! ```
-//! use hsp_sdk::{ConfigSpec, ConfigType, EegPacket, Outcome, PlanarBlock, Stage, StageError, StreamFormat};
+//! use hsp_sdk::{EegPacket, Outcome, PlanarBlock, Stage, StageConfig, StageError, StreamFormat};
 //!
 //! /// Clips every sample to ±`limit_uv`.
 //! pub struct Clip { limit: f32 }
 //!
-//! #[derive(serde::Deserialize)]
+//! #[derive(serde::Deserialize, StageConfig)]
 //! #[serde(deny_unknown_fields)]
-//! pub struct ClipConfig { limit_uv: f32 }
+//! pub struct ClipConfig {
+//!     /// Largest magnitude kept.
+//!     #[config(default = 100.0, unit = "uV")]
+//!     limit_uv: f32,
+//! }
 //!
 //! impl Stage for Clip {
 //!     const KIND: &'static str = "clip";
 //!     const DOC: &'static str = "Clips every sample to a limit.";
-//!     const CONFIG: &'static [ConfigSpec] = &[
-//!         ConfigSpec::optional("limit_uv", ConfigType::Float, "100.0", "Largest magnitude kept").unit("uV"),
-//!     ];
 //!     type Config = ClipConfig;
 //!     type Input = EegPacket;
 //!     type Output = EegPacket;
@@ -108,6 +110,9 @@
 //! ```
 #![warn(missing_docs)]
 
+// `#[derive(StageConfig)]` names `::hsp_sdk`, in this crate too.
+extern crate self as hsp_sdk;
+
 pub mod abi;
 mod config;
 mod control;
@@ -135,6 +140,6 @@ pub use pool::{MemoryPool, PoolStats};
 pub use queue::{Input, Output, PushError, QueueConsumer, QueueProducer, SendError, StageQueue};
 
 pub use abi::{ConfigType, Outcome, PacketMut, PacketRef, StreamFormat};
-pub use config::{ConfigSpec, parse_config};
+pub use config::{ConfigSpec, ConfigValue, NoConfig, StageConfig, parse_config};
 pub use control::{ControlContext, ControlStage};
 pub use stage::{DataPlaneStage, NoPacket, PacketTag, PortPacket, Stage, StageError};

@@ -2,12 +2,11 @@
 //! [`DataPlaneStage`], what the runtime drives (plugin and built-in alike).
 
 use crate::abi::{Outcome, PacketMut, PacketRef, StreamFormat};
-use crate::config::ConfigSpec;
+use crate::config::StageConfig;
 use crate::data::{
     EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, PacketKind, PlanarBlock,
     ShapeError,
 };
-use serde::de::DeserializeOwned;
 use std::fmt;
 
 /// A stage's error: a message for the person running the pipeline. The host
@@ -67,20 +66,22 @@ impl From<&str> for StageError {
 /// [`NoPacket`] as `Output`.
 ///
 /// ```
-/// use hsp_sdk::{parse_config, ConfigSpec, ConfigType, EegPacket, Outcome, PlanarBlock, Stage, StageError, StreamFormat};
+/// use hsp_sdk::{EegPacket, Outcome, PlanarBlock, Stage, StageConfig, StageError, StreamFormat};
 ///
 /// /// Multiplies every sample by `gain`.
 /// pub struct Gain { gain: f32 }
 ///
-/// #[derive(serde::Deserialize)]
+/// #[derive(serde::Deserialize, StageConfig)]
 /// #[serde(deny_unknown_fields)]
-/// pub struct GainConfig { gain: f32 }
+/// pub struct GainConfig {
+///     /// Factor applied to every sample.
+///     #[config(default = 1.0)]
+///     gain: f32,
+/// }
 ///
 /// impl Stage for Gain {
 ///     const KIND: &'static str = "gain";
 ///     const DOC: &'static str = "Multiplies every sample by a constant.";
-///     const CONFIG: &'static [ConfigSpec] =
-///         &[ConfigSpec::optional("gain", ConfigType::Float, "1.0", "Factor applied to every sample")];
 ///     type Config = GainConfig;
 ///     type Input = EegPacket;
 ///     type Output = EegPacket;
@@ -102,10 +103,9 @@ pub trait Stage: Send + Sized + 'static {
     const KIND: &'static str;
     /// One line on what the stage does, for `host plugins inspect`.
     const DOC: &'static str;
-    /// Its config keys; defaults here are filled in before `Config` is parsed.
-    const CONFIG: &'static [ConfigSpec] = &[];
-    /// Its typed config (use `#[serde(deny_unknown_fields)]`).
-    type Config: DeserializeOwned;
+    /// Its typed config, declared once: `#[derive(serde::Deserialize,
+    /// StageConfig)]` with `#[serde(deny_unknown_fields)]`, or [`NoConfig`](crate::NoConfig).
+    type Config: StageConfig;
     /// The packet type it takes ([`NoPacket`] for a source).
     type Input: PortPacket;
     /// The packet type it produces ([`NoPacket`] for a sink).

@@ -56,7 +56,7 @@ impl<S: Stage> StageHarness<S> {
     /// Builds the stage from `config_json` (a JSON object, `"{}"` for all
     /// defaults) for input of `input` (`None` for a source).
     pub fn new(config_json: &str, input: Option<StreamFormat>) -> Result<Self, StageError> {
-        let config = parse_config::<S::Config>(S::CONFIG, config_json)?;
+        let config = parse_config::<S::Config>(config_json)?;
         let output_format = S::output_format(&config, input.as_ref())?;
         let stage = S::new(config, input.as_ref())?;
         Ok(Self {
@@ -218,7 +218,7 @@ pub struct ControlHarness<C: ControlStage> {
 impl<C: ControlStage> ControlHarness<C> {
     /// Builds the stage from `config_json` (a JSON object, `"{}"` for all defaults).
     pub fn new(config_json: &str) -> Result<Self, StageError> {
-        let config = parse_config::<C::Config>(C::CONFIG, config_json)?;
+        let config = parse_config::<C::Config>(config_json)?;
         Ok(Self {
             stage: ControlAdapter::new(C::new(config)?),
             started: false,

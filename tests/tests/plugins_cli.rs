@@ -212,6 +212,29 @@ fn a_second_plugin_declaring_a_known_stage_kind_is_refused_by_name() {
 }
 
 #[test]
+fn a_procedural_macro_library_beside_the_plugins_is_skipped_not_a_failure() {
+    // Cargo leaves the SDK's derive-macro library beside `host`, where the
+    // host looks for plugins; it is read, never loaded, and never reported.
+    let deps = built_plugins_dir().join("deps");
+    let proc_macro = fs::read_dir(&deps)
+        .expect("the build's deps directory")
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .find(|path| {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            name.starts_with("libhsp_sdk_macros-") && name.ends_with(".so")
+        })
+        .expect("the SDK's proc-macro library was built");
+    let dir = scratch_dir("proc-macro");
+    copy_into(&dir, &proc_macro, "libhsp_sdk_macros.so");
+    copy_into(&dir, &shipped_library("hsp-gain"), "libhsp_gain.so");
+    let output = host(&["plugins", "list", "--plugins", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("gain"), "{text}");
+    assert!(!text.contains("libhsp_sdk_macros"), "{text}");
+}
+
+#[test]
 fn library_files_in_subdirectories_of_the_plugin_dir_are_ignored() {
     let dir = scratch_dir("nested");
     fs::create_dir_all(dir.join("src")).unwrap();

@@ -89,6 +89,13 @@ pub enum LoadError {
         /// The file that provides it first.
         other: PathBuf,
     },
+    /// A Rust procedural-macro library: cargo leaves them beside the binaries
+    /// it builds (the host's own directory), and they are never plugins.
+    #[error("{path}: a Rust procedural-macro library, not a plugin; skipped")]
+    ProcMacro {
+        /// The library file.
+        path: PathBuf,
+    },
     /// The same plugin (by name) was already loaded from an earlier directory.
     #[error(
         "{path}: plugin `{name}` is already loaded from {other}, earlier in the search path; skipped"

@@ -56,6 +56,12 @@ impl PluginRegistry {
                 }
             }
             for file in files {
+                // Read from the file, not loaded: its code never runs.
+                if elf::is_proc_macro(&file) {
+                    tracing::debug!(file = %file.display(), "a procedural-macro library; skipped");
+                    registry.skipped.push(LoadError::ProcMacro { path: file });
+                    continue;
+                }
                 let name = file.file_name().unwrap_or_default().to_os_string();
                 if let Some(other) = loaded_names.get(&name) {
                     registry.skipped.push(LoadError::Shadowed {
@@ -185,7 +191,8 @@ impl PluginRegistry {
         &self.failures
     }
 
-    /// Files skipped because the same file name loaded from an earlier directory.
+    /// Files skipped: the same file name loaded from an earlier directory,
+    /// or a library that is a build artifact, not a plugin.
     pub fn skipped(&self) -> &[LoadError] {
         &self.skipped
     }

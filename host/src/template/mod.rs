@@ -22,7 +22,7 @@ impl TemplateKind {
         match self {
             Self::Control => {
                 "`src/lib.rs` holds one `ControlStage` implementation: its config struct (keys,\n\
-                 defaults and docs are declared once, in `CONFIG`), `ACCEPTS` (the packet kinds\n\
+                 defaults, units and docs are declared once, on its fields), `ACCEPTS` (the packet kinds\n\
                  its inputs may carry), `new` (build from config and reject bad values: the host\n\
                  also calls it to validate a pipeline), `on_packet` (one call per packet, on the\n\
                  tokio control plane's blocking pool: it may allocate and block, and a slow call\n\
@@ -31,7 +31,7 @@ impl TemplateKind {
             }
             _ => {
                 "`src/lib.rs` holds one `Stage` implementation: its config struct (keys,\n\
-                 defaults and docs are declared once, in `CONFIG`), `new` (build from config),\n\
+                 defaults, units and docs are declared once, on its fields), `new` (build from config),\n\
                  `process` (one call per packet, on the data-plane thread: do not allocate,\n\
                  lock or block there), and `export_plugin!`, which publishes it to the host."
             }

@@ -11,8 +11,8 @@
 //! power spectrum of the same frame.
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, FeaturePacket, FftPacket, Outcome, PacketKind, PlanarBlock,
-    SpectrumScale, Stage, StageError, StreamFormat,
+    FeaturePacket, FftPacket, Outcome, PacketKind, PlanarBlock, SpectrumScale, Stage, StageConfig,
+    StageError, StreamFormat,
 };
 use serde::Deserialize;
 
@@ -24,12 +24,15 @@ mod bands;
 use bands::BandSet;
 
 /// `[stage.config]` of `bandpower`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct BandpowerConfig {
-    /// Band edges in Hz, increasing; empty for the classic EEG bands.
+    /// Increasing band edges; consecutive pairs are the bands. Empty = delta 1-4, theta 4-8, alpha
+    /// 8-13, beta 13-30, gamma 30-45 Hz
+    #[config(default = [], unit = "Hz")]
     pub edges_hz: Vec<f64>,
-    /// Relative power (fraction of the bands' total) instead of absolute.
+    /// false: absolute power (bin_hz * sum of |X|^2); true: fraction of the total over all bands
+    #[config(default = false)]
     pub relative: bool,
 }
 
@@ -86,21 +89,6 @@ impl Bandpower {
 impl Stage for Bandpower {
     const KIND: &'static str = "bandpower";
     const DOC: &'static str = "Absolute or relative band power per channel from spectra: delta, theta, alpha, beta, gamma (or custom edges), in that order.";
-    const CONFIG: &'static [ConfigSpec] = &[
-        ConfigSpec::optional(
-            "edges_hz",
-            ConfigType::FloatList,
-            "[]",
-            "Increasing band edges; consecutive pairs are the bands. Empty = delta 1-4, theta 4-8, alpha 8-13, beta 13-30, gamma 30-45 Hz",
-        )
-        .unit("Hz"),
-        ConfigSpec::optional(
-            "relative",
-            ConfigType::Bool,
-            "false",
-            "false: absolute power (bin_hz * sum of |X|^2); true: fraction of the total over all bands",
-        ),
-    ];
     type Config = BandpowerConfig;
     type Input = FftPacket;
     type Output = FeaturePacket;

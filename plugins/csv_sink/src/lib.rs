@@ -30,8 +30,8 @@
 
 use hsp_sdk::line_file::{DiskFile, LineFile};
 use hsp_sdk::{
-    ConfigSpec, ConfigType, EegPacket, FeaturePacket, FilteredEegPacket, NoPacket, Outcome,
-    PlanarBlock, PortPacket, Stage, StageError, StreamFormat,
+    EegPacket, FeaturePacket, FilteredEegPacket, NoPacket, Outcome, PlanarBlock, PortPacket, Stage,
+    StageConfig, StageError, StreamFormat,
 };
 use serde::Deserialize;
 use std::fs::File;
@@ -51,46 +51,23 @@ const MAX_VALUE_BYTES: usize = 64;
 const MAX_STAMP_BYTES: usize = 21;
 
 /// `[stage.config]` of the CSV sinks.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct CsvConfig {
-    /// File to write; its directory must exist.
+    /// CSV file to write (created or truncated); its directory must exist
     pub path: String,
-    /// Comma-separated column names, one per channel; empty for `ch0,ch1,...`.
+    /// Comma-separated channel names, one per channel; empty = ch0,ch1,...
+    #[config(default = "")]
     pub channel_names: String,
-    /// Flush every this many packets; 0 = not by count.
+    /// Flush the file every this many packets; 0 = not by count
+    #[config(default = 0)]
     pub flush_every: i64,
-    /// Flush at the first packet this many seconds after the last flush;
-    /// 0 = not by time.
+    /// Flush the file at the first packet this long after the last flush, so a crash loses at most
+    /// about this long of rows; 0 = not by time (then only by flush_every, a full 64 KiB buffer and
+    /// at stop)
+    #[config(default = 1.0, unit = "s")]
     pub flush_interval_s: f64,
 }
-
-const CONFIG: &[ConfigSpec] = &[
-    ConfigSpec::required(
-        "path",
-        ConfigType::String,
-        "CSV file to write (created or truncated); its directory must exist",
-    ),
-    ConfigSpec::optional(
-        "channel_names",
-        ConfigType::String,
-        "\"\"",
-        "Comma-separated channel names, one per channel; empty = ch0,ch1,...",
-    ),
-    ConfigSpec::optional(
-        "flush_every",
-        ConfigType::Integer,
-        "0",
-        "Flush the file every this many packets; 0 = not by count",
-    ),
-    ConfigSpec::optional(
-        "flush_interval_s",
-        ConfigType::Float,
-        "1.0",
-        "Flush the file at the first packet this long after the last flush, so a crash loses at most about this long of rows; 0 = not by time (then only by flush_every, a full 64 KiB buffer and at stop)",
-    )
-    .unit("s"),
-];
 
 /// The config, checked against the input stream.
 struct Settings {
@@ -360,7 +337,6 @@ impl<I: CsvInput> CsvSink<I> {
 impl<I: CsvInput> Stage for CsvSink<I> {
     const KIND: &'static str = I::STAGE_KIND;
     const DOC: &'static str = I::STAGE_DOC;
-    const CONFIG: &'static [ConfigSpec] = CONFIG;
     type Config = CsvConfig;
     type Input = I;
     type Output = NoPacket;
@@ -918,7 +894,7 @@ mod tests {
         ] {
             let path = temp_path(name);
             let config = config(&path, flushes);
-            let config = hsp_sdk::parse_config::<CsvConfig>(CONFIG, &config).unwrap();
+            let config = hsp_sdk::parse_config::<CsvConfig>(&config).unwrap();
             let mut sink = CsvSinkRaw::new(config, Some(&format)).unwrap();
             sink.start().unwrap();
             let before = ALLOCATIONS.with(|n| n.get());

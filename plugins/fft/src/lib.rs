@@ -10,8 +10,8 @@
 //! [`Outcome::MoreOutput`].
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, FftPacket, FilteredEegPacket, Outcome, PacketKind, PlanarBlock,
-    SpectrumScale, Stage, StageError, StreamFormat,
+    FftPacket, FilteredEegPacket, Outcome, PacketKind, PlanarBlock, SpectrumScale, Stage,
+    StageConfig, StageError, StreamFormat,
 };
 use serde::Deserialize;
 
@@ -26,16 +26,20 @@ use spectrum::{Scale, SlidingSpectrum, Window};
 pub const MAX_SIZE: usize = 1 << 16;
 
 /// `[stage.config]` of `fft`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct FftConfig {
-    /// Frame length in samples (FFT size).
+    /// Frame length in samples (FFT size), 2 to 65536
+    #[config(default = 256)]
     pub size: i64,
-    /// Samples between frame starts; 0 for `size / 2`.
+    /// Samples between frame starts; 0 = size / 2; more than size skips samples
+    #[config(default = 0)]
     pub hop: i64,
-    /// `hann`, `hamming` or `rectangular`.
+    /// Window: hann, hamming or rectangular (periodic, as scipy's get_window)
+    #[config(default = "hann")]
     pub window: String,
-    /// `magnitude` or `power`.
+    /// Bins hold magnitude |X| or power |X|^2 (not normalised)
+    #[config(default = "power")]
     pub scale: String,
 }
 
@@ -212,32 +216,6 @@ impl Stage for Fft {
     const KIND: &'static str = "fft";
     const DOC: &'static str =
         "Sliding-window FFT per channel of filtered EEG: size/2+1 bins of |X| or |X|^2 per frame.";
-    const CONFIG: &'static [ConfigSpec] = &[
-        ConfigSpec::optional(
-            "size",
-            ConfigType::Integer,
-            "256",
-            "Frame length in samples (FFT size), 2 to 65536",
-        ),
-        ConfigSpec::optional(
-            "hop",
-            ConfigType::Integer,
-            "0",
-            "Samples between frame starts; 0 = size / 2; more than size skips samples",
-        ),
-        ConfigSpec::optional(
-            "window",
-            ConfigType::String,
-            "\"hann\"",
-            "Window: hann, hamming or rectangular (periodic, as scipy's get_window)",
-        ),
-        ConfigSpec::optional(
-            "scale",
-            ConfigType::String,
-            "\"power\"",
-            "Bins hold magnitude |X| or power |X|^2 (not normalised)",
-        ),
-    ];
     type Config = FftConfig;
     type Input = FilteredEegPacket;
     type Output = FftPacket;

@@ -2,9 +2,7 @@
 //! plugin; every plugin crate in `plugins/` has this shape: config struct,
 //! stage struct, `impl Stage`, `export_plugin!`, tests with the harness.
 
-use hsp_sdk::{
-    ConfigSpec, ConfigType, EegPacket, Outcome, PlanarBlock, Stage, StageError, StreamFormat,
-};
+use hsp_sdk::{EegPacket, Outcome, PlanarBlock, Stage, StageConfig, StageError, StreamFormat};
 use serde::Deserialize;
 
 /// Multiplies every sample of a raw EEG block by `gain`.
@@ -13,22 +11,17 @@ pub struct Gain {
 }
 
 /// `[stage.config]` of `gain`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct GainConfig {
-    /// Factor applied to every sample.
+    /// Factor applied to every sample
+    #[config(default = 1.0)]
     pub gain: f32,
 }
 
 impl Stage for Gain {
     const KIND: &'static str = "gain";
     const DOC: &'static str = "Multiplies every sample by a constant factor.";
-    const CONFIG: &'static [ConfigSpec] = &[ConfigSpec::optional(
-        "gain",
-        ConfigType::Float,
-        "1.0",
-        "Factor applied to every sample",
-    )];
     type Config = GainConfig;
     type Input = EegPacket;
     type Output = EegPacket;

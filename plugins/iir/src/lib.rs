@@ -10,8 +10,8 @@
 //! mains notch). Both output filtered EEG.
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, EegPacket, FilteredEegPacket, Outcome, PacketKind, PlanarBlock,
-    PortPacket, Stage, StageError, StreamFormat,
+    EegPacket, FilteredEegPacket, Outcome, PacketKind, PlanarBlock, PortPacket, Stage, StageConfig,
+    StageError, StreamFormat,
 };
 use serde::Deserialize;
 use std::marker::PhantomData;
@@ -23,46 +23,23 @@ mod design;
 use design::{DesignError, FilterKind, MAX_ORDER, Sos, SosFilter, butterworth, iirnotch};
 
 /// `[stage.config]` of `iir` and `iir_filtered`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct IirConfig {
-    /// `lowpass`, `highpass`, `bandpass`, `bandstop` or `notch`.
+    /// Filter type: lowpass, highpass, bandpass, bandstop or notch
     #[serde(rename = "type")]
     pub filter_type: String,
-    /// Butterworth prototype order, 1 to 8; ignored for `notch`.
+    /// Butterworth order, 1 to 8 (band filters get twice as many poles); ignored for notch
+    #[config(default = 4)]
     pub order: i64,
-    /// Corner frequencies: one for low/high-pass, two for band-pass/-stop,
-    /// the notch frequency for `notch`.
+    /// Corner frequencies: [f] for lowpass/highpass, [low, high] for bandpass/bandstop, [f0] for
+    /// notch
+    #[config(unit = "Hz")]
     pub cutoff_hz: Vec<f64>,
-    /// Quality factor of the notch (centre frequency / -3 dB bandwidth).
+    /// Notch quality factor: centre frequency / -3 dB bandwidth (notch only)
+    #[config(default = 30.0)]
     pub quality: f64,
 }
-
-const CONFIG: &[ConfigSpec] = &[
-    ConfigSpec::required(
-        "type",
-        ConfigType::String,
-        "Filter type: lowpass, highpass, bandpass, bandstop or notch",
-    ),
-    ConfigSpec::optional(
-        "order",
-        ConfigType::Integer,
-        "4",
-        "Butterworth order, 1 to 8 (band filters get twice as many poles); ignored for notch",
-    ),
-    ConfigSpec::required(
-        "cutoff_hz",
-        ConfigType::FloatList,
-        "Corner frequencies: [f] for lowpass/highpass, [low, high] for bandpass/bandstop, [f0] for notch",
-    )
-    .unit("Hz"),
-    ConfigSpec::optional(
-        "quality",
-        ConfigType::Float,
-        "30.0",
-        "Notch quality factor: centre frequency / -3 dB bandwidth (notch only)",
-    ),
-];
 
 /// Designs the filter `config` describes for a stream at `sample_rate_hz`;
 /// errors name the key at fault and its value.
@@ -173,7 +150,6 @@ impl<I> Iir<I> {
 impl<I: IirInput> Stage for Iir<I> {
     const KIND: &'static str = I::STAGE_KIND;
     const DOC: &'static str = I::STAGE_DOC;
-    const CONFIG: &'static [ConfigSpec] = CONFIG;
     type Config = IirConfig;
     type Input = I;
     type Output = FilteredEegPacket;

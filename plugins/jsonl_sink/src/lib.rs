@@ -28,8 +28,8 @@
 
 use hsp_sdk::line_file::{DiskFile, LineFile};
 use hsp_sdk::{
-    ConfigSpec, ConfigType, ControlContext, ControlStage, Event, FeaturePacket, PacketKind,
-    PacketRef, PlanarBlock, StageError,
+    ControlContext, ControlStage, Event, FeaturePacket, PacketKind, PacketRef, PlanarBlock,
+    StageConfig, StageError,
 };
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -41,37 +41,19 @@ use std::time::Duration;
 const BUFFER_BYTES: usize = 8 << 10;
 
 /// `[stage.config]` of `jsonl_sink`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct JsonlConfig {
-    /// File to write, created or truncated when the stage starts.
+    /// JSON Lines file to write (created or truncated when the stage starts)
     pub path: String,
-    /// Flush every this many lines; 0 = not by count.
+    /// Flush the file every this many lines (1 = each line as it comes); 0 = not by count
+    #[config(default = 1)]
     pub flush_every: i64,
-    /// Flush lines this many seconds old at the latest; 0 = not by time.
+    /// When lines are batched (flush_every other than 1), flush them at the latest this long after
+    /// the last flush; 0 = not by time (then only by flush_every, a full buffer and at stop)
+    #[config(default = 1.0, unit = "s")]
     pub flush_interval_s: f64,
 }
-
-const CONFIG: &[ConfigSpec] = &[
-    ConfigSpec::required(
-        "path",
-        ConfigType::String,
-        "JSON Lines file to write (created or truncated when the stage starts)",
-    ),
-    ConfigSpec::optional(
-        "flush_every",
-        ConfigType::Integer,
-        "1",
-        "Flush the file every this many lines (1 = each line as it comes); 0 = not by count",
-    ),
-    ConfigSpec::optional(
-        "flush_interval_s",
-        ConfigType::Float,
-        "1.0",
-        "When lines are batched (flush_every other than 1), flush them at the latest this long after the last flush; 0 = not by time (then only by flush_every, a full buffer and at stop)",
-    )
-    .unit("s"),
-];
 
 /// One line for an [`Event`]; fields in the order they are written.
 #[derive(Serialize)]
@@ -136,7 +118,6 @@ impl JsonlSink {
 impl ControlStage for JsonlSink {
     const KIND: &'static str = "jsonl_sink";
     const DOC: &'static str = "Writes events and features to a JSON Lines file, one object per line, each naming the input it came from.";
-    const CONFIG: &'static [ConfigSpec] = CONFIG;
     const ACCEPTS: &'static [PacketKind] = &[PacketKind::Features, PacketKind::Event];
     type Config = JsonlConfig;
 

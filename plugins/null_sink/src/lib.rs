@@ -3,8 +3,7 @@
 //! the host survives a faulty plugin.
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, EegPacket, NoPacket, Outcome, PlanarBlock, Stage, StageError,
-    StreamFormat,
+    EegPacket, NoPacket, Outcome, PlanarBlock, Stage, StageConfig, StageError, StreamFormat,
 };
 use serde::Deserialize;
 
@@ -16,10 +15,11 @@ pub struct NullSink {
 }
 
 /// `[stage.config]` of `null_sink`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct NullSinkConfig {
-    /// Panic on this packet (1-based); 0 never.
+    /// Panic on this packet, 1-based (fault-injection for tests); 0 never
+    #[config(default = 0)]
     pub panic_at_packet: u64,
 }
 
@@ -38,12 +38,6 @@ impl NullSink {
 impl Stage for NullSink {
     const KIND: &'static str = "null_sink";
     const DOC: &'static str = "Consumes raw EEG blocks and counts them.";
-    const CONFIG: &'static [ConfigSpec] = &[ConfigSpec::optional(
-        "panic_at_packet",
-        ConfigType::Integer,
-        "0",
-        "Panic on this packet, 1-based (fault-injection for tests); 0 never",
-    )];
     type Config = NullSinkConfig;
     type Input = EegPacket;
     type Output = NoPacket;

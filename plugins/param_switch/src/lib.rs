@@ -20,62 +20,29 @@
 //! capacity), so a `jsonl_sink` reading it logs every switch.
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, ControlContext, ControlStage, Event, PacketKind, PacketRef, StageError,
+    ControlContext, ControlStage, Event, PacketKind, PacketRef, StageConfig, StageError,
 };
 use serde::{Deserialize, Serialize};
 
 /// `[stage.config]` of `param_switch`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct ParamSwitchConfig {
-    /// Pipeline id of the data-plane stage to change.
+    /// Pipeline id of the data-plane stage whose parameter is switched
     pub target: String,
-    /// The config key of `target` to change.
+    /// Config key of the target to switch
     pub key: String,
-    /// Code of the events that set `rise_value`.
+    /// Code of the events that set rise_value
+    #[config(default = 1)]
     pub rise_code: u32,
-    /// Value set on a rise: one element is sent as a number, more as a list.
+    /// Value set on a rise event; one element is sent as a number, more as a list
     pub rise_value: Vec<f64>,
-    /// Code of the events that set `fall_value`.
+    /// Code of the events that set fall_value
+    #[config(default = 2)]
     pub fall_code: u32,
-    /// Value set on a fall: one element is sent as a number, more as a list.
+    /// Value set on a fall event; one element is sent as a number, more as a list
     pub fall_value: Vec<f64>,
 }
-
-const CONFIG: &[ConfigSpec] = &[
-    ConfigSpec::required(
-        "target",
-        ConfigType::String,
-        "Pipeline id of the data-plane stage whose parameter is switched",
-    ),
-    ConfigSpec::required(
-        "key",
-        ConfigType::String,
-        "Config key of the target to switch",
-    ),
-    ConfigSpec::optional(
-        "rise_code",
-        ConfigType::Integer,
-        "1",
-        "Code of the events that set rise_value",
-    ),
-    ConfigSpec::required(
-        "rise_value",
-        ConfigType::FloatList,
-        "Value set on a rise event; one element is sent as a number, more as a list",
-    ),
-    ConfigSpec::optional(
-        "fall_code",
-        ConfigType::Integer,
-        "2",
-        "Code of the events that set fall_value",
-    ),
-    ConfigSpec::required(
-        "fall_value",
-        ConfigType::FloatList,
-        "Value set on a fall event; one element is sent as a number, more as a list",
-    ),
-];
 
 /// Which of the two configured values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +114,6 @@ fn check_value(key: &str, values: &[f64]) -> Result<(), StageError> {
 impl ControlStage for ParamSwitch {
     const KIND: &'static str = "param_switch";
     const DOC: &'static str = "Sets a running stage's config key to rise_value on rise_code events and to fall_value on fall_code events, and emits a `set <target>.<key>` event for each change.";
-    const CONFIG: &'static [ConfigSpec] = CONFIG;
     const ACCEPTS: &'static [PacketKind] = &[PacketKind::Event];
     const EMITS_EVENTS: bool = true;
     type Config = ParamSwitchConfig;

@@ -5,8 +5,8 @@
 //! test how the host copes.
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, EegPacket, NoPacket, Outcome, PacketKind, PlanarBlock, Stage,
-    StageError, StreamFormat,
+    EegPacket, NoPacket, Outcome, PacketKind, PlanarBlock, Stage, StageConfig, StageError,
+    StreamFormat,
 };
 use serde::Deserialize;
 
@@ -20,56 +20,30 @@ pub struct Passthrough {
 }
 
 /// `[stage.config]` of `passthrough`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct PassthroughConfig {
-    /// Panic on this packet (1-based, counted per stage instance); 0 never.
+    /// Panic on this packet, 1-based (fault injection for tests); 0 never
+    #[config(default = 0)]
     pub panic_at_packet: u64,
-    /// Say `Finished` after forwarding this many packets; 0 never.
+    /// Finish after forwarding this many packets, while upstream goes on (tests); 0 never
+    #[config(default = 0)]
     pub finish_after: u64,
-    /// Never return from this packet on (1-based); 0 never.
+    /// Never return from this packet on, 1-based (fault injection for tests); 0 never
+    #[config(default = 0)]
     pub hang_at_packet: u64,
-    /// Sleep this long on every packet (a slow stage).
+    /// Sleep this many milliseconds on every packet (a slow stage, for tests)
+    #[config(default = 0)]
     pub sleep_ms: u64,
-    /// Emit one channel fewer than declared from this packet on; 0 never.
+    /// Emit one channel fewer than declared from this packet on (fault injection for tests); 0
+    /// never
+    #[config(default = 0)]
     pub drop_channel_at_packet: u64,
 }
 
 impl Stage for Passthrough {
     const KIND: &'static str = "passthrough";
     const DOC: &'static str = "Forwards raw EEG blocks unchanged.";
-    const CONFIG: &'static [ConfigSpec] = &[
-        ConfigSpec::optional(
-            "panic_at_packet",
-            ConfigType::Integer,
-            "0",
-            "Panic on this packet, 1-based (fault injection for tests); 0 never",
-        ),
-        ConfigSpec::optional(
-            "finish_after",
-            ConfigType::Integer,
-            "0",
-            "Finish after forwarding this many packets, while upstream goes on (tests); 0 never",
-        ),
-        ConfigSpec::optional(
-            "hang_at_packet",
-            ConfigType::Integer,
-            "0",
-            "Never return from this packet on, 1-based (fault injection for tests); 0 never",
-        ),
-        ConfigSpec::optional(
-            "sleep_ms",
-            ConfigType::Integer,
-            "0",
-            "Sleep this many milliseconds on every packet (a slow stage, for tests)",
-        ),
-        ConfigSpec::optional(
-            "drop_channel_at_packet",
-            ConfigType::Integer,
-            "0",
-            "Emit one channel fewer than declared from this packet on (fault injection for tests); 0 never",
-        ),
-    ];
     type Config = PassthroughConfig;
     type Input = EegPacket;
     type Output = EegPacket;
@@ -163,30 +137,23 @@ pub struct CounterSource {
 }
 
 /// `[stage.config]` of `counter_source`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct CounterSourceConfig {
-    /// Blocks to emit.
+    /// Blocks to emit
+    #[config(default = 1000000)]
     pub packets: u64,
-    /// Channels per block.
+    /// Channels per block
+    #[config(default = 8)]
     pub channels: u32,
-    /// Samples per channel per block.
+    /// Samples per channel per block
+    #[config(default = 32)]
     pub block_size: u32,
 }
 
 impl Stage for CounterSource {
     const KIND: &'static str = "counter_source";
     const DOC: &'static str = "Emits zero-filled raw EEG blocks as fast as possible (benchmarks).";
-    const CONFIG: &'static [ConfigSpec] = &[
-        ConfigSpec::optional("packets", ConfigType::Integer, "1000000", "Blocks to emit"),
-        ConfigSpec::optional("channels", ConfigType::Integer, "8", "Channels per block"),
-        ConfigSpec::optional(
-            "block_size",
-            ConfigType::Integer,
-            "32",
-            "Samples per channel per block",
-        ),
-    ];
     type Config = CounterSourceConfig;
     type Input = NoPacket;
     type Output = EegPacket;

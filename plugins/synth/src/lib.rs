@@ -4,8 +4,8 @@
 //! to the wall clock or as fast as the pipeline takes it.
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, EegPacket, NoPacket, Outcome, PacketKind, PlanarBlock, Stage,
-    StageError, StreamFormat,
+    EegPacket, NoPacket, Outcome, PacketKind, PlanarBlock, Stage, StageConfig, StageError,
+    StreamFormat,
 };
 use serde::Deserialize;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -33,24 +33,33 @@ pub struct Synth {
 }
 
 /// `[stage.config]` of `synth`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct SynthStageConfig {
-    /// Channels to generate, 1 to [`MAX_CHANNELS`].
+    /// Channels to generate, 1 to 1024
+    #[config(default = 8)]
     pub channels: i64,
-    /// Samples per second per channel.
+    /// Samples per second per channel, at least 64
+    #[config(default = 250.0, unit = "Hz")]
     pub sample_rate_hz: f64,
-    /// Samples per channel per block.
+    /// Samples per channel per packet
+    #[config(default = 32)]
     pub block_size: i64,
-    /// Seed of the noise and burst timing; equal seeds give equal output.
+    /// Seed of the noise and burst timing; equal seeds give equal output
+    #[config(default = 1)]
     pub seed: i64,
-    /// Length of the recording in seconds; 0 for endless (unless `samples`).
+    /// Length of the recording; 0 = endless (unless `samples` is set)
+    #[config(default = 0.0, unit = "s")]
     pub duration_s: f64,
-    /// Length of the recording in samples per channel; 0 to use `duration_s`.
+    /// Length of the recording in samples per channel; 0 = use `duration_s`; setting both is an
+    /// error
+    #[config(default = 0)]
     pub samples: i64,
-    /// Pace blocks to the wall clock (`true`) or emit as fast as possible.
+    /// true: pace blocks to the wall clock; false: as fast as the pipeline takes them
+    #[config(default = true)]
     pub realtime: bool,
-    /// Stream id stamped on every block.
+    /// Stream id stamped on every block
+    #[config(default = 0)]
     pub stream_id: i64,
 }
 
@@ -172,58 +181,6 @@ impl Synth {
 impl Stage for Synth {
     const KIND: &'static str = "synth";
     const DOC: &'static str = "Synthetic multichannel EEG (theta/alpha/beta sines, pink noise, alpha bursts), seeded and reproducible.";
-    const CONFIG: &'static [ConfigSpec] = &[
-        ConfigSpec::optional(
-            "channels",
-            ConfigType::Integer,
-            "8",
-            "Channels to generate, 1 to 1024",
-        ),
-        ConfigSpec::optional(
-            "sample_rate_hz",
-            ConfigType::Float,
-            "250.0",
-            "Samples per second per channel, at least 64",
-        )
-        .unit("Hz"),
-        ConfigSpec::optional(
-            "block_size",
-            ConfigType::Integer,
-            "32",
-            "Samples per channel per packet",
-        ),
-        ConfigSpec::optional(
-            "seed",
-            ConfigType::Integer,
-            "1",
-            "Seed of the noise and burst timing; equal seeds give equal output",
-        ),
-        ConfigSpec::optional(
-            "duration_s",
-            ConfigType::Float,
-            "0.0",
-            "Length of the recording; 0 = endless (unless `samples` is set)",
-        )
-        .unit("s"),
-        ConfigSpec::optional(
-            "samples",
-            ConfigType::Integer,
-            "0",
-            "Length of the recording in samples per channel; 0 = use `duration_s`; setting both is an error",
-        ),
-        ConfigSpec::optional(
-            "realtime",
-            ConfigType::Bool,
-            "true",
-            "true: pace blocks to the wall clock; false: as fast as the pipeline takes them",
-        ),
-        ConfigSpec::optional(
-            "stream_id",
-            ConfigType::Integer,
-            "0",
-            "Stream id stamped on every block",
-        ),
-    ];
     type Config = SynthStageConfig;
     type Input = NoPacket;
     type Output = EegPacket;

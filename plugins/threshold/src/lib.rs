@@ -9,8 +9,8 @@
 //! timestamp. A NaN value never crosses either edge.
 
 use hsp_sdk::{
-    ConfigSpec, ConfigType, ControlContext, ControlStage, EVENT_LABEL_CAPACITY, Event,
-    FeaturePacket, PacketKind, PacketRef, PlanarBlock, StageError,
+    ControlContext, ControlStage, EVENT_LABEL_CAPACITY, Event, FeaturePacket, PacketKind,
+    PacketRef, PlanarBlock, StageConfig, StageError,
 };
 use serde::Deserialize;
 
@@ -27,55 +27,24 @@ const RISE_SUFFIX: &str = "/rise";
 const FALL_SUFFIX: &str = "/fall";
 
 /// `[stage.config]` of `threshold`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdConfig {
-    /// The level: a value at or above it, while low, is a rise.
+    /// Level to cross: a value >= level, while low, emits <label>/rise
     pub level: f64,
-    /// How far below `level` the value must drop, while high, to fall.
+    /// Once high, the value falls only below level - hysteresis; >= 0
+    #[config(default = 0.0)]
     pub hysteresis: f64,
-    /// Row (channel) of the feature packet watched. A `u32`, as packets
-    /// count their rows: a larger index could never be in range, so the
-    /// config is refused when the pipeline is validated, not at the first
-    /// packet.
+    /// Channel (row) of the feature packet watched, from 0
+    #[config(default = 0)]
     pub channel: u32,
-    /// Column (feature) of that row watched (a `u32`, like `channel`).
+    /// Feature (column) of that channel watched, from 0
+    #[config(default = 0)]
     pub feature: u32,
-    /// Prefix of the events' labels: `<label>/rise`, `<label>/fall`.
+    /// Prefix of the event labels: <label>/rise, <label>/fall
+    #[config(default = "threshold")]
     pub label: String,
 }
-
-const CONFIG: &[ConfigSpec] = &[
-    ConfigSpec::required(
-        "level",
-        ConfigType::Float,
-        "Level to cross: a value >= level, while low, emits <label>/rise",
-    ),
-    ConfigSpec::optional(
-        "hysteresis",
-        ConfigType::Float,
-        "0.0",
-        "Once high, the value falls only below level - hysteresis; >= 0",
-    ),
-    ConfigSpec::optional(
-        "channel",
-        ConfigType::Integer,
-        "0",
-        "Channel (row) of the feature packet watched, from 0",
-    ),
-    ConfigSpec::optional(
-        "feature",
-        ConfigType::Integer,
-        "0",
-        "Feature (column) of that channel watched, from 0",
-    ),
-    ConfigSpec::optional(
-        "label",
-        ConfigType::String,
-        "\"threshold\"",
-        "Prefix of the event labels: <label>/rise, <label>/fall",
-    ),
-];
 
 /// Emits `<label>/rise` and `<label>/fall` events as one feature value
 /// crosses a level, with hysteresis.
@@ -119,7 +88,6 @@ impl Threshold {
 impl ControlStage for Threshold {
     const KIND: &'static str = "threshold";
     const DOC: &'static str = "Emits <label>/rise (code 1) when one feature reaches a level and <label>/fall (code 2) when it drops below level - hysteresis.";
-    const CONFIG: &'static [ConfigSpec] = CONFIG;
     const ACCEPTS: &'static [PacketKind] = &[PacketKind::Features];
     const EMITS_EVENTS: bool = true;
     type Config = ThresholdConfig;
