@@ -14,6 +14,7 @@
 mod limits;
 pub mod model;
 mod parse;
+mod report;
 mod validate;
 
 pub use limits::MEMORY_LIMIT_ENV;
@@ -21,8 +22,8 @@ pub use model::{
     EdgePolicy, IdleStrategy, InputEdge, Location, OnError, PipelineGraph, PipelineSettings,
     StageNode, StageType, describe_format,
 };
-pub(crate) use parse::closest;
-pub use validate::ValidationError;
+pub use report::ValidationError;
+pub(crate) use report::closest;
 
 use crate::registry::PluginRegistry;
 use std::path::Path;
@@ -55,7 +56,7 @@ pub fn parse_pipeline(
     text: &str,
     registry: &PluginRegistry,
 ) -> Result<PipelineGraph, Vec<ValidationError>> {
-    let raw = parse::parse(text).map_err(|issue| validate::to_errors(path, text, vec![issue]))?;
+    let raw = parse::parse(text).map_err(|issue| report::to_errors(path, text, vec![issue]))?;
     validate::validate(path, text, raw, registry)
 }
 
@@ -64,7 +65,7 @@ pub fn parse_pipeline(
 fn not_utf8(path: &Path, bytes: &[u8], error: std::str::Utf8Error) -> ValidationError {
     let valid = error.valid_up_to();
     let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
-    let location = parse::LineIndex::new(before).location(valid);
+    let location = report::LineIndex::new(before).location(valid);
     ValidationError {
         location,
         hint: Some("pipeline files are TOML, which is UTF-8 text".to_string()),

@@ -11,45 +11,10 @@
 //! enumerations, ranges). What the stages mean together (kinds, edges,
 //! configs, formats) is `validate.rs`'s.
 
-use super::model::{EdgePolicy, IdleStrategy, Location, OnError, StageType};
-use std::ops::Range;
+use super::model::{EdgePolicy, IdleStrategy, OnError, StageType};
+use super::report::{Issue, Span, did_you_mean, shown_id};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
-
-/// A byte range in the pipeline file.
-pub(crate) type Span = Range<usize>;
-
-/// One problem at a place in the file, before it is given a file name and a
-/// line and column.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Issue {
-    /// What it is about.
-    pub span: Span,
-    /// What is wrong (and what was expected).
-    pub message: String,
-    /// How to fix it, when there is something useful to say.
-    pub hint: Option<String>,
-}
-
-impl Issue {
-    pub(crate) fn new(span: Span, message: impl Into<String>) -> Self {
-        Self {
-            span,
-            message: message.into(),
-            hint: None,
-        }
-    }
-
-    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    pub(crate) fn maybe_hint(mut self, hint: Option<String>) -> Self {
-        self.hint = hint;
-        self
-    }
-}
 
 /// A pipeline file's contents, shape-checked, every part with its span.
 #[derive(Debug, Default)]
@@ -481,15 +446,6 @@ fn check_id(id: &Spanned<String>, issues: &mut Vec<Issue>) {
     }
 }
 
-/// An id as messages show it: cut after [`MAX_ID_CHARS`] characters (the
-/// file may have a longer one, which is an error of its own).
-pub(crate) fn shown_id(id: &str) -> String {
-    match id.char_indices().nth(MAX_ID_CHARS) {
-        None => id.to_string(),
-        Some((cut, _)) => format!("{}…", &id[..cut]),
-    }
-}
-
 fn read_inputs(
     value: &Spanned<DeValue<'_>>,
     issues: &mut Vec<Issue>,
@@ -775,46 +731,6 @@ fn unknown_key(span: Span, key: &str, place: &str, known: &[&str]) -> Issue {
     Issue::new(span, format!("unknown key `{key}` {place}")).hint(hint)
 }
 
-/// The longest word [`closest`] looks for typos of, in characters.
-pub(crate) const MAX_TYPO_CHARS: usize = 2 * MAX_ID_CHARS;
-
-/// "did you mean `x`?" for the candidate closest to `word`, if one is close.
-pub(crate) fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    closest(word, candidates).map(|best| format!("did you mean `{best}`?"))
-}
-
-/// The candidate closest to `word`, if one is close enough to be a typo:
-/// one or two edits away (a transposition counts as one), or similar enough
-/// by Jaro-Winkler (a prefix of it, say). The fewest edits win.
-///
-/// Both measures cost the product of the two lengths, so words and
-/// candidates longer than [`MAX_TYPO_CHARS`] (no name is that long) are not
-/// compared at all.
-pub(crate) fn closest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    if word.len() > MAX_TYPO_CHARS * 4 || word.chars().count() > MAX_TYPO_CHARS {
-        return None;
-    }
-    candidates
-        .into_iter()
-        .filter(|candidate| *candidate != word && candidate.chars().count() <= MAX_TYPO_CHARS)
-        .map(|candidate| {
-            let edits = strsim::osa_distance(word, candidate);
-            let similarity = strsim::jaro_winkler(word, candidate);
-            (edits, similarity, candidate)
-        })
-        .filter(|(edits, similarity, _)| {
-            *similarity >= 0.8 || (*edits <= 2 && 3 * edits <= word.chars().count() + 1)
-        })
-        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
-        .map(|(_, _, candidate)| candidate)
-}
-
 /// "a string", "an integer", ...: a TOML value's type, for messages.
 fn de_describe(value: &DeValue<'_>) -> &'static str {
     match value {
@@ -828,54 +744,11 @@ fn de_describe(value: &DeValue<'_>) -> &'static str {
     }
 }
 
-/// Turns byte offsets into 1-based lines and columns (columns count
-/// characters, as editors do).
-pub(crate) struct LineIndex<'a> {
-    text: &'a str,
-    line_starts: Vec<usize>,
-}
-
-impl<'a> LineIndex<'a> {
-    pub(crate) fn new(text: &'a str) -> Self {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        Self { text, line_starts }
-    }
-
-    /// The line and column of byte `offset` (clamped to the text).
-    pub(crate) fn location(&self, offset: usize) -> Location {
-        let mut offset = offset.min(self.text.len());
-        while !self.text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let line = self.line_starts.partition_point(|&start| start <= offset);
-        let start = self.line_starts[line - 1];
-        Location {
-            line,
-            column: self.text[start..offset].chars().count() + 1,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(text: &str, offset: usize) -> (usize, usize) {
-        let location = LineIndex::new(text).location(offset);
-        (location.line, location.column)
-    }
-
-    #[test]
-    fn offsets_become_one_based_lines_and_character_columns() {
-        let text = "ab\nµx = 1\n";
-        assert_eq!(at(text, 0), (1, 1));
-        assert_eq!(at(text, 2), (1, 3));
-        assert_eq!(at(text, 3), (2, 1));
-        assert_eq!(at(text, 5), (2, 2), "µ is two bytes, one column");
-        assert_eq!(at(text, 100), (3, 1));
-    }
+    use crate::graph::model::Location;
+    use crate::graph::report::LineIndex;
 
     #[test]
     fn a_full_file_reads_with_spans() {
@@ -1007,25 +880,6 @@ cutoff_hz = [1, 40.5]
             );
             assert_eq!(issue.span.start, "[pipeline]\nmemory_limit_mb = ".len());
         }
-    }
-
-    #[test]
-    fn close_names_are_suggested_and_far_ones_are_not() {
-        let kinds = [
-            "synth",
-            "iir",
-            "iir_filtered",
-            "fft",
-            "csv_sink",
-            "csv_features",
-            "gain",
-        ];
-        assert_eq!(closest("iirr", kinds), Some("iir"));
-        assert_eq!(closest("synht", kinds), Some("synth"));
-        assert_eq!(closest("csv", kinds), Some("csv_sink"));
-        assert_eq!(closest("quux", kinds), None);
-        assert_eq!(closest("scr", ["src", "filter"]), Some("src"));
-        assert_eq!(closest("ab", ["xy"]), None);
     }
 
     #[test]

@@ -8,12 +8,13 @@
 
 use super::limits::{self, MAX_DEPTH, MAX_STAGES, MemoryLimit, MemoryPlaces, StageShape};
 use super::model::{
-    EdgePolicy, InputEdge, Location, OnError, PipelineGraph, PipelineSettings, StageNode,
-    StageType, describe_format,
+    EdgePolicy, InputEdge, OnError, PipelineGraph, PipelineSettings, StageNode, StageType,
+    describe_format,
 };
-use super::parse::{
-    ConfigValue, Issue, LineIndex, RawConfig, RawPipeline, RawStage, STAGE_KEYS, Span, closest,
-    did_you_mean, shown_id, write_json_object,
+use super::parse::{ConfigValue, RawConfig, RawPipeline, RawStage, STAGE_KEYS, write_json_object};
+use super::report::{
+    Issue, LineIndex, Span, ValidationError, closest, did_you_mean, listing, name_of, shown_id,
+    to_errors,
 };
 use crate::registry::{LoadedPlugin, PluginRegistry};
 use hsp_sdk::abi::StageRole;
@@ -21,8 +22,7 @@ use hsp_sdk::abi::{ConfigType, StageDescriptor};
 use hsp_sdk::{PacketKind, StreamFormat};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use toml::Spanned;
 
 /// Default `queue.capacity`.
@@ -34,68 +34,6 @@ const DEFAULT_QUEUE_CAPACITY: usize = 16;
 /// lists ids instead. Without it, 1024 stages with long ids, each reading
 /// an id that is not there, took minutes.
 const SUGGESTION_BUDGET: usize = 1 << 22;
-
-/// One problem in a pipeline file, at a place in it.
-///
-/// Displays as `FILE:LINE:COL: error: MESSAGE`, then `  hint: HINT` on a
-/// second line when there is a hint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationError {
-    /// The pipeline file.
-    pub file: PathBuf,
-    /// Where in it.
-    pub location: Location,
-    /// What is wrong, and what was expected.
-    pub message: String,
-    /// How to fix it, when there is something useful to say.
-    pub hint: Option<String>,
-}
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: error: {}",
-            self.file.display(),
-            self.location.line,
-            self.location.column,
-            self.message
-        )?;
-        if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ValidationError {}
-
-impl ValidationError {
-    /// An error about the file as a whole (unreadable, say), placed at 1:1.
-    pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
-        Self {
-            file: file.to_path_buf(),
-            location: Location { line: 1, column: 1 },
-            message: message.into(),
-            hint: None,
-        }
-    }
-}
-
-/// Turns `issues` into errors naming `file`, in file order.
-pub(crate) fn to_errors(file: &Path, text: &str, mut issues: Vec<Issue>) -> Vec<ValidationError> {
-    issues.sort_by_key(|issue| issue.span.start);
-    let index = LineIndex::new(text);
-    issues
-        .into_iter()
-        .map(|issue| ValidationError {
-            file: file.to_path_buf(),
-            location: index.location(issue.span.start),
-            message: issue.message,
-            hint: issue.hint,
-        })
-        .collect()
-}
 
 /// The stage ids of a file, for resolving `inputs`.
 struct Ids<'a> {
@@ -1272,27 +1210,6 @@ fn error_span(stage: &RawStage, text: &str) -> Span {
         .map_or(stage.span.clone(), |p| p.span())
 }
 
-/// "`id`", or "(no id)", for messages.
-fn name_of(stage: &RawStage) -> String {
-    match &stage.id {
-        Some(id) => format!("`{}`", shown_id(id.get_ref())),
-        None => "(no id)".to_string(),
-    }
-}
-
-/// The most names a hint lists.
-const LISTED: usize = 12;
-
-/// "a, b, c" for a hint; after [`LISTED`] names, "and N more".
-fn listing(names: impl ExactSizeIterator<Item = String>) -> String {
-    let total = names.len();
-    let mut text = names.take(LISTED).collect::<Vec<_>>().join(", ");
-    if total > LISTED {
-        text.push_str(&format!(" and {} more", total - LISTED));
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1307,28 +1224,6 @@ mod tests {
             Ok(graph) => panic!("validated: {graph:?}"),
             Err(errors) => errors.iter().map(ToString::to_string).collect(),
         }
-    }
-
-    #[test]
-    fn errors_display_as_file_line_column_then_the_hint() {
-        let error = ValidationError {
-            file: PathBuf::from("a/b.toml"),
-            location: Location { line: 3, column: 7 },
-            message: "unknown stage kind `iirr`".into(),
-            hint: Some("did you mean `iir`?".into()),
-        };
-        assert_eq!(
-            error.to_string(),
-            "a/b.toml:3:7: error: unknown stage kind `iirr`\n  hint: did you mean `iir`?"
-        );
-        let bare = ValidationError {
-            hint: None,
-            ..error
-        };
-        assert_eq!(
-            bare.to_string(),
-            "a/b.toml:3:7: error: unknown stage kind `iirr`"
-        );
     }
 
     #[test]
