@@ -14,6 +14,8 @@
 mod limits;
 pub mod model;
 mod parse;
+mod parse_values;
+mod raw;
 mod report;
 mod validate;
 

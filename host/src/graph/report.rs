@@ -3,7 +3,8 @@
 //! naming stages, of listing names, and of guessing at a typo.
 
 use super::model::Location;
-use super::parse::{MAX_ID_CHARS, RawStage};
+use super::parse::MAX_ID_CHARS;
+use super::raw::RawStage;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,8 @@ use super::model::{
     EdgePolicy, InputEdge, OnError, PipelineGraph, PipelineSettings, StageNode, StageType,
     describe_format,
 };
-use super::parse::{ConfigValue, RawConfig, RawPipeline, RawStage, STAGE_KEYS, write_json_object};
+use super::parse::STAGE_KEYS;
+use super::raw::{ConfigValue, RawConfig, RawPipeline, RawStage, write_json_object};
 use super::report::{
     Issue, LineIndex, Span, ValidationError, closest, did_you_mean, listing, name_of, shown_id,
     to_errors,
