@@ -11,12 +11,14 @@
 //!   hint: did you mean `iir`?
 //! ```
 
+mod config_check;
 mod limits;
 pub mod model;
 mod parse;
 mod parse_values;
 mod raw;
 mod report;
+mod stage;
 mod validate;
 
 pub use limits::MEMORY_LIMIT_ENV;
