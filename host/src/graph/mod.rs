@@ -14,6 +14,7 @@
 mod config_check;
 mod limits;
 pub mod model;
+mod order;
 mod parse;
 mod parse_values;
 mod raw;
