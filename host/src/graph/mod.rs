@@ -12,6 +12,7 @@
 //! ```
 
 mod config_check;
+mod formats;
 mod limits;
 pub mod model;
 mod order;

@@ -6,10 +6,10 @@
 //! negotiation, for it and everything downstream), so one mistake gives one
 //! message, not a cascade.
 
+use super::formats::negotiate;
 use super::limits::{self, MAX_STAGES, MemoryLimit, MemoryPlaces, StageShape};
 use super::model::{
     EdgePolicy, InputEdge, OnError, PipelineGraph, PipelineSettings, StageNode, StageType,
-    describe_format,
 };
 use super::order::{check_depth, partial_order, report_cycle, topological_order};
 use super::raw::{RawPipeline, RawStage};
@@ -18,8 +18,8 @@ use super::report::{
 };
 use super::stage::{Checked, check_stage, role_of};
 use crate::registry::PluginRegistry;
+use hsp_sdk::PacketKind;
 use hsp_sdk::abi::StageRole;
-use hsp_sdk::{PacketKind, StreamFormat};
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use toml::Spanned;
@@ -612,105 +612,6 @@ fn converters(registry: &PluginRegistry, emitted: PacketKind, wanted: PacketKind
     } else {
         format!("no loaded stage kind takes {emitted}")
     }
-}
-
-/// Negotiated (input, output) formats per stage (file order); `None` for a
-/// stage that failed or sits below one that did.
-fn negotiate(
-    order: &[usize],
-    stages: &[RawStage],
-    checked: &[Checked<'_>],
-    issues: &mut Vec<Issue>,
-) -> Vec<Option<(Option<StreamFormat>, Option<StreamFormat>)>> {
-    let mut formats: Vec<Option<(Option<StreamFormat>, Option<StreamFormat>)>> =
-        vec![None; stages.len()];
-    for &i in order {
-        let this = &checked[i];
-        let (Some((plugin, descriptor)), Some(config_json), true) =
-            (this.stage, &this.config_json, this.ok)
-        else {
-            continue;
-        };
-        // One input for a data-plane stage; a control stage with several
-        // gets the first one's format (their types were checked to match).
-        let input = match this.inputs.first() {
-            None => None,
-            Some((from, _)) => match formats[*from] {
-                Some((_, Some(format))) => Some(format),
-                _ => continue, // upstream failed: reported there
-            },
-        };
-        let stage = &stages[i];
-        let kind = descriptor.kind.as_str();
-        match plugin.output_format(kind, config_json, input) {
-            Ok(Some(format)) if packet_values(&format) > MAX_PACKET_VALUES => {
-                issues.push(Issue::new(
-                    stage.config.as_ref().map_or(stage.span.clone(), |c| c.span.clone()),
-                    format!(
-                        "stage {} (`{kind}`) would emit packets of {} channels x {} values: more than the {MAX_PACKET_VALUES} values a packet may hold",
-                        name_of(stage),
-                        format.channels,
-                        format.values_per_channel
-                    ),
-                ).maybe_hint(Some("use fewer channels or a smaller block size; every output pool preallocates its packets".to_string())));
-            }
-            Ok(output) if output.map(|f| f.kind) == descriptor.output.into_option() => {
-                formats[i] = Some((input, output));
-            }
-            Ok(output) => issues.push(Issue::new(
-                stage.plugin.as_ref().map_or(stage.span.clone(), |p| p.span()),
-                format!(
-                    "plugin `{}` is inconsistent: `{kind}` declares output {} but negotiated {} (a bug in the plugin)",
-                    plugin.manifest.name,
-                    descriptor.output.into_option().map_or("none", PacketKind::name),
-                    output.map_or("none", |f| f.kind.name()),
-                ),
-            )),
-            Err(text) => {
-                let span = error_span(stage, &text);
-                let hint = match (input, this.inputs.first()) {
-                    (Some(format), Some((from, _))) => {
-                        Some(format!("its input from {}: {}", name_of(&stages[*from]), describe_format(&format)))
-                    }
-                    _ => None,
-                };
-                issues.push(Issue::new(span, format!("stage {} (`{kind}`): {}", name_of(stage), text.trim())).maybe_hint(hint));
-            }
-        }
-    }
-    formats
-}
-
-/// The most values (channels x values per channel) one packet may hold:
-/// 4 Mi f32 = 16 MiB. Pools preallocate every packet, so a larger shape from
-/// a config typo would abort the host on allocation instead of being an error.
-const MAX_PACKET_VALUES: u64 = 4 << 20;
-
-fn packet_values(format: &StreamFormat) -> u64 {
-    u64::from(format.channels) * u64::from(format.values_per_channel)
-}
-
-/// Where to point for a plugin's error: the config key it names in
-/// backticks when there is one, else `[stage.config]`, else `plugin`.
-fn error_span(stage: &RawStage, text: &str) -> Span {
-    if let Some(config) = &stage.config {
-        let named = config
-            .entries
-            .iter()
-            .filter_map(|(key, _)| {
-                text.find(&format!("`{}`", key.get_ref()))
-                    .map(|at| (at, key.span()))
-            })
-            .min_by_key(|(at, _)| *at);
-        if let Some((_, span)) = named {
-            return span;
-        }
-        return config.span.clone();
-    }
-    stage
-        .plugin
-        .as_ref()
-        .map_or(stage.span.clone(), |p| p.span())
 }
 
 #[cfg(test)]
