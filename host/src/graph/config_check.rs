@@ -116,10 +116,7 @@ fn check_required(
         {
             continue;
         }
-        let span = stage
-            .config
-            .as_ref()
-            .map_or(stage.span.clone(), |c| c.span.clone());
+        let span = stage.config_span();
         let unit = if field.unit.is_empty() {
             String::new()
         } else {

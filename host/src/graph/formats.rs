@@ -61,7 +61,7 @@ fn output_of(
     match plugin.output_format(kind, config_json, input) {
         Ok(Some(format)) if packet_values(&format) > MAX_PACKET_VALUES => {
             issues.push(Issue::new(
-                stage.config.as_ref().map_or(stage.span.clone(), |c| c.span.clone()),
+                stage.config_span(),
                 format!(
                     "stage {} (`{kind}`) would emit packets of {} channels x {} values: more than the {MAX_PACKET_VALUES} values a packet may hold",
                     name_of(stage),
@@ -74,7 +74,7 @@ fn output_of(
         Ok(output) if output.map(|f| f.kind) == descriptor.output.into_option() => Some(output),
         Ok(output) => {
             issues.push(Issue::new(
-                stage.plugin.as_ref().map_or(stage.span.clone(), |p| p.span()),
+                stage.plugin_span(),
                 format!(
                     "plugin `{}` is inconsistent: `{kind}` declares output {} but negotiated {} (a bug in the plugin)",
                     plugin.manifest.name,
@@ -133,8 +133,5 @@ fn error_span(stage: &RawStage, text: &str) -> Span {
         }
         return config.span.clone();
     }
-    stage
-        .plugin
-        .as_ref()
-        .map_or(stage.span.clone(), |p| p.span())
+    stage.plugin_span()
 }

@@ -13,9 +13,12 @@
 
 mod config_check;
 mod formats;
+mod ids;
+mod inputs;
 mod limits;
 pub mod model;
 mod order;
+mod packet_types;
 mod parse;
 mod parse_values;
 mod raw;

@@ -58,6 +58,22 @@ pub(crate) struct RawStage {
     pub keys: Vec<String>,
 }
 
+impl RawStage {
+    /// Where a message about the stage's kind points: its `plugin` value,
+    /// or its header when it has none.
+    pub(crate) fn plugin_span(&self) -> Span {
+        self.plugin.as_ref().map_or(self.span.clone(), |p| p.span())
+    }
+
+    /// Where a message about the stage's config as a whole points: its
+    /// `[stage.config]` header, or the stage's when it has none.
+    pub(crate) fn config_span(&self) -> Span {
+        self.config
+            .as_ref()
+            .map_or(self.span.clone(), |c| c.span.clone())
+    }
+}
+
 /// A stage's `queue = { capacity, policy, decimate }`.
 #[derive(Debug, Default)]
 pub(crate) struct RawQueue {
