@@ -11,6 +11,7 @@
 //!   hint: did you mean `iir`?
 //! ```
 
+mod build;
 mod config_check;
 mod formats;
 mod ids;

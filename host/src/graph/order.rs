@@ -9,10 +9,30 @@ use super::stage::Checked;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// The stages in run order, upstream first. With cycles, each is reported
+/// and the order holds only the stages above every cycle.
+pub(super) fn run_order(
+    stages: &[RawStage],
+    checked: &mut [Checked<'_>],
+    issues: &mut Vec<Issue>,
+) -> Vec<usize> {
+    match topological_order(checked) {
+        Ok(order) => order,
+        Err(cycles) => {
+            for cycle in cycles {
+                report_cycle(&cycle, stages, checked, issues);
+            }
+            // Stages on or below a cycle stay out of the order, and so out
+            // of negotiation; the graph is not built anyway.
+            partial_order(checked)
+        }
+    }
+}
+
 /// Kahn's algorithm over the resolved edges, choosing the earliest stage in
 /// the file whenever several are ready. `Err` holds every cycle, each as
 /// stage indices in data-flow order.
-pub(super) fn topological_order(checked: &[Checked<'_>]) -> Result<Vec<usize>, Vec<Vec<usize>>> {
+fn topological_order(checked: &[Checked<'_>]) -> Result<Vec<usize>, Vec<Vec<usize>>> {
     let order = partial_order(checked);
     if order.len() == checked.len() {
         return Ok(order);
@@ -85,7 +105,7 @@ pub(super) fn topological_order(checked: &[Checked<'_>]) -> Result<Vec<usize>, V
 /// The stages that can be ordered (all of them, without cycles): Kahn's
 /// algorithm, taking the ready stage earliest in the file each time, in
 /// time linear in the edges (a stage's inputs are distinct).
-pub(super) fn partial_order(checked: &[Checked<'_>]) -> Vec<usize> {
+fn partial_order(checked: &[Checked<'_>]) -> Vec<usize> {
     let n = checked.len();
     let mut waiting: Vec<usize> = checked.iter().map(|c| c.inputs.len()).collect();
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -111,7 +131,7 @@ pub(super) fn partial_order(checked: &[Checked<'_>]) -> Vec<usize> {
 
 /// Reports `cycle` at the `inputs` entry that closes it, and marks its
 /// stages failed so that nothing on or below it is negotiated.
-pub(super) fn report_cycle(
+fn report_cycle(
     cycle: &[usize],
     stages: &[RawStage],
     checked: &mut [Checked<'_>],

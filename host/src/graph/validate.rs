@@ -1,73 +1,104 @@
-//! Checking a parsed pipeline against the loaded plugins, and building the
-//! [`PipelineGraph`].
+//! Does a parsed pipeline hold up against the loaded plugins? This file
+//! runs the checks in order and, when none fails, has the
+//! [`PipelineGraph`] built; each check lives in the file of its question.
 //!
 //! Every check runs and every problem is reported, in file order; a stage
 //! that failed a check is left out of the checks that build on it (format
 //! negotiation, for it and everything downstream), so one mistake gives one
 //! message, not a cascade.
 
-use super::formats::negotiate;
+use super::build::{build_graph, capacity_of};
+use super::formats::{StageFormats, negotiate};
 use super::ids::{Ids, index_ids};
 use super::inputs::check_inputs;
 use super::limits::{self, MAX_STAGES, MemoryLimit, MemoryPlaces, StageShape};
-use super::model::{
-    EdgePolicy, InputEdge, OnError, PipelineGraph, PipelineSettings, StageNode, StageType,
-};
-use super::order::{check_depth, partial_order, report_cycle, topological_order};
+use super::model::{OnError, PipelineGraph, PipelineSettings, StageType};
+use super::order::{check_depth, run_order};
 use super::raw::{RawPipeline, RawStage};
-use super::report::{Issue, LineIndex, Span, ValidationError, name_of, to_errors};
+use super::report::{Issue, Span, ValidationError, name_of, to_errors};
 use super::stage::{Checked, check_stage, role_of};
 use crate::registry::PluginRegistry;
-use std::collections::HashMap;
 use std::path::Path;
-
-/// Default `queue.capacity`.
-const DEFAULT_QUEUE_CAPACITY: usize = 16;
 
 /// Checks `raw` (read from `file`, whose text is `text`) against `registry`.
 pub(crate) fn validate(
     file: &Path,
     text: &str,
-    raw: RawPipeline,
+    mut raw: RawPipeline,
     registry: &PluginRegistry,
 ) -> Result<PipelineGraph, Vec<ValidationError>> {
-    let mut issues = raw.issues;
+    let mut issues = std::mem::take(&mut raw.issues);
+    if !check_stage_count(&raw.stages, raw.has_stage_key, &mut issues) {
+        return Err(to_errors(file, text, issues));
+    }
+    let memory_limit = memory_limit(&raw, &mut issues);
     let stages = &raw.stages;
-    if stages.is_empty() && !raw.has_stage_key {
+    let mut checked = check_stages(text, stages, registry, &mut issues);
+    let order = run_order(stages, &mut checked, &mut issues);
+    let formats = negotiate(&order, stages, &checked, &mut issues);
+    let shapes = shapes(stages, &checked, &formats);
+    check_depth(stages, &shapes, &checked, &order, &mut issues);
+    if let Some(limit) = memory_limit {
+        check_memory(&raw, &shapes, &order, limit, &mut issues);
+    }
+    if !issues.is_empty() {
+        return Err(to_errors(file, text, issues));
+    }
+    build_graph(file, text, raw, &checked, &order, &formats)
+        .map_err(|issue| to_errors(file, text, vec![issue]))
+}
+
+/// A file without stages, or with more than [`MAX_STAGES`]. False for too
+/// many: nothing more is checked, as the other checks' cost and output grow
+/// with the stage count, and the file cannot run anyway.
+fn check_stage_count(stages: &[RawStage], has_stage_key: bool, issues: &mut Vec<Issue>) -> bool {
+    if stages.is_empty() && !has_stage_key {
         issues.push(
             Issue::new(0..0, "the pipeline has no stages")
                 .hint("add a `[[stage]]` table with `id` and `plugin` for each stage"),
         );
     }
-    if let Some(extra) = stages.get(MAX_STAGES) {
-        // Nothing more is checked: the other checks' cost and output grow
-        // with the stage count, and the file cannot run anyway.
-        issues.push(
-            Issue::new(
-                extra.span.clone(),
-                format!(
-                    "the pipeline has {} stages, more than the {MAX_STAGES} a pipeline may have",
-                    stages.len()
-                ),
-            )
-            .hint("split it into several pipelines"),
-        );
-        return Err(to_errors(file, text, issues));
-    }
-    let memory_limit =
-        match MemoryLimit::resolve(raw.memory_limit_mb.as_ref().map(|m| *m.get_ref())) {
-            Ok(limit) => Some(limit),
-            Err(message) => {
-                issues.push(Issue::new(0..0, message));
-                None
-            }
-        };
+    let Some(extra) = stages.get(MAX_STAGES) else {
+        return true;
+    };
+    issues.push(
+        Issue::new(
+            extra.span.clone(),
+            format!(
+                "the pipeline has {} stages, more than the {MAX_STAGES} a pipeline may have",
+                stages.len()
+            ),
+        )
+        .hint("split it into several pipelines"),
+    );
+    false
+}
 
-    let first_stage = index_ids(stages, text, &mut issues);
+/// The packet memory limit, from the file or else the environment; `None`
+/// when it cannot be known (reported).
+fn memory_limit(raw: &RawPipeline, issues: &mut Vec<Issue>) -> Option<MemoryLimit> {
+    match MemoryLimit::resolve(raw.memory_limit_mb.as_ref().map(|m| *m.get_ref())) {
+        Ok(limit) => Some(limit),
+        Err(message) => {
+            issues.push(Issue::new(0..0, message));
+            None
+        }
+    }
+}
+
+/// Every stage's own checks, then every stage's `inputs` against the ids
+/// of the file and the kinds they name.
+fn check_stages<'r>(
+    text: &str,
+    stages: &[RawStage],
+    registry: &'r PluginRegistry,
+    issues: &mut Vec<Issue>,
+) -> Vec<Checked<'r>> {
+    let first_stage = index_ids(stages, text, issues);
     let mut ids = Ids::new(&first_stage);
     let mut checked: Vec<Checked<'_>> = stages
         .iter()
-        .map(|stage| check_stage(stage, registry, &mut issues))
+        .map(|stage| check_stage(stage, registry, issues))
         .collect();
     for (index, stage) in stages.iter().enumerate() {
         check_inputs(
@@ -77,25 +108,22 @@ pub(crate) fn validate(
             stages,
             registry,
             &mut checked,
-            &mut issues,
+            issues,
         );
     }
-    let order = match topological_order(&checked) {
-        Ok(order) => order,
-        Err(cycles) => {
-            for cycle in cycles {
-                report_cycle(&cycle, stages, &mut checked, &mut issues);
-            }
-            // Stages on or below a cycle stay out of the order, and so out
-            // of negotiation; the graph is not built anyway.
-            partial_order(&checked)
-        }
-    };
-    let formats = negotiate(&order, stages, &checked, &mut issues);
-    let shapes: Vec<StageShape> = stages
+    checked
+}
+
+/// What the limits need to know of each stage (file order).
+fn shapes(
+    stages: &[RawStage],
+    checked: &[Checked<'_>],
+    formats: &[Option<StageFormats>],
+) -> Vec<StageShape> {
+    stages
         .iter()
-        .zip(&checked)
-        .zip(&formats)
+        .zip(checked)
+        .zip(formats)
         .map(|((stage, this), format)| StageShape {
             control: role_of(stage, this) == StageType::Control,
             can_work_in_place: this.stage.is_some_and(|(_, d)| d.in_place)
@@ -105,120 +133,37 @@ pub(crate) fn validate(
             inputs: this.inputs.iter().map(|(from, _)| *from).collect(),
             capacity: capacity_of(stage),
         })
-        .collect();
-    check_depth(stages, &shapes, &checked, &order, &mut issues);
-    if let Some(limit) = memory_limit {
-        let pool_size = raw
-            .pool_size
-            .as_ref()
-            .map_or(PipelineSettings::default().pool_size, |p| *p.get_ref());
-        let memory = limits::estimate(&shapes, &order, pool_size);
-        let headers: Vec<Span> = stages.iter().map(|s| s.span.clone()).collect();
-        let names: Vec<String> = stages
-            .iter()
-            .map(|s| match &s.plugin {
-                Some(kind) => format!("{} (`{}`)", name_of(s), kind.get_ref()),
-                None => name_of(s),
-            })
-            .collect();
-        let places = MemoryPlaces {
-            headers: &headers,
-            names: &names,
-            pool_size: raw.pool_size.as_ref().map(|p| p.span()),
-        };
-        issues.extend(limits::check_memory(&memory, limit, &places));
-    }
-
-    if !issues.is_empty() {
-        return Err(to_errors(file, text, issues));
-    }
-
-    let position: HashMap<usize, usize> =
-        order.iter().enumerate().map(|(pos, &i)| (i, pos)).collect();
-    let index = LineIndex::new(text);
-    let mut nodes = Vec::with_capacity(order.len());
-    for &i in &order {
-        let stage = &stages[i];
-        // Every check passed, so every stage was ordered and negotiated.
-        let Some((input_format, output_format)) = formats[i] else {
-            let issue = Issue::new(
-                stage.span.clone(),
-                format!(
-                    "internal error: stage {} was not negotiated",
-                    name_of(stage)
-                ),
-            );
-            return Err(to_errors(file, text, vec![issue]));
-        };
-        let queue = stage.queue.as_ref();
-        let capacity = capacity_of(stage);
-        let policy = queue
-            .and_then(|q| q.policy.as_ref())
-            .map_or(EdgePolicy::Block, |p| *p.get_ref());
-        let decimate = queue
-            .and_then(|q| q.decimate.as_ref())
-            .map_or(1, |d| *d.get_ref());
-        nodes.push(StageNode {
-            id: stage
-                .id
-                .as_ref()
-                .map(|id| id.get_ref().clone())
-                .unwrap_or_default(),
-            kind: stage
-                .plugin
-                .as_ref()
-                .map(|p| p.get_ref().clone())
-                .unwrap_or_default(),
-            stage_type: role_of(stage, &checked[i]),
-            inputs: checked[i]
-                .inputs
-                .iter()
-                .map(|(from, _)| InputEdge {
-                    from: position[from],
-                    capacity,
-                    policy,
-                    decimate,
-                })
-                .collect(),
-            on_error: stage
-                .on_error
-                .as_ref()
-                .map_or(OnError::Stop, |e| *e.get_ref()),
-            config_json: checked[i]
-                .config_json
-                .clone()
-                .unwrap_or_else(|| "{}".into()),
-            input_format,
-            output_format,
-            location: index.location(stage.span.start),
-        });
-    }
-    let defaults = PipelineSettings::default();
-    Ok(PipelineGraph {
-        name: raw.name.map(|n| n.into_inner()).unwrap_or_else(|| {
-            file.file_stem()
-                .map(|stem| stem.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "pipeline".into())
-        }),
-        file: file.to_path_buf(),
-        settings: PipelineSettings {
-            pool_size: raw.pool_size.map_or(defaults.pool_size, |p| p.into_inner()),
-            idle: raw.idle.map_or(defaults.idle, |i| i.into_inner()),
-            data_plane_threads: raw
-                .data_plane_threads
-                .map_or(defaults.data_plane_threads, |t| t.into_inner()),
-        },
-        stages: nodes,
-    })
+        .collect()
 }
 
-/// A stage's `queue.capacity`, or the default.
-fn capacity_of(stage: &RawStage) -> usize {
-    stage
-        .queue
+/// The packet memory the runtime would preallocate, against `limit`.
+fn check_memory(
+    raw: &RawPipeline,
+    shapes: &[StageShape],
+    order: &[usize],
+    limit: MemoryLimit,
+    issues: &mut Vec<Issue>,
+) {
+    let stages = &raw.stages;
+    let pool_size = raw
+        .pool_size
         .as_ref()
-        .and_then(|q| q.capacity.as_ref())
-        .map_or(DEFAULT_QUEUE_CAPACITY, |c| *c.get_ref())
+        .map_or(PipelineSettings::default().pool_size, |p| *p.get_ref());
+    let memory = limits::estimate(shapes, order, pool_size);
+    let headers: Vec<Span> = stages.iter().map(|s| s.span.clone()).collect();
+    let names: Vec<String> = stages
+        .iter()
+        .map(|s| match &s.plugin {
+            Some(kind) => format!("{} (`{}`)", name_of(s), kind.get_ref()),
+            None => name_of(s),
+        })
+        .collect();
+    let places = MemoryPlaces {
+        headers: &headers,
+        names: &names,
+        pool_size: raw.pool_size.as_ref().map(|p| p.span()),
+    };
+    issues.extend(limits::check_memory(&memory, limit, &places));
 }
 
 #[cfg(test)]
