@@ -3,7 +3,7 @@
 //! fits is handed on as the JSON the plugin will read.
 
 use super::raw::{ConfigValue, RawConfig, RawStage, write_json_object};
-use super::report::{Issue, did_you_mean, name_of};
+use super::report::{Issue, backticked, did_you_mean, name_of};
 use hsp_sdk::abi::{ConfigType, StageDescriptor};
 use toml::Spanned;
 
@@ -77,13 +77,7 @@ fn unknown_config_key(descriptor: &StageDescriptor, key: &Spanned<String>) -> Is
         if keys.is_empty() {
             format!("`{kind}` takes no config keys")
         } else {
-            format!(
-                "`{kind}` takes {}",
-                keys.iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("`{kind}` takes {}", backticked(&keys))
         }
     });
     Issue::new(

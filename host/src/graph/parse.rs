@@ -13,10 +13,9 @@
 //! enumerations, ranges). What the stages mean together (kinds, edges,
 //! configs, formats) is `validate.rs`'s.
 
-use super::model::{IdleStrategy, OnError, StageType};
 use super::parse_values::{
-    choice, count, de_describe, read_config_table, read_inputs, read_queue, sorted, string,
-    unknown_key,
+    IDLE_STRATEGIES, ON_ERRORS, STAGE_TYPES, choice, count, de_describe, read_config_table,
+    read_inputs, read_queue, sorted, string, unknown_key,
 };
 use super::raw::{RawConfig, RawPipeline, RawStage};
 use super::report::{Issue, Span, shown_id};
@@ -162,18 +161,7 @@ fn read_settings(table: &DeTable<'_>, raw: &mut RawPipeline) {
             "memory_limit_mb" => {
                 raw.memory_limit_mb = count(key, value, 1, MAX_MEMORY_LIMIT_MB, issues)
             }
-            "idle" => {
-                raw.idle = choice(
-                    key,
-                    value,
-                    &[
-                        ("spin", IdleStrategy::Spin),
-                        ("yield", IdleStrategy::Yield),
-                        ("park", IdleStrategy::Park),
-                    ],
-                    issues,
-                )
-            }
+            "idle" => raw.idle = choice(key, value, IDLE_STRATEGIES, issues),
             "data_plane_threads" => {
                 raw.data_plane_threads = count(key, value, 1, 1, issues).or_else(|| {
                     if let DeValue::Integer(_) = value.get_ref() {
@@ -218,29 +206,8 @@ fn read_stage(span: Span, table: &DeTable<'_>, issues: &mut Vec<Issue>) -> RawSt
             // still resolve and nothing else is reported because of it.
             "id" => stage.id = string(key, value, issues).inspect(|id| check_id(id, issues)),
             "plugin" => stage.plugin = string(key, value, issues),
-            "stage_type" => {
-                stage.stage_type = choice(
-                    key,
-                    value,
-                    &[
-                        ("data_plane", StageType::DataPlane),
-                        ("control", StageType::Control),
-                    ],
-                    issues,
-                )
-            }
-            "on_error" => {
-                stage.on_error = choice(
-                    key,
-                    value,
-                    &[
-                        ("stop", OnError::Stop),
-                        ("restart", OnError::Restart),
-                        ("bypass", OnError::Bypass),
-                    ],
-                    issues,
-                )
-            }
+            "stage_type" => stage.stage_type = choice(key, value, STAGE_TYPES, issues),
+            "on_error" => stage.on_error = choice(key, value, ON_ERRORS, issues),
             "inputs" => stage.inputs = read_inputs(value, issues),
             "queue" => stage.queue = read_queue(key, value, issues),
             "config" => match value.get_ref() {
@@ -298,7 +265,7 @@ fn check_id(id: &Spanned<String>, issues: &mut Vec<Issue>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::model::{EdgePolicy, Location};
+    use crate::graph::model::{EdgePolicy, IdleStrategy, Location};
     use crate::graph::raw::write_json_object;
     use crate::graph::report::LineIndex;
 

@@ -3,11 +3,37 @@
 //! config value JSON can carry; a value of the wrong shape is an issue at
 //! the value, and reading goes on.
 
-use super::model::EdgePolicy;
+use super::model::{EdgePolicy, IdleStrategy, OnError, StageType};
 use super::raw::{ConfigValue, RawQueue};
-use super::report::{Issue, Span, did_you_mean, shown_id};
+use super::report::{Issue, Span, backticked, did_you_mean, shown_id};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
+
+/// `idle`'s values, in the order messages list them.
+pub(super) const IDLE_STRATEGIES: &[(&str, IdleStrategy)] = &[
+    ("spin", IdleStrategy::Spin),
+    ("yield", IdleStrategy::Yield),
+    ("park", IdleStrategy::Park),
+];
+
+/// `stage_type`'s values, in the order messages list them.
+pub(super) const STAGE_TYPES: &[(&str, StageType)] = &[
+    ("data_plane", StageType::DataPlane),
+    ("control", StageType::Control),
+];
+
+/// `on_error`'s values, in the order messages list them.
+pub(super) const ON_ERRORS: &[(&str, OnError)] = &[
+    ("stop", OnError::Stop),
+    ("restart", OnError::Restart),
+    ("bypass", OnError::Bypass),
+];
+
+/// `queue.policy`'s values, in the order messages list them.
+const EDGE_POLICIES: &[(&str, EdgePolicy)] = &[
+    ("block", EdgePolicy::Block),
+    ("drop_oldest", EdgePolicy::DropOldest),
+];
 
 /// The entries of `table` in file order (`toml` keeps them sorted by name).
 pub(super) fn sorted<'a, 'i>(
@@ -103,17 +129,7 @@ pub(super) fn read_queue(
         match key.get_ref().as_ref() {
             "capacity" => queue.capacity = count(key, value, 1, 1 << 16, issues),
             "decimate" => queue.decimate = count(key, value, 1, 1 << 16, issues),
-            "policy" => {
-                queue.policy = choice(
-                    key,
-                    value,
-                    &[
-                        ("block", EdgePolicy::Block),
-                        ("drop_oldest", EdgePolicy::DropOldest),
-                    ],
-                    issues,
-                )
-            }
+            "policy" => queue.policy = choice(key, value, EDGE_POLICIES, issues),
             unknown => issues.push(unknown_key(
                 key.span(),
                 unknown,
@@ -293,16 +309,8 @@ pub(super) fn choice<T: Copy>(
 
 /// An unknown key, with a did-you-mean or the list of known keys.
 pub(super) fn unknown_key(span: Span, key: &str, place: &str, known: &[&str]) -> Issue {
-    let hint = did_you_mean(key, known.iter().copied()).unwrap_or_else(|| {
-        format!(
-            "known keys: {}",
-            known
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    });
+    let hint = did_you_mean(key, known.iter().copied())
+        .unwrap_or_else(|| format!("known keys: {}", backticked(known)));
     Issue::new(span, format!("unknown key `{key}` {place}")).hint(hint)
 }
 

@@ -153,6 +153,15 @@ pub(super) fn name_of(stage: &RawStage) -> String {
     }
 }
 
+/// "`a`, `b`, `c`": every one of `keys`, for a hint. Unlike [`listing`]
+/// it never cuts: the keys a table may have are few.
+pub(super) fn backticked(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The most names a hint lists.
 const LISTED: usize = 12;
 

@@ -7,7 +7,7 @@ use super::config_check::check_config;
 use super::model::{OnError, StageType};
 use super::parse::STAGE_KEYS;
 use super::raw::RawStage;
-use super::report::{Issue, Span, closest, did_you_mean, name_of};
+use super::report::{Issue, Span, backticked, closest, did_you_mean, name_of};
 use crate::registry::{LoadedPlugin, PluginRegistry};
 use hsp_sdk::PacketKind;
 use hsp_sdk::abi::{StageDescriptor, StageRole};
@@ -202,11 +202,7 @@ fn unknown_key_hint(key: &str, descriptor: Option<&StageDescriptor>) -> String {
         did_you_mean(key, STAGE_KEYS.iter().copied()).unwrap_or_else(|| {
             format!(
                 "a stage takes {}; its own settings go under `[stage.config]`",
-                STAGE_KEYS
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                backticked(STAGE_KEYS)
             )
         })
     }
