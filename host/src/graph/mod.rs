@@ -1,6 +1,15 @@
-//! Pipeline files: parsing (`parse.rs`: TOML into a span-carrying raw form),
-//! validation against the loaded plugins (`validate.rs`), and the result,
-//! [`PipelineGraph`] (`model.rs`), which the runtimes take.
+//! Pipeline files: parsing (TOML into a span-carrying raw form), validation
+//! against the loaded plugins, and the result, [`PipelineGraph`]
+//! (`model.rs`), which the runtimes take. Each file answers one question:
+//!
+//! - reading: `parse.rs` (the tables), `parse_values.rs` (the values in
+//!   them), `raw.rs` (what was read);
+//! - checking, in the order `validate.rs` runs them: `stage.rs` (each stage
+//!   on its own), `config_check.rs` (its config), `ids.rs` (what `inputs`
+//!   names), `inputs.rs` (edges and planes), `packet_types.rs` (types along
+//!   edges), `order.rs` (run order, cycles, chain depth), `formats.rs`
+//!   (negotiation), `limits.rs` (what the runtime can hold);
+//! - the result: `build.rs` makes the graph; `report.rs` tells the problems.
 //!
 //! A file with problems yields every problem at once, each as a
 //! [`ValidationError`] naming the file, the line and column, what was wrong
