@@ -8,7 +8,7 @@
 //! run`: a pool of 2^20 packets of 1024 channels asks for ~128 GiB, and a
 //! chain of thousands of stages overflows the data-plane thread's stack.
 
-use super::parse::{Issue, Span};
+use super::report::{Issue, Span};
 use hsp_sdk::{Event, PacketKind, PipelineData, StreamFormat};
 use std::mem::size_of;
 

@@ -1,6 +1,15 @@
-//! Pipeline files: parsing (`parse.rs`: TOML into a span-carrying raw form),
-//! validation against the loaded plugins (`validate.rs`), and the result,
-//! [`PipelineGraph`] (`model.rs`), which the runtimes take.
+//! Pipeline files: parsing (TOML into a span-carrying raw form), validation
+//! against the loaded plugins, and the result, [`PipelineGraph`]
+//! (`model.rs`), which the runtimes take. Each file answers one question:
+//!
+//! - reading: `parse.rs` (the tables), `parse_values.rs` (the values in
+//!   them), `raw.rs` (what was read);
+//! - checking, in the order `validate.rs` runs them: `stage.rs` (each stage
+//!   on its own), `config_check.rs` (its config), `ids.rs` (what `inputs`
+//!   names), `inputs.rs` (edges and planes), `packet_types.rs` (types along
+//!   edges), `order.rs` (run order, cycles, chain depth), `formats.rs`
+//!   (negotiation), `limits.rs` (what the runtime can hold);
+//! - the result: `build.rs` makes the graph; `report.rs` tells the problems.
 //!
 //! A file with problems yields every problem at once, each as a
 //! [`ValidationError`] naming the file, the line and column, what was wrong
@@ -11,10 +20,21 @@
 //!   hint: did you mean `iir`?
 //! ```
 
+mod build;
+mod config_check;
+mod formats;
+mod ids;
+mod inputs;
 mod limits;
 pub mod model;
+mod order;
+mod packet_types;
 mod parse;
+mod parse_values;
+mod raw;
 mod recipe;
+mod report;
+mod stage;
 mod validate;
 
 pub use limits::MEMORY_LIMIT_ENV;
@@ -22,11 +42,11 @@ pub use model::{
     EdgePolicy, IdleStrategy, InputEdge, Location, OnError, PipelineGraph, PipelineSettings,
     StageNode, StageType, describe_format,
 };
-pub(crate) use parse::closest;
 #[cfg(test)]
 pub(crate) use recipe::testing::recipe as recipe_for_tests;
 pub use recipe::{BuildError, KindFacts, StageFactory, StageRecipe};
-pub use validate::ValidationError;
+pub use report::ValidationError;
+pub(crate) use report::closest;
 
 use crate::registry::PluginRegistry;
 use std::path::Path;
@@ -59,7 +79,7 @@ pub fn parse_pipeline(
     text: &str,
     registry: &PluginRegistry,
 ) -> Result<PipelineGraph, Vec<ValidationError>> {
-    let raw = parse::parse(text).map_err(|issue| validate::to_errors(path, text, vec![issue]))?;
+    let raw = parse::parse(text).map_err(|issue| report::to_errors(path, text, vec![issue]))?;
     validate::validate(path, text, raw, registry)
 }
 
@@ -68,7 +88,7 @@ pub fn parse_pipeline(
 fn not_utf8(path: &Path, bytes: &[u8], error: std::str::Utf8Error) -> ValidationError {
     let valid = error.valid_up_to();
     let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
-    let location = parse::LineIndex::new(before).location(valid);
+    let location = report::LineIndex::new(before).location(valid);
     ValidationError {
         location,
         hint: Some("pipeline files are TOML, which is UTF-8 text".to_string()),

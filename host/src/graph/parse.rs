@@ -1,4 +1,6 @@
-//! Reading a pipeline file into its raw, span-carrying form.
+//! How is a pipeline file read into its raw, span-carrying form? This file
+//! walks its tables (top level, `[pipeline]`, each `[[stage]]`);
+//! `parse_values.rs` reads the values in them, into the form of `raw.rs`.
 //!
 //! The TOML is parsed with `toml`'s own span-keeping document
 //! ([`DeTable`]: every key and value wrapped in [`toml::Spanned`]), then
@@ -11,201 +13,15 @@
 //! enumerations, ranges). What the stages mean together (kinds, edges,
 //! configs, formats) is `validate.rs`'s.
 
-use super::model::{EdgePolicy, IdleStrategy, Location, OnError, StageType};
-use std::ops::Range;
+use super::parse_values::{
+    IDLE_STRATEGIES, ON_ERRORS, STAGE_TYPES, choice, count, de_describe, read_config_table,
+    read_inputs, read_queue, sorted, string, unknown_key,
+};
+use super::raw::{RawConfig, RawPipeline, RawStage};
+use super::report::{Issue, Span, shown_id};
+use std::borrow::Cow;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
-
-/// A byte range in the pipeline file.
-pub(crate) type Span = Range<usize>;
-
-/// One problem at a place in the file, before it is given a file name and a
-/// line and column.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Issue {
-    /// What it is about.
-    pub span: Span,
-    /// What is wrong (and what was expected).
-    pub message: String,
-    /// How to fix it, when there is something useful to say.
-    pub hint: Option<String>,
-}
-
-impl Issue {
-    pub(crate) fn new(span: Span, message: impl Into<String>) -> Self {
-        Self {
-            span,
-            message: message.into(),
-            hint: None,
-        }
-    }
-
-    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    pub(crate) fn maybe_hint(mut self, hint: Option<String>) -> Self {
-        self.hint = hint;
-        self
-    }
-}
-
-/// A pipeline file's contents, shape-checked, every part with its span.
-#[derive(Debug, Default)]
-pub(crate) struct RawPipeline {
-    /// `[pipeline] name`.
-    pub name: Option<Spanned<String>>,
-    /// `[pipeline] pool_size`.
-    pub pool_size: Option<Spanned<usize>>,
-    /// `[pipeline] idle`.
-    pub idle: Option<Spanned<IdleStrategy>>,
-    /// `[pipeline] data_plane_threads`.
-    pub data_plane_threads: Option<Spanned<usize>>,
-    /// `[pipeline] memory_limit_mb`: the most the runtime may preallocate
-    /// for packets, in MiB (see `limits.rs`).
-    pub memory_limit_mb: Option<Spanned<usize>>,
-    /// The `[[stage]]` tables, in file order.
-    pub stages: Vec<RawStage>,
-    /// Whether the file has a `stage` key at all (so an unusable one is not
-    /// also reported as "no stages").
-    pub has_stage_key: bool,
-    /// Shape problems found while reading (the file is still usable for
-    /// further checks, so these are reported together with those).
-    pub issues: Vec<Issue>,
-}
-
-/// One `[[stage]]` table.
-#[derive(Debug, Default)]
-pub(crate) struct RawStage {
-    /// The `[[stage]]` header.
-    pub span: Span,
-    /// `id`.
-    pub id: Option<Spanned<String>>,
-    /// `plugin`: the stage kind.
-    pub plugin: Option<Spanned<String>>,
-    /// `stage_type`.
-    pub stage_type: Option<Spanned<StageType>>,
-    /// `inputs` (the whole list's span), each entry the upstream stage id
-    /// with any `.out` port suffix removed.
-    pub inputs: Option<Spanned<Vec<Spanned<String>>>>,
-    /// `queue`.
-    pub queue: Option<RawQueue>,
-    /// `on_error`.
-    pub on_error: Option<Spanned<OnError>>,
-    /// `[stage.config]`.
-    pub config: Option<RawConfig>,
-    /// Keys of the stage table that are not stage settings; reported by the
-    /// validator, which knows the stage kind's config keys for a better hint.
-    pub unknown_keys: Vec<Spanned<String>>,
-    /// Every key the table has, valid or not (to tell a missing key from a
-    /// wrong one, which was reported already).
-    pub keys: Vec<String>,
-}
-
-/// A stage's `queue = { capacity, policy, decimate }`.
-#[derive(Debug, Default)]
-pub(crate) struct RawQueue {
-    /// The key `queue`.
-    pub span: Span,
-    /// `capacity`.
-    pub capacity: Option<Spanned<usize>>,
-    /// `policy`.
-    pub policy: Option<Spanned<EdgePolicy>>,
-    /// `decimate`.
-    pub decimate: Option<Spanned<usize>>,
-}
-
-/// A stage's `[stage.config]` table.
-#[derive(Debug, Default)]
-pub(crate) struct RawConfig {
-    /// The table's header (or inline table).
-    pub span: Span,
-    /// Its keys and values, in file order.
-    pub entries: Vec<(Spanned<String>, Spanned<ConfigValue>)>,
-}
-
-/// A value in `[stage.config]`, as it will be handed on in JSON.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum ConfigValue {
-    Bool(bool),
-    Integer(i64),
-    Float(f64),
-    String(String),
-    Array(Vec<Spanned<ConfigValue>>),
-    Table(Vec<(Spanned<String>, Spanned<ConfigValue>)>),
-    /// A value JSON cannot carry (a date-time, an integer out of range, a
-    /// NaN or infinity); already reported.
-    Invalid,
-}
-
-impl ConfigValue {
-    /// True when this value or one inside it is [`ConfigValue::Invalid`].
-    pub(crate) fn has_invalid(&self) -> bool {
-        match self {
-            Self::Invalid => true,
-            Self::Array(items) => items.iter().any(|item| item.get_ref().has_invalid()),
-            Self::Table(entries) => entries.iter().any(|(_, v)| v.get_ref().has_invalid()),
-            _ => false,
-        }
-    }
-
-    /// "a string", "an integer", ...: what the user wrote, for messages.
-    pub(crate) fn describe(&self) -> &'static str {
-        match self {
-            Self::Bool(_) => "a bool",
-            Self::Integer(_) => "an integer",
-            Self::Float(_) => "a float",
-            Self::String(_) => "a string",
-            Self::Array(_) => "a list",
-            Self::Table(_) => "a table",
-            Self::Invalid => "an unusable value",
-        }
-    }
-
-    /// The value as JSON text.
-    pub(crate) fn write_json(&self, out: &mut String) {
-        match self {
-            Self::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Self::Integer(i) => out.push_str(&i.to_string()),
-            Self::Float(f) => {
-                // `{:?}` keeps a decimal point (1.0, not 1), so a float stays
-                // a float in JSON; finite values only reach here.
-                out.push_str(&format!("{f:?}"));
-            }
-            Self::String(s) => out.push_str(&serde_json::Value::String(s.clone()).to_string()),
-            Self::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    item.get_ref().write_json(out);
-                }
-                out.push(']');
-            }
-            Self::Table(entries) => write_json_object(entries, out),
-            Self::Invalid => out.push_str("null"),
-        }
-    }
-}
-
-/// `entries` as a JSON object.
-pub(crate) fn write_json_object(
-    entries: &[(Spanned<String>, Spanned<ConfigValue>)],
-    out: &mut String,
-) {
-    out.push('{');
-    for (i, (key, value)) in entries.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&serde_json::Value::String(key.get_ref().clone()).to_string());
-        out.push(':');
-        value.get_ref().write_json(out);
-    }
-    out.push('}');
-}
 
 /// Parses the pipeline file `text`. `Err` is a TOML syntax error (nothing
 /// else can be trusted after one); shape problems are collected in
@@ -216,59 +32,8 @@ pub(crate) fn parse(text: &str) -> Result<RawPipeline, Issue> {
     for (key, value) in sorted(root.get_ref()) {
         raw.has_stage_key |= key.get_ref() == "stage";
         match key.get_ref().as_ref() {
-            "pipeline" => match value.get_ref() {
-                DeValue::Table(table) => read_settings(table, &mut raw),
-                other => raw.issues.push(
-                    Issue::new(
-                        key.span(),
-                        format!("`pipeline` must be a table, got {}", de_describe(other)),
-                    )
-                    .hint("write the settings under a `[pipeline]` header"),
-                ),
-            },
-            "stage" => match value.get_ref() {
-                DeValue::Array(items) => {
-                    for item in items.iter() {
-                        match item.get_ref() {
-                            DeValue::Table(table) => {
-                                let stage = read_stage(item.span(), table, &mut raw.issues);
-                                raw.stages.push(stage);
-                            }
-                            other => raw.issues.push(
-                                Issue::new(
-                                    item.span(),
-                                    format!(
-                                        "each stage must be a table, got {}",
-                                        de_describe(other)
-                                    ),
-                                )
-                                .hint("start each stage with a `[[stage]]` header"),
-                            ),
-                        }
-                    }
-                }
-                DeValue::Table(table) => {
-                    raw.issues.push(
-                        Issue::new(
-                            key.span(),
-                            "`[stage]` is a single table, but stages are an array of tables",
-                        )
-                        .hint("start each stage with `[[stage]]` (double brackets)"),
-                    );
-                    let stage = read_stage(value.span(), table, &mut raw.issues);
-                    raw.stages.push(stage);
-                }
-                other => raw.issues.push(
-                    Issue::new(
-                        key.span(),
-                        format!(
-                            "`stage` must be an array of tables, got {}",
-                            de_describe(other)
-                        ),
-                    )
-                    .hint("start each stage with a `[[stage]]` header"),
-                ),
-            },
+            "pipeline" => read_pipeline(key, value, &mut raw),
+            "stage" => read_stages(key, value, &mut raw),
             unknown => raw.issues.push(unknown_key(
                 key.span(),
                 unknown,
@@ -280,16 +45,64 @@ pub(crate) fn parse(text: &str) -> Result<RawPipeline, Issue> {
     Ok(raw)
 }
 
-/// The entries of `table` in file order (`toml` keeps them sorted by name).
-fn sorted<'a, 'i>(
-    table: &'a DeTable<'i>,
-) -> Vec<(
-    &'a Spanned<std::borrow::Cow<'i, str>>,
-    &'a Spanned<DeValue<'i>>,
-)> {
-    let mut entries: Vec<_> = table.iter().collect();
-    entries.sort_by_key(|(key, _)| key.span().start);
-    entries
+/// The top-level `pipeline` key, which must be the `[pipeline]` table.
+fn read_pipeline(key: &Spanned<Cow<'_, str>>, value: &Spanned<DeValue<'_>>, raw: &mut RawPipeline) {
+    match value.get_ref() {
+        DeValue::Table(table) => read_settings(table, raw),
+        other => raw.issues.push(
+            Issue::new(
+                key.span(),
+                format!("`pipeline` must be a table, got {}", de_describe(other)),
+            )
+            .hint("write the settings under a `[pipeline]` header"),
+        ),
+    }
+}
+
+/// The top-level `stage` key, which must be an array of `[[stage]]` tables.
+/// A single `[stage]` table is reported and still read as the stage it was
+/// meant to be, so its own problems are found in the same run.
+fn read_stages(key: &Spanned<Cow<'_, str>>, value: &Spanned<DeValue<'_>>, raw: &mut RawPipeline) {
+    match value.get_ref() {
+        DeValue::Array(items) => {
+            for item in items.iter() {
+                match item.get_ref() {
+                    DeValue::Table(table) => {
+                        let stage = read_stage(item.span(), table, &mut raw.issues);
+                        raw.stages.push(stage);
+                    }
+                    other => raw.issues.push(
+                        Issue::new(
+                            item.span(),
+                            format!("each stage must be a table, got {}", de_describe(other)),
+                        )
+                        .hint("start each stage with a `[[stage]]` header"),
+                    ),
+                }
+            }
+        }
+        DeValue::Table(table) => {
+            raw.issues.push(
+                Issue::new(
+                    key.span(),
+                    "`[stage]` is a single table, but stages are an array of tables",
+                )
+                .hint("start each stage with `[[stage]]` (double brackets)"),
+            );
+            let stage = read_stage(value.span(), table, &mut raw.issues);
+            raw.stages.push(stage);
+        }
+        other => raw.issues.push(
+            Issue::new(
+                key.span(),
+                format!(
+                    "`stage` must be an array of tables, got {}",
+                    de_describe(other)
+                ),
+            )
+            .hint("start each stage with a `[[stage]]` header"),
+        ),
+    }
 }
 
 fn syntax_issue(text: &str, error: &toml::de::Error) -> Issue {
@@ -348,18 +161,7 @@ fn read_settings(table: &DeTable<'_>, raw: &mut RawPipeline) {
             "memory_limit_mb" => {
                 raw.memory_limit_mb = count(key, value, 1, MAX_MEMORY_LIMIT_MB, issues)
             }
-            "idle" => {
-                raw.idle = choice(
-                    key,
-                    value,
-                    &[
-                        ("spin", IdleStrategy::Spin),
-                        ("yield", IdleStrategy::Yield),
-                        ("park", IdleStrategy::Park),
-                    ],
-                    issues,
-                )
-            }
+            "idle" => raw.idle = choice(key, value, IDLE_STRATEGIES, issues),
             "data_plane_threads" => {
                 raw.data_plane_threads = count(key, value, 1, 1, issues).or_else(|| {
                     if let DeValue::Integer(_) = value.get_ref() {
@@ -404,29 +206,8 @@ fn read_stage(span: Span, table: &DeTable<'_>, issues: &mut Vec<Issue>) -> RawSt
             // still resolve and nothing else is reported because of it.
             "id" => stage.id = string(key, value, issues).inspect(|id| check_id(id, issues)),
             "plugin" => stage.plugin = string(key, value, issues),
-            "stage_type" => {
-                stage.stage_type = choice(
-                    key,
-                    value,
-                    &[
-                        ("data_plane", StageType::DataPlane),
-                        ("control", StageType::Control),
-                    ],
-                    issues,
-                )
-            }
-            "on_error" => {
-                stage.on_error = choice(
-                    key,
-                    value,
-                    &[
-                        ("stop", OnError::Stop),
-                        ("restart", OnError::Restart),
-                        ("bypass", OnError::Bypass),
-                    ],
-                    issues,
-                )
-            }
+            "stage_type" => stage.stage_type = choice(key, value, STAGE_TYPES, issues),
+            "on_error" => stage.on_error = choice(key, value, ON_ERRORS, issues),
             "inputs" => stage.inputs = read_inputs(value, issues),
             "queue" => stage.queue = read_queue(key, value, issues),
             "config" => match value.get_ref() {
@@ -481,401 +262,12 @@ fn check_id(id: &Spanned<String>, issues: &mut Vec<Issue>) {
     }
 }
 
-/// An id as messages show it: cut after [`MAX_ID_CHARS`] characters (the
-/// file may have a longer one, which is an error of its own).
-pub(crate) fn shown_id(id: &str) -> String {
-    match id.char_indices().nth(MAX_ID_CHARS) {
-        None => id.to_string(),
-        Some((cut, _)) => format!("{}…", &id[..cut]),
-    }
-}
-
-fn read_inputs(
-    value: &Spanned<DeValue<'_>>,
-    issues: &mut Vec<Issue>,
-) -> Option<Spanned<Vec<Spanned<String>>>> {
-    let items = match value.get_ref() {
-        DeValue::Array(items) => items,
-        DeValue::String(single) => {
-            issues.push(
-                Issue::new(
-                    value.span(),
-                    "`inputs` must be a list of stage ids, got a string",
-                )
-                .hint(format!("write `inputs = [\"{single}\"]`")),
-            );
-            return None;
-        }
-        other => {
-            issues.push(Issue::new(
-                value.span(),
-                format!(
-                    "`inputs` must be a list of stage ids, got {}",
-                    de_describe(other)
-                ),
-            ));
-            return None;
-        }
-    };
-    let mut inputs = Vec::new();
-    for item in items.iter() {
-        let DeValue::String(text) = item.get_ref() else {
-            issues.push(Issue::new(
-                item.span(),
-                format!(
-                    "each entry of `inputs` must be a stage id string, got {}",
-                    de_describe(item.get_ref())
-                ),
-            ));
-            continue;
-        };
-        let id = match text.rsplit_once('.') {
-            None => text.as_ref(),
-            Some((id, "out")) => id,
-            Some((id, port)) => {
-                let (entry, port, stage) = (shown_id(text), shown_id(port), shown_id(id));
-                issues.push(
-                    Issue::new(item.span(), format!("`{entry}` names output port `{port}` of stage `{stage}`, but stages have one output port, `out`"))
-                        .hint(format!("write `\"{stage}\"` or `\"{stage}.out\"`")),
-                );
-                id
-            }
-        };
-        inputs.push(Spanned::new(item.span(), id.to_string()));
-    }
-    Some(Spanned::new(value.span(), inputs))
-}
-
-fn read_queue(
-    key: &Spanned<std::borrow::Cow<'_, str>>,
-    value: &Spanned<DeValue<'_>>,
-    issues: &mut Vec<Issue>,
-) -> Option<RawQueue> {
-    let DeValue::Table(table) = value.get_ref() else {
-        issues.push(
-            Issue::new(
-                value.span(),
-                format!(
-                    "`queue` must be a table, got {}",
-                    de_describe(value.get_ref())
-                ),
-            )
-            .hint("write `queue = { capacity = 16, policy = \"block\" }`"),
-        );
-        return None;
-    };
-    let mut queue = RawQueue {
-        span: key.span(),
-        ..RawQueue::default()
-    };
-    for (key, value) in sorted(table) {
-        match key.get_ref().as_ref() {
-            "capacity" => queue.capacity = count(key, value, 1, 1 << 16, issues),
-            "decimate" => queue.decimate = count(key, value, 1, 1 << 16, issues),
-            "policy" => {
-                queue.policy = choice(
-                    key,
-                    value,
-                    &[
-                        ("block", EdgePolicy::Block),
-                        ("drop_oldest", EdgePolicy::DropOldest),
-                    ],
-                    issues,
-                )
-            }
-            unknown => issues.push(unknown_key(
-                key.span(),
-                unknown,
-                "in `queue`",
-                &["capacity", "policy", "decimate"],
-            )),
-        }
-    }
-    Some(queue)
-}
-
-fn read_config_table(
-    table: &DeTable<'_>,
-    issues: &mut Vec<Issue>,
-) -> Vec<(Spanned<String>, Spanned<ConfigValue>)> {
-    sorted(table)
-        .into_iter()
-        .map(|(key, value)| {
-            (
-                Spanned::new(key.span(), key.get_ref().to_string()),
-                config_value(key.get_ref(), value, issues),
-            )
-        })
-        .collect()
-}
-
-fn config_value(
-    key: &str,
-    value: &Spanned<DeValue<'_>>,
-    issues: &mut Vec<Issue>,
-) -> Spanned<ConfigValue> {
-    let span = value.span();
-    let converted = match value.get_ref() {
-        DeValue::Boolean(b) => ConfigValue::Bool(*b),
-        DeValue::String(s) => ConfigValue::String(s.to_string()),
-        DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
-            Ok(i) => ConfigValue::Integer(i),
-            Err(_) => {
-                issues.push(Issue::new(
-                    span.clone(),
-                    format!("`{key}` = {i} does not fit in a 64-bit integer"),
-                ));
-                ConfigValue::Invalid
-            }
-        },
-        DeValue::Float(f) => match f.as_str().parse::<f64>() {
-            Ok(f) if f.is_finite() => ConfigValue::Float(f),
-            _ => {
-                issues.push(
-                    Issue::new(
-                        span.clone(),
-                        format!("`{key}` = {f} is not a finite number"),
-                    )
-                    .hint("configs are handed to plugins as JSON, which has no nan or inf"),
-                );
-                ConfigValue::Invalid
-            }
-        },
-        DeValue::Datetime(_) => {
-            issues.push(
-                Issue::new(
-                    span.clone(),
-                    format!("`{key}` is a TOML date-time, which stage configs do not take"),
-                )
-                .hint("write it as a string in quotes"),
-            );
-            ConfigValue::Invalid
-        }
-        DeValue::Array(items) => ConfigValue::Array(
-            items
-                .iter()
-                .map(|item| config_value(key, item, issues))
-                .collect(),
-        ),
-        DeValue::Table(table) => ConfigValue::Table(read_config_table(table, issues)),
-    };
-    Spanned::new(span, converted)
-}
-
-/// A string value, or an issue.
-fn string(
-    key: &Spanned<std::borrow::Cow<'_, str>>,
-    value: &Spanned<DeValue<'_>>,
-    issues: &mut Vec<Issue>,
-) -> Option<Spanned<String>> {
-    match value.get_ref() {
-        DeValue::String(s) => Some(Spanned::new(value.span(), s.to_string())),
-        other => {
-            issues.push(Issue::new(
-                value.span(),
-                format!(
-                    "`{}` must be a string, got {}",
-                    key.get_ref(),
-                    de_describe(other)
-                ),
-            ));
-            None
-        }
-    }
-}
-
-/// A whole number in `min..=max`, or an issue.
-fn count(
-    key: &Spanned<std::borrow::Cow<'_, str>>,
-    value: &Spanned<DeValue<'_>>,
-    min: usize,
-    max: usize,
-    issues: &mut Vec<Issue>,
-) -> Option<Spanned<usize>> {
-    let range = if min == max {
-        format!("{min}")
-    } else {
-        format!("an integer from {min} to {max}")
-    };
-    let DeValue::Integer(integer) = value.get_ref() else {
-        issues.push(Issue::new(
-            value.span(),
-            format!(
-                "`{}` must be {range}, got {}",
-                key.get_ref(),
-                de_describe(value.get_ref())
-            ),
-        ));
-        return None;
-    };
-    match i128::from_str_radix(integer.as_str(), integer.radix()) {
-        Ok(n) if (min as i128..=max as i128).contains(&n) => {
-            Some(Spanned::new(value.span(), n as usize))
-        }
-        _ => {
-            issues.push(Issue::new(
-                value.span(),
-                format!("`{}` must be {range}, got {integer}", key.get_ref()),
-            ));
-            None
-        }
-    }
-}
-
-/// One of the strings in `options`, or an issue.
-fn choice<T: Copy>(
-    key: &Spanned<std::borrow::Cow<'_, str>>,
-    value: &Spanned<DeValue<'_>>,
-    options: &[(&str, T)],
-    issues: &mut Vec<Issue>,
-) -> Option<Spanned<T>> {
-    let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
-    let expected = names
-        .iter()
-        .map(|n| format!("\"{n}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    match value.get_ref() {
-        DeValue::String(s) => {
-            if let Some((_, v)) = options.iter().find(|(name, _)| *name == s.as_ref()) {
-                return Some(Spanned::new(value.span(), *v));
-            }
-            issues.push(
-                Issue::new(
-                    value.span(),
-                    format!("`{}` must be one of {expected}, got \"{s}\"", key.get_ref()),
-                )
-                .maybe_hint(did_you_mean(s, names.iter().copied())),
-            );
-        }
-        other => issues.push(Issue::new(
-            value.span(),
-            format!(
-                "`{}` must be one of {expected}, got {}",
-                key.get_ref(),
-                de_describe(other)
-            ),
-        )),
-    }
-    None
-}
-
-/// An unknown key, with a did-you-mean or the list of known keys.
-fn unknown_key(span: Span, key: &str, place: &str, known: &[&str]) -> Issue {
-    let hint = did_you_mean(key, known.iter().copied()).unwrap_or_else(|| {
-        format!(
-            "known keys: {}",
-            known
-                .iter()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    });
-    Issue::new(span, format!("unknown key `{key}` {place}")).hint(hint)
-}
-
-/// The longest word [`closest`] looks for typos of, in characters.
-pub(crate) const MAX_TYPO_CHARS: usize = 2 * MAX_ID_CHARS;
-
-/// "did you mean `x`?" for the candidate closest to `word`, if one is close.
-pub(crate) fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    closest(word, candidates).map(|best| format!("did you mean `{best}`?"))
-}
-
-/// The candidate closest to `word`, if one is close enough to be a typo:
-/// one or two edits away (a transposition counts as one), or similar enough
-/// by Jaro-Winkler (a prefix of it, say). The fewest edits win.
-///
-/// Both measures cost the product of the two lengths, so words and
-/// candidates longer than [`MAX_TYPO_CHARS`] (no name is that long) are not
-/// compared at all.
-pub(crate) fn closest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    if word.len() > MAX_TYPO_CHARS * 4 || word.chars().count() > MAX_TYPO_CHARS {
-        return None;
-    }
-    candidates
-        .into_iter()
-        .filter(|candidate| *candidate != word && candidate.chars().count() <= MAX_TYPO_CHARS)
-        .map(|candidate| {
-            let edits = strsim::osa_distance(word, candidate);
-            let similarity = strsim::jaro_winkler(word, candidate);
-            (edits, similarity, candidate)
-        })
-        .filter(|(edits, similarity, _)| {
-            *similarity >= 0.8 || (*edits <= 2 && 3 * edits <= word.chars().count() + 1)
-        })
-        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
-        .map(|(_, _, candidate)| candidate)
-}
-
-/// "a string", "an integer", ...: a TOML value's type, for messages.
-fn de_describe(value: &DeValue<'_>) -> &'static str {
-    match value {
-        DeValue::String(_) => "a string",
-        DeValue::Integer(_) => "an integer",
-        DeValue::Float(_) => "a float",
-        DeValue::Boolean(_) => "a bool",
-        DeValue::Datetime(_) => "a date-time",
-        DeValue::Array(_) => "a list",
-        DeValue::Table(_) => "a table",
-    }
-}
-
-/// Turns byte offsets into 1-based lines and columns (columns count
-/// characters, as editors do).
-pub(crate) struct LineIndex<'a> {
-    text: &'a str,
-    line_starts: Vec<usize>,
-}
-
-impl<'a> LineIndex<'a> {
-    pub(crate) fn new(text: &'a str) -> Self {
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        Self { text, line_starts }
-    }
-
-    /// The line and column of byte `offset` (clamped to the text).
-    pub(crate) fn location(&self, offset: usize) -> Location {
-        let mut offset = offset.min(self.text.len());
-        while !self.text.is_char_boundary(offset) {
-            offset -= 1;
-        }
-        let line = self.line_starts.partition_point(|&start| start <= offset);
-        let start = self.line_starts[line - 1];
-        Location {
-            line,
-            column: self.text[start..offset].chars().count() + 1,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(text: &str, offset: usize) -> (usize, usize) {
-        let location = LineIndex::new(text).location(offset);
-        (location.line, location.column)
-    }
-
-    #[test]
-    fn offsets_become_one_based_lines_and_character_columns() {
-        let text = "ab\nµx = 1\n";
-        assert_eq!(at(text, 0), (1, 1));
-        assert_eq!(at(text, 2), (1, 3));
-        assert_eq!(at(text, 3), (2, 1));
-        assert_eq!(at(text, 5), (2, 2), "µ is two bytes, one column");
-        assert_eq!(at(text, 100), (3, 1));
-    }
+    use crate::graph::model::{EdgePolicy, IdleStrategy, Location};
+    use crate::graph::raw::write_json_object;
+    use crate::graph::report::LineIndex;
 
     #[test]
     fn a_full_file_reads_with_spans() {
@@ -1007,25 +399,6 @@ cutoff_hz = [1, 40.5]
             );
             assert_eq!(issue.span.start, "[pipeline]\nmemory_limit_mb = ".len());
         }
-    }
-
-    #[test]
-    fn close_names_are_suggested_and_far_ones_are_not() {
-        let kinds = [
-            "synth",
-            "iir",
-            "iir_filtered",
-            "fft",
-            "csv_sink",
-            "csv_features",
-            "gain",
-        ];
-        assert_eq!(closest("iirr", kinds), Some("iir"));
-        assert_eq!(closest("synht", kinds), Some("synth"));
-        assert_eq!(closest("csv", kinds), Some("csv_sink"));
-        assert_eq!(closest("quux", kinds), None);
-        assert_eq!(closest("scr", ["src", "filter"]), Some("src"));
-        assert_eq!(closest("ab", ["xy"]), None);
     }
 
     #[test]

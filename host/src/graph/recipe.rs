@@ -48,9 +48,8 @@ pub trait StageFactory: Send + Sync {
 pub struct KindFacts {
     /// The plugin's code can work on its input packet in place.
     pub can_work_in_place: bool,
-    /// Config keys whose type is an integer (a whole float sent for one by a
-    /// control stage becomes an integer).
-    pub integer_keys: Arc<[String]>,
+    /// Each config key with its type, for values sent by a program.
+    pub key_types: Arc<[(String, ConfigType)]>,
 }
 
 impl KindFacts {
@@ -58,11 +57,10 @@ impl KindFacts {
     pub fn of(descriptor: &StageDescriptor) -> Self {
         Self {
             can_work_in_place: descriptor.in_place,
-            integer_keys: descriptor
+            key_types: descriptor
                 .config
                 .iter()
-                .filter(|field| field.ty == ConfigType::Integer)
-                .map(|field| field.key.to_string())
+                .map(|field| (field.key.to_string(), field.ty))
                 .collect(),
         }
     }
@@ -196,17 +194,13 @@ impl StageRecipe {
         Ok(changed)
     }
 
-    /// `value` for config key `key` as the plugin's schema types it: a whole
-    /// number sent as a float (`4.0`: control stages often compute in
-    /// floats) for an integer key becomes an integer; anything else is left
-    /// for the plugin's own checks.
+    /// `value` for config key `key` as its type takes a value sent by a
+    /// program ([`ConfigType::normalize`]: `4.0` for an integer is `4`);
+    /// whether it fits is then the plugin's check, by the same rule.
     pub fn typed_value(&self, key: &str, value: serde_json::Value) -> serde_json::Value {
-        let integer_key = self.facts.integer_keys.iter().any(|k| k == key);
-        match value.as_f64() {
-            Some(number) if integer_key && number.fract() == 0.0 && number.abs() < 9.0e15 => {
-                serde_json::Value::from(number as i64)
-            }
-            _ => value,
+        match self.facts.key_types.iter().find(|(k, _)| k == key) {
+            Some((_, ty)) => ty.normalize(value),
+            None => value,
         }
     }
 }
@@ -282,7 +276,7 @@ pub(crate) mod testing {
             Arc::new(NoPlugin),
             KindFacts {
                 can_work_in_place: false,
-                integer_keys: Arc::from([]),
+                key_types: Arc::from([]),
             },
         )
     }

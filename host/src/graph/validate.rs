@@ -1,180 +1,104 @@
-//! Checking a parsed pipeline against the loaded plugins, and building the
-//! [`PipelineGraph`].
+//! Does a parsed pipeline hold up against the loaded plugins? This file
+//! runs the checks in order and, when none fails, has the
+//! [`PipelineGraph`] built; each check lives in the file of its question.
 //!
 //! Every check runs and every problem is reported, in file order; a stage
 //! that failed a check is left out of the checks that build on it (format
 //! negotiation, for it and everything downstream), so one mistake gives one
 //! message, not a cascade.
 
-use super::limits::{self, MAX_DEPTH, MAX_STAGES, MemoryLimit, MemoryPlaces, StageShape};
-use super::model::{
-    EdgePolicy, InputEdge, Location, OnError, PipelineGraph, PipelineSettings, StageNode,
-    StageType, describe_format,
-};
-use super::parse::{
-    ConfigValue, Issue, LineIndex, RawConfig, RawPipeline, RawStage, STAGE_KEYS, Span, closest,
-    did_you_mean, shown_id, write_json_object,
-};
-use super::recipe::{KindFacts, StageRecipe};
-use crate::registry::{LoadedPlugin, PluginRegistry};
-use hsp_sdk::abi::StageRole;
-use hsp_sdk::abi::{ConfigType, StageDescriptor};
-use hsp_sdk::{PacketKind, StreamFormat};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use toml::Spanned;
-
-/// Default `queue.capacity`.
-const DEFAULT_QUEUE_CAPACITY: usize = 16;
-
-/// How much looking for typos among the stage ids one file may cost, in
-/// pairs of characters compared (about 0.1 s in a debug build). Enough for
-/// hundreds of misspelt inputs in a file of ordinary size; past it, a hint
-/// lists ids instead. Without it, 1024 stages with long ids, each reading
-/// an id that is not there, took minutes.
-const SUGGESTION_BUDGET: usize = 1 << 22;
-
-/// One problem in a pipeline file, at a place in it.
-///
-/// Displays as `FILE:LINE:COL: error: MESSAGE`, then `  hint: HINT` on a
-/// second line when there is a hint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationError {
-    /// The pipeline file.
-    pub file: PathBuf,
-    /// Where in it.
-    pub location: Location,
-    /// What is wrong, and what was expected.
-    pub message: String,
-    /// How to fix it, when there is something useful to say.
-    pub hint: Option<String>,
-}
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: error: {}",
-            self.file.display(),
-            self.location.line,
-            self.location.column,
-            self.message
-        )?;
-        if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ValidationError {}
-
-impl ValidationError {
-    /// An error about the file as a whole (unreadable, say), placed at 1:1.
-    pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
-        Self {
-            file: file.to_path_buf(),
-            location: Location { line: 1, column: 1 },
-            message: message.into(),
-            hint: None,
-        }
-    }
-}
-
-/// Turns `issues` into errors naming `file`, in file order.
-pub(crate) fn to_errors(file: &Path, text: &str, mut issues: Vec<Issue>) -> Vec<ValidationError> {
-    issues.sort_by_key(|issue| issue.span.start);
-    let index = LineIndex::new(text);
-    issues
-        .into_iter()
-        .map(|issue| ValidationError {
-            file: file.to_path_buf(),
-            location: index.location(issue.span.start),
-            message: issue.message,
-            hint: issue.hint,
-        })
-        .collect()
-}
-
-/// The stage ids of a file, for resolving `inputs`.
-struct Ids<'a> {
-    /// Each id's first stage (file order).
-    index: &'a HashMap<String, usize>,
-    /// The ids, in file order.
-    in_order: Vec<&'a str>,
-    /// What is left of [`SUGGESTION_BUDGET`].
-    suggestions: usize,
-}
-
-/// What is known about one stage as the checks go.
-struct Checked<'r> {
-    /// Its plugin and descriptor, when the kind is known.
-    stage: Option<(&'r LoadedPlugin, &'r StageDescriptor)>,
-    /// `[stage.config]` as JSON, when it passed the schema checks.
-    config_json: Option<String>,
-    /// Upstream stages (indices in file order) with the span of the
-    /// `inputs` entry naming each.
-    inputs: Vec<(usize, Span)>,
-    /// False once any check about this stage failed.
-    ok: bool,
-}
+use super::build::{build_graph, capacity_of};
+use super::formats::{StageFormats, negotiate};
+use super::ids::{Ids, index_ids};
+use super::inputs::check_inputs;
+use super::limits::{self, MAX_STAGES, MemoryLimit, MemoryPlaces, StageShape};
+use super::model::{OnError, PipelineGraph, PipelineSettings, StageType};
+use super::order::{check_depth, run_order};
+use super::raw::{RawPipeline, RawStage};
+use super::report::{Issue, Span, ValidationError, name_of, to_errors};
+use super::stage::{Checked, check_stage, role_of};
+use crate::registry::PluginRegistry;
+use std::path::Path;
 
 /// Checks `raw` (read from `file`, whose text is `text`) against `registry`.
 pub(crate) fn validate(
     file: &Path,
     text: &str,
-    raw: RawPipeline,
+    mut raw: RawPipeline,
     registry: &PluginRegistry,
 ) -> Result<PipelineGraph, Vec<ValidationError>> {
-    let mut issues = raw.issues;
+    let mut issues = std::mem::take(&mut raw.issues);
+    if !check_stage_count(&raw.stages, raw.has_stage_key, &mut issues) {
+        return Err(to_errors(file, text, issues));
+    }
+    let memory_limit = memory_limit(&raw, &mut issues);
     let stages = &raw.stages;
-    if stages.is_empty() && !raw.has_stage_key {
+    let mut checked = check_stages(text, stages, registry, &mut issues);
+    let order = run_order(stages, &mut checked, &mut issues);
+    let formats = negotiate(&order, stages, &checked, &mut issues);
+    let shapes = shapes(stages, &checked, &formats);
+    check_depth(stages, &shapes, &checked, &order, &mut issues);
+    if let Some(limit) = memory_limit {
+        check_memory(&raw, &shapes, &order, limit, &mut issues);
+    }
+    if !issues.is_empty() {
+        return Err(to_errors(file, text, issues));
+    }
+    build_graph(file, text, raw, &checked, &order, &formats)
+        .map_err(|issue| to_errors(file, text, vec![issue]))
+}
+
+/// A file without stages, or with more than [`MAX_STAGES`]. False for too
+/// many: nothing more is checked, as the other checks' cost and output grow
+/// with the stage count, and the file cannot run anyway.
+fn check_stage_count(stages: &[RawStage], has_stage_key: bool, issues: &mut Vec<Issue>) -> bool {
+    if stages.is_empty() && !has_stage_key {
         issues.push(
             Issue::new(0..0, "the pipeline has no stages")
                 .hint("add a `[[stage]]` table with `id` and `plugin` for each stage"),
         );
     }
-    if let Some(extra) = stages.get(MAX_STAGES) {
-        // Nothing more is checked: the other checks' cost and output grow
-        // with the stage count, and the file cannot run anyway.
-        issues.push(
-            Issue::new(
-                extra.span.clone(),
-                format!(
-                    "the pipeline has {} stages, more than the {MAX_STAGES} a pipeline may have",
-                    stages.len()
-                ),
-            )
-            .hint("split it into several pipelines"),
-        );
-        return Err(to_errors(file, text, issues));
-    }
-    let memory_limit =
-        match MemoryLimit::resolve(raw.memory_limit_mb.as_ref().map(|m| *m.get_ref())) {
-            Ok(limit) => Some(limit),
-            Err(message) => {
-                issues.push(Issue::new(0..0, message));
-                None
-            }
-        };
-
-    let first_stage = index_ids(stages, text, &mut issues);
-    let mut in_order: Vec<(&str, usize)> = first_stage
-        .iter()
-        .map(|(id, &i)| (id.as_str(), i))
-        .collect();
-    in_order.sort_by_key(|(_, i)| *i);
-    let mut ids = Ids {
-        index: &first_stage,
-        in_order: in_order.into_iter().map(|(id, _)| id).collect(),
-        suggestions: SUGGESTION_BUDGET,
+    let Some(extra) = stages.get(MAX_STAGES) else {
+        return true;
     };
+    issues.push(
+        Issue::new(
+            extra.span.clone(),
+            format!(
+                "the pipeline has {} stages, more than the {MAX_STAGES} a pipeline may have",
+                stages.len()
+            ),
+        )
+        .hint("split it into several pipelines"),
+    );
+    false
+}
+
+/// The packet memory limit, from the file or else the environment; `None`
+/// when it cannot be known (reported).
+fn memory_limit(raw: &RawPipeline, issues: &mut Vec<Issue>) -> Option<MemoryLimit> {
+    match MemoryLimit::resolve(raw.memory_limit_mb.as_ref().map(|m| *m.get_ref())) {
+        Ok(limit) => Some(limit),
+        Err(message) => {
+            issues.push(Issue::new(0..0, message));
+            None
+        }
+    }
+}
+
+/// Every stage's own checks, then every stage's `inputs` against the ids
+/// of the file and the kinds they name.
+fn check_stages<'r>(
+    text: &str,
+    stages: &[RawStage],
+    registry: &'r PluginRegistry,
+    issues: &mut Vec<Issue>,
+) -> Vec<Checked<'r>> {
+    let first_stage = index_ids(stages, text, issues);
+    let mut ids = Ids::new(&first_stage);
     let mut checked: Vec<Checked<'_>> = stages
         .iter()
-        .map(|stage| check_stage(stage, registry, &mut issues))
+        .map(|stage| check_stage(stage, registry, issues))
         .collect();
     for (index, stage) in stages.iter().enumerate() {
         check_inputs(
@@ -184,25 +108,22 @@ pub(crate) fn validate(
             stages,
             registry,
             &mut checked,
-            &mut issues,
+            issues,
         );
     }
-    let order = match topological_order(&checked) {
-        Ok(order) => order,
-        Err(cycles) => {
-            for cycle in cycles {
-                report_cycle(&cycle, stages, &mut checked, &mut issues);
-            }
-            // Stages on or below a cycle stay out of the order, and so out
-            // of negotiation; the graph is not built anyway.
-            partial_order(&checked)
-        }
-    };
-    let formats = negotiate(&order, stages, &checked, &mut issues);
-    let shapes: Vec<StageShape> = stages
+    checked
+}
+
+/// What the limits need to know of each stage (file order).
+fn shapes(
+    stages: &[RawStage],
+    checked: &[Checked<'_>],
+    formats: &[Option<StageFormats>],
+) -> Vec<StageShape> {
+    stages
         .iter()
-        .zip(&checked)
-        .zip(&formats)
+        .zip(checked)
+        .zip(formats)
         .map(|((stage, this), format)| StageShape {
             control: role_of(stage, this) == StageType::Control,
             can_work_in_place: this.stage.is_some_and(|(_, d)| d.in_place)
@@ -212,1132 +133,53 @@ pub(crate) fn validate(
             inputs: this.inputs.iter().map(|(from, _)| *from).collect(),
             capacity: capacity_of(stage),
         })
-        .collect();
-    check_depth(stages, &shapes, &checked, &order, &mut issues);
-    if let Some(limit) = memory_limit {
-        let pool_size = raw
-            .pool_size
-            .as_ref()
-            .map_or(PipelineSettings::default().pool_size, |p| *p.get_ref());
-        let memory = limits::estimate(&shapes, &order, pool_size);
-        let headers: Vec<Span> = stages.iter().map(|s| s.span.clone()).collect();
-        let names: Vec<String> = stages
-            .iter()
-            .map(|s| match &s.plugin {
-                Some(kind) => format!("{} (`{}`)", name_of(s), kind.get_ref()),
-                None => name_of(s),
-            })
-            .collect();
-        let places = MemoryPlaces {
-            headers: &headers,
-            names: &names,
-            pool_size: raw.pool_size.as_ref().map(|p| p.span()),
-        };
-        issues.extend(limits::check_memory(&memory, limit, &places));
-    }
-
-    if !issues.is_empty() {
-        return Err(to_errors(file, text, issues));
-    }
-
-    let position: HashMap<usize, usize> =
-        order.iter().enumerate().map(|(pos, &i)| (i, pos)).collect();
-    let index = LineIndex::new(text);
-    let mut nodes = Vec::with_capacity(order.len());
-    for &i in &order {
-        let stage = &stages[i];
-        // Every check passed, so every stage was ordered and negotiated.
-        let Some((input_format, output_format)) = formats[i] else {
-            let issue = Issue::new(
-                stage.span.clone(),
-                format!(
-                    "internal error: stage {} was not negotiated",
-                    name_of(stage)
-                ),
-            );
-            return Err(to_errors(file, text, vec![issue]));
-        };
-        let queue = stage.queue.as_ref();
-        let capacity = capacity_of(stage);
-        let policy = queue
-            .and_then(|q| q.policy.as_ref())
-            .map_or(EdgePolicy::Block, |p| *p.get_ref());
-        let decimate = queue
-            .and_then(|q| q.decimate.as_ref())
-            .map_or(1, |d| *d.get_ref());
-        let Some((plugin, descriptor)) = checked[i].stage else {
-            let issue = Issue::new(
-                stage.span.clone(),
-                format!("internal error: stage {} has no plugin", name_of(stage)),
-            );
-            return Err(to_errors(file, text, vec![issue]));
-        };
-        let recipe = StageRecipe::new(
-            descriptor.kind.to_string(),
-            checked[i]
-                .config_json
-                .clone()
-                .unwrap_or_else(|| "{}".into()),
-            stage
-                .on_error
-                .as_ref()
-                .map_or(OnError::Stop, |e| *e.get_ref()),
-            (input_format, output_format),
-            Arc::new(plugin.entry_points()),
-            KindFacts::of(descriptor),
-        );
-        nodes.push(StageNode {
-            id: stage
-                .id
-                .as_ref()
-                .map(|id| id.get_ref().clone())
-                .unwrap_or_default(),
-            stage_type: role_of(stage, &checked[i]),
-            inputs: checked[i]
-                .inputs
-                .iter()
-                .map(|(from, _)| InputEdge {
-                    from: position[from],
-                    capacity,
-                    policy,
-                    decimate,
-                })
-                .collect(),
-            recipe,
-            location: index.location(stage.span.start),
-        });
-    }
-    let defaults = PipelineSettings::default();
-    Ok(PipelineGraph {
-        name: raw.name.map(|n| n.into_inner()).unwrap_or_else(|| {
-            file.file_stem()
-                .map(|stem| stem.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "pipeline".into())
-        }),
-        file: file.to_path_buf(),
-        settings: PipelineSettings {
-            pool_size: raw.pool_size.map_or(defaults.pool_size, |p| p.into_inner()),
-            idle: raw.idle.map_or(defaults.idle, |i| i.into_inner()),
-            data_plane_threads: raw
-                .data_plane_threads
-                .map_or(defaults.data_plane_threads, |t| t.into_inner()),
-        },
-        stages: nodes,
-    })
+        .collect()
 }
 
-/// A stage's `queue.capacity`, or the default.
-fn capacity_of(stage: &RawStage) -> usize {
-    stage
-        .queue
-        .as_ref()
-        .and_then(|q| q.capacity.as_ref())
-        .map_or(DEFAULT_QUEUE_CAPACITY, |c| *c.get_ref())
-}
-
-/// Reports each stage that ends a chain of more than [`MAX_DEPTH`]
-/// data-plane stages (the first such stage on each chain), at its `inputs`
-/// entry that continues the chain.
-fn check_depth(
-    stages: &[RawStage],
+/// The packet memory the runtime would preallocate, against `limit`.
+fn check_memory(
+    raw: &RawPipeline,
     shapes: &[StageShape],
-    checked: &[Checked<'_>],
     order: &[usize],
+    limit: MemoryLimit,
     issues: &mut Vec<Issue>,
 ) {
-    let depth = limits::depths(shapes, order);
-    for &index in order {
-        if depth[index] != MAX_DEPTH + 1 {
-            continue;
-        }
-        let stage = &stages[index];
-        let span = checked[index]
-            .inputs
-            .iter()
-            .max_by_key(|(from, _)| depth[*from])
-            .map_or(stage.span.clone(), |(_, span)| span.clone());
-        issues.push(
-            Issue::new(
-                span,
-                format!(
-                    "stage {} is the {}th data-plane stage of a chain: a chain may have at most {MAX_DEPTH}",
-                    name_of(stage),
-                    MAX_DEPTH + 1
-                ),
-            )
-            .hint("the data plane hands each packet down a chain in nested calls; make the chain shorter (one stage can do the work of several)"),
-        );
-    }
-}
-
-/// The first stage with each id; a repeated id is reported at the repeat.
-fn index_ids(stages: &[RawStage], text: &str, issues: &mut Vec<Issue>) -> HashMap<String, usize> {
-    let lines = LineIndex::new(text);
-    let mut ids: HashMap<String, usize> = HashMap::new();
-    for (index, stage) in stages.iter().enumerate() {
-        let Some(id) = &stage.id else {
-            // A missing `id` (a wrong one was reported by the parser).
-            if !stage.keys.iter().any(|k| k == "id") {
-                issues.push(Issue::new(stage.span.clone(), "stage has no `id`").hint(
-                    "give each stage a unique `id = \"...\"`; other stages name it in `inputs`",
-                ));
-            }
-            continue;
-        };
-        match ids.get(id.get_ref()) {
-            Some(&first) => {
-                let first_line = stages[first]
-                    .id
-                    .as_ref()
-                    .map_or(0, |f| lines.location(f.span().start).line);
-                issues.push(
-                    Issue::new(
-                        id.span(),
-                        format!("duplicate stage id `{}`", shown_id(id.get_ref())),
-                    )
-                    .hint(format!(
-                        "the first stage with this id is at line {first_line}; ids must be unique"
-                    )),
-                );
-            }
-            None => {
-                ids.insert(id.get_ref().clone(), index);
-            }
-        }
-    }
-    ids
-}
-
-/// Where a stage runs: its plugin's role when the kind is known (a
-/// mismatching `stage_type` is reported by [`check_stage`]), else what the
-/// file says.
-fn role_of(stage: &RawStage, checked: &Checked<'_>) -> StageType {
-    match checked.stage {
-        Some((_, descriptor)) => match descriptor.role {
-            StageRole::DataPlane => StageType::DataPlane,
-            StageRole::Control => StageType::Control,
-        },
-        None => stage
-            .stage_type
-            .as_ref()
-            .map_or(StageType::DataPlane, |t| *t.get_ref()),
-    }
-}
-
-fn role_name(role: StageType) -> &'static str {
-    match role {
-        StageType::DataPlane => "data_plane",
-        StageType::Control => "control",
-    }
-}
-
-/// A stage's own checks: its kind, its table's keys, `on_error`, its config.
-fn check_stage<'r>(
-    stage: &RawStage,
-    registry: &'r PluginRegistry,
-    issues: &mut Vec<Issue>,
-) -> Checked<'r> {
-    let mut checked = Checked {
-        stage: None,
-        config_json: None,
-        inputs: Vec::new(),
-        ok: true,
-    };
-    match &stage.plugin {
-        None if stage.keys.iter().any(|k| k == "plugin") => checked.ok = false,
-        None => {
-            issues.push(
-                Issue::new(stage.span.clone(), format!("stage {} has no `plugin`", name_of(stage)))
-                    .hint("`plugin` names the stage kind, e.g. `plugin = \"synth\"`; `host plugins list` shows them"),
-            );
-            checked.ok = false;
-        }
-        Some(kind) => match registry.stage(kind.get_ref()) {
-            Some(found) => checked.stage = Some(found),
-            None => {
-                issues.push(unknown_kind(kind, registry));
-                checked.ok = false;
-            }
-        },
-    }
-    let descriptor = checked.stage.map(|(_, d)| d);
-
-    if let (Some(declared), Some(descriptor)) = (&stage.stage_type, descriptor) {
-        let role = role_of(stage, &checked);
-        if *declared.get_ref() != role {
-            issues.push(
-                Issue::new(
-                    declared.span(),
-                    format!(
-                        "stage {} (`{}`) is a {} stage, but `stage_type` says \"{}\"",
-                        name_of(stage),
-                        descriptor.kind,
-                        role_name(role).replace('_', "-"),
-                        role_name(*declared.get_ref()),
-                    ),
-                )
-                .hint(format!(
-                    "remove `stage_type` (it defaults to the plugin's) or set `stage_type = \"{}\"`",
-                    role_name(role)
-                )),
-            );
-        }
-    }
-
-    for key in &stage.unknown_keys {
-        let mut issue = Issue::new(
-            key.span(),
-            format!("unknown key `{}` in `[[stage]]`", key.get_ref()),
-        );
-        let is_config_key =
-            descriptor.is_some_and(|d| d.config.iter().any(|f| f.key.as_str() == key.get_ref()));
-        issue.hint = Some(if is_config_key {
-            format!(
-                "`{}` is a config key of `{}`: put it under `[stage.config]`",
-                key.get_ref(),
-                descriptor.map_or("", |d| d.kind.as_str())
-            )
-        } else if matches!(key.get_ref().as_str(), "kind" | "type") {
-            "the stage kind goes in `plugin = \"...\"`".to_string()
-        } else {
-            did_you_mean(key.get_ref(), STAGE_KEYS.iter().copied()).unwrap_or_else(|| {
-                format!(
-                    "a stage takes {}; its own settings go under `[stage.config]`",
-                    STAGE_KEYS
-                        .iter()
-                        .map(|k| format!("`{k}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
-        });
-        issues.push(issue);
-    }
-
-    if let (Some(on_error), Some(descriptor)) = (&stage.on_error, descriptor) {
-        // A control stage's "bypass" skips the message that failed.
-        if *on_error.get_ref() == OnError::Bypass && descriptor.role == StageRole::DataPlane {
-            let input = descriptor.input.into_option();
-            let output = descriptor.output.into_option();
-            let bypassable = input.is_some() && (output.is_none() || output == input);
-            if !bypassable {
-                issues.push(
-                    Issue::new(
-                        on_error.span(),
-                        format!(
-                            "`on_error = \"bypass\"` forwards a stage's input in place of its output, but `{}` takes {} and emits {}",
-                            descriptor.kind,
-                            input.map_or("nothing (a source)", PacketKind::name),
-                            output.map_or("nothing", PacketKind::name),
-                        ),
-                    )
-                    .hint("use \"stop\" or \"restart\" for this stage"),
-                );
-                // Not `checked.ok = false`: formats do not depend on it.
-            }
-        }
-    }
-
-    if let Some(descriptor) = descriptor {
-        match check_config(stage, descriptor, issues) {
-            Some(json) => checked.config_json = Some(json),
-            None => checked.ok = false,
-        }
-    } else if let Some(config) = &stage.config {
-        // Unknown kind: nothing to check the keys against, but the values
-        // must still be usable.
-        if config
-            .entries
-            .iter()
-            .any(|(_, v)| v.get_ref().has_invalid())
-        {
-            checked.ok = false;
-        }
-    }
-    checked
-}
-
-fn unknown_kind(kind: &Spanned<String>, registry: &PluginRegistry) -> Issue {
-    let known: Vec<&str> = registry.stage_kinds().collect();
-    let mut hint = match closest(kind.get_ref(), known.iter().copied()) {
-        Some(best) => format!("did you mean `{best}`?"),
-        None if known.is_empty() => {
-            "no plugins were found: build them (`cargo build --workspace`) or pass `--plugins DIR`"
-                .to_string()
-        }
-        None => format!("known stage kinds: {}", known.join(", ")),
-    };
-    if !registry.failures().is_empty() {
-        hint.push_str(&format!(
-            " ({} plugin file(s) failed to load; `host plugins list` says why)",
-            registry.failures().len()
-        ));
-    }
-    Issue::new(
-        kind.span(),
-        format!("unknown stage kind `{}`", kind.get_ref()),
-    )
-    .hint(hint)
-}
-
-/// `stage`'s config against `descriptor`'s schema; its JSON when it passes.
-fn check_config(
-    stage: &RawStage,
-    descriptor: &StageDescriptor,
-    issues: &mut Vec<Issue>,
-) -> Option<String> {
-    let empty = RawConfig::default();
-    let config = stage.config.as_ref().unwrap_or(&empty);
-    let kind = descriptor.kind.as_str();
-    let mut ok = true;
-    for (key, value) in &config.entries {
-        let Some(field) = descriptor
-            .config
-            .iter()
-            .find(|f| f.key.as_str() == key.get_ref())
-        else {
-            let keys: Vec<&str> = descriptor.config.iter().map(|f| f.key.as_str()).collect();
-            let hint = did_you_mean(key.get_ref(), keys.iter().copied()).unwrap_or_else(|| {
-                if keys.is_empty() {
-                    format!("`{kind}` takes no config keys")
-                } else {
-                    format!(
-                        "`{kind}` takes {}",
-                        keys.iter()
-                            .map(|k| format!("`{k}`"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }
-            });
-            issues.push(
-                Issue::new(
-                    key.span(),
-                    format!(
-                        "unknown config key `{}` for stage kind `{kind}`",
-                        key.get_ref()
-                    ),
-                )
-                .hint(hint),
-            );
-            ok = false;
-            continue;
-        };
-        let value = value.get_ref();
-        if value.has_invalid() {
-            ok = false;
-            continue;
-        }
-        if let Some(got) = type_mismatch(field.ty, value) {
-            let article = if field.ty == ConfigType::Integer {
-                "an"
-            } else {
-                "a"
-            };
-            issues.push(
-                Issue::new(
-                    key.span(),
-                    format!(
-                        "`{}` must be {article} {}, got {got}",
-                        key.get_ref(),
-                        field.ty.name()
-                    ),
-                )
-                .maybe_hint(example(field.ty, key.get_ref())),
-            );
-            ok = false;
-        }
-    }
-    for field in descriptor.config.iter() {
-        if field.default.is_some()
-            || config
-                .entries
-                .iter()
-                .any(|(k, _)| k.get_ref() == field.key.as_str())
-        {
-            continue;
-        }
-        let span = stage
-            .config
-            .as_ref()
-            .map_or(stage.span.clone(), |c| c.span.clone());
-        let unit = if field.unit.is_empty() {
-            String::new()
-        } else {
-            format!(", in {}", field.unit)
-        };
-        issues.push(
-            Issue::new(
-                span,
-                format!(
-                    "stage {} (`{kind}`) is missing required config key `{}` ({}{unit})",
-                    name_of(stage),
-                    field.key,
-                    field.ty.name()
-                ),
-            )
-            .hint(format!("`{}`: {}", field.key, field.doc)),
-        );
-        ok = false;
-    }
-    ok.then(|| {
-        let mut json = String::new();
-        write_json_object(&config.entries, &mut json);
-        json
-    })
-}
-
-/// What `value` is when it does not fit `ty` (as the SDK checks it).
-fn type_mismatch(ty: ConfigType, value: &ConfigValue) -> Option<String> {
-    let fits = match ty {
-        ConfigType::Bool => matches!(value, ConfigValue::Bool(_)),
-        ConfigType::Integer => matches!(value, ConfigValue::Integer(_)),
-        ConfigType::Float => matches!(value, ConfigValue::Integer(_) | ConfigValue::Float(_)),
-        ConfigType::String => matches!(value, ConfigValue::String(_)),
-        ConfigType::FloatList => match value {
-            ConfigValue::Array(items) => {
-                if let Some(bad) = items.iter().find(|item| {
-                    !matches!(
-                        item.get_ref(),
-                        ConfigValue::Integer(_) | ConfigValue::Float(_)
-                    )
-                }) {
-                    return Some(format!("a list holding {}", bad.get_ref().describe()));
-                }
-                true
-            }
-            _ => false,
-        },
-    };
-    (!fits).then(|| value.describe().to_string())
-}
-
-fn example(ty: ConfigType, key: &str) -> Option<String> {
-    match ty {
-        ConfigType::FloatList => Some(format!(
-            "write a list of numbers, e.g. `{key} = [8.0, 13.0]`"
-        )),
-        ConfigType::String => Some("put the value in quotes".to_string()),
-        ConfigType::Integer => Some("write a whole number without a decimal point".to_string()),
-        ConfigType::Bool => Some("write `true` or `false`".to_string()),
-        ConfigType::Float => None,
-    }
-}
-
-/// Resolves `stage`'s `inputs` and checks them against its kind.
-fn check_inputs(
-    index: usize,
-    stage: &RawStage,
-    ids: &mut Ids<'_>,
-    stages: &[RawStage],
-    registry: &PluginRegistry,
-    checked: &mut [Checked<'_>],
-    issues: &mut Vec<Issue>,
-) {
-    let name = name_of(stage);
-    let listed: &[Spanned<String>] = stage.inputs.as_ref().map_or(&[], |i| i.get_ref());
-    let mut ok = true;
-    let mut resolved = Vec::new();
-    let mut seen = HashSet::new();
-    for input in listed {
-        match ids.index.get(input.get_ref()) {
-            Some(&from) => {
-                if !seen.insert(from) {
-                    issues.push(Issue::new(
-                        input.span(),
-                        format!(
-                            "stage {name} lists input `{}` twice",
-                            shown_id(input.get_ref())
-                        ),
-                    ));
-                    ok = false;
-                } else {
-                    resolved.push((from, input.span()));
-                }
-            }
-            None => {
-                let known = &ids.in_order;
-                // Looking for a typo costs the product of the lengths, for
-                // every id: within the budget only.
-                let cost = input.get_ref().len() * known.iter().map(|k| k.len()).sum::<usize>();
-                let suggestion = (cost <= ids.suggestions).then(|| {
-                    ids.suggestions -= cost;
-                    did_you_mean(input.get_ref(), known.iter().copied())
-                });
-                let hint = suggestion.flatten().unwrap_or_else(|| {
-                    format!(
-                        "stage ids in this file: {}",
-                        listing(known.iter().map(|k| format!("`{}`", shown_id(k))))
-                    )
-                });
-                issues.push(
-                    Issue::new(
-                        input.span(),
-                        format!(
-                            "stage {name} reads from `{}`, which is not a stage in this file",
-                            shown_id(input.get_ref())
-                        ),
-                    )
-                    .hint(hint),
-                );
-                ok = false;
-            }
-        }
-    }
-
-    let stage_type = role_of(stage, &checked[index]);
-    if let Some(inputs) = &stage.inputs {
-        if stage_type == StageType::DataPlane && listed.len() > 1 {
-            issues.push(
-                Issue::new(
-                    inputs.span(),
-                    format!(
-                        "data-plane stage {name} takes one input, but `inputs` lists {}: {}",
-                        listed.len(),
-                        listing(listed.iter().map(|i| format!("`{}`", shown_id(i.get_ref()))))
-                    ),
-                )
-                .hint("one stage may feed several (fan-out), but each data-plane stage reads one stream"),
-            );
-            ok = false;
-        }
-        if let Some(queue) = &stage.queue {
-            if listed.is_empty() {
-                issues.push(Issue::new(
-                    queue.span.clone(),
-                    format!("stage {name} has a `queue` but no inputs"),
-                ));
-            }
-        }
-    } else if let Some(queue) = &stage.queue {
-        issues.push(
-            Issue::new(
-                queue.span.clone(),
-                format!("stage {name} has a `queue` but no inputs"),
-            )
-            .hint("`queue` sizes the edge into a stage; a source has none"),
-        );
-    }
-
-    if let (StageType::DataPlane, Some(decimate)) = (
-        stage_type,
-        stage.queue.as_ref().and_then(|q| q.decimate.as_ref()),
-    ) {
-        issues.push(
-            Issue::new(
-                decimate.span(),
-                format!(
-                    "stage {name} is a data-plane stage; `decimate` thins a control stage's inputs"
-                ),
-            )
-            .hint("remove `decimate`, or decimate in a data-plane stage of your own"),
-        );
-    }
-
-    // Control stages read data-plane stages through bridges, never the
-    // other way round: the data plane must not wait on the control plane.
-    if stage_type == StageType::DataPlane {
-        for (from, span) in &resolved {
-            if role_of(&stages[*from], &checked[*from]) == StageType::Control {
-                issues.push(
-                    Issue::new(
-                        span.clone(),
-                        format!(
-                            "data-plane stage {name} reads from control stage {}",
-                            name_of(&stages[*from])
-                        ),
-                    )
-                    .hint("control stages feed only other control stages; they change data-plane stages through parameters (`set_param`)"),
-                );
-                ok = false;
-            }
-        }
-    }
-
-    if let Some((_, descriptor)) = checked[index]
-        .stage
-        .filter(|(_, d)| d.role == StageRole::Control)
-    {
-        let kind = descriptor.kind.as_str();
-        let accepts: Vec<PacketKind> = descriptor.accepts.iter().copied().collect();
-        let accepted = || {
-            accepts
-                .iter()
-                .map(|k| k.name())
-                .collect::<Vec<_>>()
-                .join(" or ")
-        };
-        if accepts.is_empty() && !listed.is_empty() {
-            if let Some(inputs) = &stage.inputs {
-                issues.push(
-                    Issue::new(
-                        inputs.span(),
-                        format!(
-                            "control stage {name} (`{kind}`) takes no input, but it lists inputs"
-                        ),
-                    )
-                    .hint("remove `inputs` from this stage"),
-                );
-                ok = false;
-            }
-        } else if !accepts.is_empty() && listed.is_empty() {
-            let span = stage
-                .plugin
-                .as_ref()
-                .map_or(stage.span.clone(), |p| p.span());
-            issues.push(
-                Issue::new(
-                    span,
-                    format!(
-                        "control stage {name} (`{kind}`) takes {} but has no `inputs`",
-                        accepted()
-                    ),
-                )
-                .hint("add `inputs = [\"ID\", ...]` naming the stages it reads"),
-            );
-            ok = false;
-        }
-        for (from, span) in &resolved {
-            let Some((_, upstream)) = checked[*from].stage else {
-                continue;
-            };
-            let from_name = name_of(&stages[*from]);
-            match upstream.output.into_option() {
-                Some(emitted) if accepts.contains(&emitted) => {}
-                Some(emitted) => {
-                    issues.push(
-                        Issue::new(
-                            span.clone(),
-                            format!(
-                                "packet types do not match: control stage {name} (`{kind}`) takes {}, but its input {from_name} (`{}`) emits {emitted}",
-                                accepted(),
-                                upstream.kind
-                            ),
-                        )
-                        .hint(format!("read from a stage that emits {}", accepted())),
-                    );
-                    ok = false;
-                }
-                None => {
-                    issues.push(
-                        Issue::new(
-                            span.clone(),
-                            format!(
-                                "stage {name} reads from {from_name}, but `{}` emits nothing",
-                                upstream.kind
-                            ),
-                        )
-                        .hint("read from the stage that feeds it instead"),
-                    );
-                    ok = false;
-                }
-            }
-        }
-    } else if let Some((_, descriptor)) = checked[index].stage {
-        let kind = descriptor.kind.as_str();
-        match (descriptor.input.into_option(), &stage.inputs) {
-            (None, Some(inputs)) if !listed.is_empty() => {
-                issues.push(
-                    Issue::new(
-                        inputs.span(),
-                        format!("stage {name} is a `{kind}`, a source that takes no input, but it lists inputs"),
-                    )
-                    .hint("remove `inputs` from this stage"),
-                );
-                ok = false;
-            }
-            (Some(wanted), _) if listed.is_empty() => {
-                let producers: Vec<String> = stages
-                    .iter()
-                    .zip(checked.iter())
-                    .filter(|(_, c)| {
-                        c.stage
-                            .is_some_and(|(_, d)| d.output.into_option() == Some(wanted))
-                    })
-                    .filter_map(|(s, _)| {
-                        s.id.as_ref()
-                            .map(|id| format!("`{}`", shown_id(id.get_ref())))
-                    })
-                    .collect();
-                let hint = if producers.is_empty() {
-                    format!("add `inputs = [\"ID\"]` naming a stage that emits {wanted}")
-                } else {
-                    format!(
-                        "add `inputs = [\"ID\"]`; stages here that emit {wanted}: {}",
-                        listing(producers.into_iter())
-                    )
-                };
-                let span = stage
-                    .plugin
-                    .as_ref()
-                    .map_or(stage.span.clone(), |p| p.span());
-                issues.push(
-                    Issue::new(
-                        span,
-                        format!("stage {name} (`{kind}`) takes {wanted} but has no `inputs`"),
-                    )
-                    .hint(hint),
-                );
-                ok = false;
-            }
-            _ => {}
-        }
-        // Packet types along each edge.
-        if let Some(wanted) = descriptor.input.into_option() {
-            for (from, span) in &resolved {
-                let Some((_, upstream)) = checked[*from].stage else {
-                    continue; // its unknown kind is reported already
-                };
-                let from_name = name_of(&stages[*from]);
-                match upstream.output.into_option() {
-                    Some(emitted) if emitted == wanted => {}
-                    Some(emitted) => {
-                        issues.push(
-                            Issue::new(
-                                span.clone(),
-                                format!(
-                                    "packet types do not match: stage {name} (`{kind}`) takes {wanted}, but its input {from_name} (`{}`) emits {emitted}",
-                                    upstream.kind
-                                ),
-                            )
-                            .hint(converters(registry, emitted, wanted)),
-                        );
-                        ok = false;
-                    }
-                    None => {
-                        issues.push(
-                            Issue::new(
-                                span.clone(),
-                                format!("stage {name} reads from {from_name}, but `{}` is a sink and emits nothing", upstream.kind),
-                            )
-                            .hint("read from the stage that feeds the sink instead"),
-                        );
-                        ok = false;
-                    }
-                }
-            }
-        }
-    }
-    let this = &mut checked[index];
-    this.inputs = resolved;
-    this.ok &= ok;
-}
-
-/// A hint on which stage kinds could sit between `emitted` and `wanted`.
-fn converters(registry: &PluginRegistry, emitted: PacketKind, wanted: PacketKind) -> String {
-    let mut direct = Vec::new();
-    let mut takers = Vec::new();
-    for kind in registry.stage_kinds() {
-        let Some((_, d)) = registry.stage(kind) else {
-            continue;
-        };
-        if d.input.into_option() == Some(emitted) {
-            takers.push(format!("`{kind}`"));
-            if d.output.into_option() == Some(wanted) {
-                direct.push(format!("`{kind}`"));
-            }
-        }
-    }
-    if !direct.is_empty() {
-        format!(
-            "put a stage that turns {emitted} into {wanted} between them: {}",
-            direct.join(", ")
-        )
-    } else if !takers.is_empty() {
-        format!("stage kinds that take {emitted}: {}", takers.join(", "))
-    } else {
-        format!("no loaded stage kind takes {emitted}")
-    }
-}
-
-/// Kahn's algorithm over the resolved edges, choosing the earliest stage in
-/// the file whenever several are ready. `Err` holds every cycle, each as
-/// stage indices in data-flow order.
-fn topological_order(checked: &[Checked<'_>]) -> Result<Vec<usize>, Vec<Vec<usize>>> {
-    let order = partial_order(checked);
-    if order.len() == checked.len() {
-        return Ok(order);
-    }
-    let mut placed = vec![false; checked.len()];
-    for &i in &order {
-        placed[i] = true;
-    }
-    let mut on_reported_cycle = vec![false; checked.len()];
-    // Stages an earlier walk went through: the walk from one is always the
-    // same, so it leads to a cycle already found.
-    let mut walked = vec![false; checked.len()];
-    // Where each stage sits on the current walk's path.
-    let mut on_path: Vec<Option<usize>> = vec![None; checked.len()];
-    let mut cycles = Vec::new();
-    for start in 0..checked.len() {
-        if placed[start] || on_reported_cycle[start] || walked[start] {
-            continue;
-        }
-        // Walk upstream: an unplaced stage always has an unplaced input, so
-        // the walk must come back to a stage it has seen.
-        let mut path = vec![start];
-        on_path[start] = Some(0);
-        walked[start] = true;
-        let mut current = start;
-        let cycle_start = loop {
-            let Some(&(next, _)) = checked[current]
-                .inputs
-                .iter()
-                .find(|(from, _)| !placed[*from])
-            else {
-                break None;
-            };
-            if let Some(pos) = on_path[next] {
-                break Some(pos);
-            }
-            if walked[next] {
-                break None;
-            }
-            walked[next] = true;
-            on_path[next] = Some(path.len());
-            path.push(next);
-            current = next;
-        };
-        for &i in &path {
-            on_path[i] = None;
-        }
-        let Some(pos) = cycle_start else { continue };
-        let mut cycle: Vec<usize> = path[pos..].to_vec();
-        if cycle.iter().any(|&i| on_reported_cycle[i]) {
-            continue;
-        }
-        for &i in &cycle {
-            on_reported_cycle[i] = true;
-        }
-        // The walk went upstream; report it in data-flow order, starting
-        // from the stage earliest in the file.
-        cycle.reverse();
-        let first = cycle
-            .iter()
-            .enumerate()
-            .min_by_key(|(_, i)| **i)
-            .map_or(0, |(p, _)| p);
-        cycle.rotate_left(first);
-        cycles.push(cycle);
-    }
-    Err(cycles)
-}
-
-/// The stages that can be ordered (all of them, without cycles): Kahn's
-/// algorithm, taking the ready stage earliest in the file each time, in
-/// time linear in the edges (a stage's inputs are distinct).
-fn partial_order(checked: &[Checked<'_>]) -> Vec<usize> {
-    let n = checked.len();
-    let mut waiting: Vec<usize> = checked.iter().map(|c| c.inputs.len()).collect();
-    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (i, stage) in checked.iter().enumerate() {
-        for (from, _) in &stage.inputs {
-            consumers[*from].push(i);
-        }
-    }
-    let mut ready: BinaryHeap<Reverse<usize>> =
-        (0..n).filter(|&i| waiting[i] == 0).map(Reverse).collect();
-    let mut order = Vec::with_capacity(n);
-    while let Some(Reverse(i)) = ready.pop() {
-        order.push(i);
-        for &c in &consumers[i] {
-            waiting[c] -= 1;
-            if waiting[c] == 0 {
-                ready.push(Reverse(c));
-            }
-        }
-    }
-    order
-}
-
-fn report_cycle(
-    cycle: &[usize],
-    stages: &[RawStage],
-    checked: &mut [Checked<'_>],
-    issues: &mut Vec<Issue>,
-) {
-    let ids: Vec<String> = cycle.iter().map(|&i| name_of(&stages[i])).collect();
-    let first = cycle[0];
-    // Point at where the first stage names its input on the cycle.
-    let upstream = cycle[cycle.len() - 1];
-    let span = checked[first]
-        .inputs
-        .iter()
-        .find(|(from, _)| *from == upstream)
-        .map_or(stages[first].span.clone(), |(_, span)| span.clone());
-    let message = if cycle.len() == 1 {
-        format!("stage {} reads from itself", ids[0])
-    } else {
-        format!(
-            "the stages form a cycle: {} -> {}",
-            ids.join(" -> "),
-            ids[0]
-        )
-    };
-    issues.push(
-        Issue::new(span, message).hint("data must flow one way: remove one of these `inputs`"),
-    );
-    for &i in cycle {
-        checked[i].ok = false;
-    }
-}
-
-/// Negotiated (input, output) formats per stage (file order); `None` for a
-/// stage that failed or sits below one that did.
-fn negotiate(
-    order: &[usize],
-    stages: &[RawStage],
-    checked: &[Checked<'_>],
-    issues: &mut Vec<Issue>,
-) -> Vec<Option<(Option<StreamFormat>, Option<StreamFormat>)>> {
-    let mut formats: Vec<Option<(Option<StreamFormat>, Option<StreamFormat>)>> =
-        vec![None; stages.len()];
-    for &i in order {
-        let this = &checked[i];
-        let (Some((plugin, descriptor)), Some(config_json), true) =
-            (this.stage, &this.config_json, this.ok)
-        else {
-            continue;
-        };
-        // One input for a data-plane stage; a control stage with several
-        // gets the first one's format (their types were checked to match).
-        let input = match this.inputs.first() {
-            None => None,
-            Some((from, _)) => match formats[*from] {
-                Some((_, Some(format))) => Some(format),
-                _ => continue, // upstream failed: reported there
-            },
-        };
-        let stage = &stages[i];
-        let kind = descriptor.kind.as_str();
-        match plugin.entry_points().output_format(kind, config_json, input) {
-            Ok(Some(format)) if packet_values(&format) > MAX_PACKET_VALUES => {
-                issues.push(Issue::new(
-                    stage.config.as_ref().map_or(stage.span.clone(), |c| c.span.clone()),
-                    format!(
-                        "stage {} (`{kind}`) would emit packets of {} channels x {} values: more than the {MAX_PACKET_VALUES} values a packet may hold",
-                        name_of(stage),
-                        format.channels,
-                        format.values_per_channel
-                    ),
-                ).maybe_hint(Some("use fewer channels or a smaller block size; every output pool preallocates its packets".to_string())));
-            }
-            Ok(output) if output.map(|f| f.kind) == descriptor.output.into_option() => {
-                formats[i] = Some((input, output));
-            }
-            Ok(output) => issues.push(Issue::new(
-                stage.plugin.as_ref().map_or(stage.span.clone(), |p| p.span()),
-                format!(
-                    "plugin `{}` is inconsistent: `{kind}` declares output {} but negotiated {} (a bug in the plugin)",
-                    plugin.manifest.name,
-                    descriptor.output.into_option().map_or("none", PacketKind::name),
-                    output.map_or("none", |f| f.kind.name()),
-                ),
-            )),
-            Err(text) => {
-                let span = error_span(stage, &text);
-                let hint = match (input, this.inputs.first()) {
-                    (Some(format), Some((from, _))) => {
-                        Some(format!("its input from {}: {}", name_of(&stages[*from]), describe_format(&format)))
-                    }
-                    _ => None,
-                };
-                issues.push(Issue::new(span, format!("stage {} (`{kind}`): {}", name_of(stage), text.trim())).maybe_hint(hint));
-            }
-        }
-    }
-    formats
-}
-
-/// The most values (channels x values per channel) one packet may hold:
-/// 4 Mi f32 = 16 MiB. Pools preallocate every packet, so a larger shape from
-/// a config typo would abort the host on allocation instead of being an error.
-const MAX_PACKET_VALUES: u64 = 4 << 20;
-
-fn packet_values(format: &StreamFormat) -> u64 {
-    u64::from(format.channels) * u64::from(format.values_per_channel)
-}
-
-/// Where to point for a plugin's error: the config key it names in
-/// backticks when there is one, else `[stage.config]`, else `plugin`.
-fn error_span(stage: &RawStage, text: &str) -> Span {
-    if let Some(config) = &stage.config {
-        let named = config
-            .entries
-            .iter()
-            .filter_map(|(key, _)| {
-                text.find(&format!("`{}`", key.get_ref()))
-                    .map(|at| (at, key.span()))
-            })
-            .min_by_key(|(at, _)| *at);
-        if let Some((_, span)) = named {
-            return span;
-        }
-        return config.span.clone();
-    }
-    stage
-        .plugin
+    let stages = &raw.stages;
+    let pool_size = raw
+        .pool_size
         .as_ref()
-        .map_or(stage.span.clone(), |p| p.span())
-}
-
-/// "`id`", or "(no id)", for messages.
-fn name_of(stage: &RawStage) -> String {
-    match &stage.id {
-        Some(id) => format!("`{}`", shown_id(id.get_ref())),
-        None => "(no id)".to_string(),
-    }
-}
-
-/// The most names a hint lists.
-const LISTED: usize = 12;
-
-/// "a, b, c" for a hint; after [`LISTED`] names, "and N more".
-fn listing(names: impl ExactSizeIterator<Item = String>) -> String {
-    let total = names.len();
-    let mut text = names.take(LISTED).collect::<Vec<_>>().join(", ");
-    if total > LISTED {
-        text.push_str(&format!(" and {} more", total - LISTED));
-    }
-    text
+        .map_or(PipelineSettings::default().pool_size, |p| *p.get_ref());
+    let memory = limits::estimate(shapes, order, pool_size);
+    let headers: Vec<Span> = stages.iter().map(|s| s.span.clone()).collect();
+    let names: Vec<String> = stages
+        .iter()
+        .map(|s| match &s.plugin {
+            Some(kind) => format!("{} (`{}`)", name_of(s), kind.get_ref()),
+            None => name_of(s),
+        })
+        .collect();
+    let places = MemoryPlaces {
+        headers: &headers,
+        names: &names,
+        pool_size: raw.pool_size.as_ref().map(|p| p.span()),
+    };
+    issues.extend(limits::check_memory(&memory, limit, &places));
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::graph::parse::parse;
 
     /// Validates `text` against a registry with no plugins: every kind is
     /// unknown, but ids, edges and cycles are still checked.
-    fn errors(text: &str) -> Vec<String> {
+    pub(in crate::graph) fn errors(text: &str) -> Vec<String> {
         let raw = parse(text).expect("valid TOML");
         let registry = PluginRegistry::default();
         match validate(Path::new("p.toml"), text, raw, &registry) {
             Ok(graph) => panic!("validated: {graph:?}"),
             Err(errors) => errors.iter().map(ToString::to_string).collect(),
         }
-    }
-
-    #[test]
-    fn errors_display_as_file_line_column_then_the_hint() {
-        let error = ValidationError {
-            file: PathBuf::from("a/b.toml"),
-            location: Location { line: 3, column: 7 },
-            message: "unknown stage kind `iirr`".into(),
-            hint: Some("did you mean `iir`?".into()),
-        };
-        assert_eq!(
-            error.to_string(),
-            "a/b.toml:3:7: error: unknown stage kind `iirr`\n  hint: did you mean `iir`?"
-        );
-        let bare = ValidationError {
-            hint: None,
-            ..error
-        };
-        assert_eq!(
-            bare.to_string(),
-            "a/b.toml:3:7: error: unknown stage kind `iirr`"
-        );
     }
 
     #[test]
@@ -1372,7 +214,7 @@ inputs = ["nope"]
     }
 
     /// A chain `s0 <- s1 <- ... <- s{n-1}` of stages of kind `x`.
-    fn chain(n: usize) -> String {
+    pub(in crate::graph) fn chain(n: usize) -> String {
         let mut text = String::from("[[stage]]\nid = \"s0\"\nplugin = \"x\"\n");
         for i in 1..n {
             text.push_str(&format!(
@@ -1399,59 +241,6 @@ inputs = ["nope"]
     }
 
     #[test]
-    fn a_data_plane_chain_deeper_than_the_limit_is_refused_at_the_first_stage_past_it() {
-        let text = chain(MAX_DEPTH + 2);
-        let refused = errors(&text);
-        let deep: Vec<&String> = refused.iter().filter(|e| e.contains("chain")).collect();
-        // Stage s256 is the 257th; its `inputs` entry is on line 3 + 4 * 256.
-        assert_eq!(
-            deep,
-            [&format!(
-                "p.toml:{}:11: error: stage `s256` is the 257th data-plane stage of a chain: a chain may have at most 256\n  hint: the data plane hands each packet down a chain in nested calls; make the chain shorter (one stage can do the work of several)",
-                4 + 4 * (MAX_DEPTH - 1) + 3
-            )]
-        );
-        let within = errors(&chain(MAX_DEPTH));
-        assert!(!within.iter().any(|e| e.contains("chain")), "{within:#?}");
-    }
-
-    #[test]
-    fn typos_are_looked_for_within_a_budget_then_ids_are_listed() {
-        // 300 stages with 64-character ids, each reading a misspelling of
-        // its own id: each look costs 64 x 300 x 64 character pairs, so
-        // the budget covers the first few, and the rest list ids.
-        let id = |i: usize| format!("{i:03}{}", "x".repeat(61));
-        let mut text = String::new();
-        for i in 0..300 {
-            text.push_str(&format!(
-                "[[stage]]\nid = \"{}\"\nplugin = \"x\"\ninputs = [\"{}y\"]\n",
-                id(i),
-                &id(i)[..63]
-            ));
-        }
-        let hints: Vec<String> = errors(&text)
-            .into_iter()
-            .filter(|e| e.contains("which is not a stage"))
-            .map(|e| e.lines().nth(1).unwrap_or_default().to_string())
-            .collect();
-        assert_eq!(hints.len(), 300);
-        let per_look = 64 * 300 * 64;
-        let suggested = SUGGESTION_BUDGET / per_look;
-        assert!(suggested >= 1);
-        for (i, hint) in hints.iter().enumerate() {
-            if i < suggested {
-                assert_eq!(hint, &format!("  hint: did you mean `{}`?", id(i)));
-            } else {
-                assert!(
-                    hint.starts_with("  hint: stage ids in this file: `000x"),
-                    "{hint}"
-                );
-                assert!(hint.ends_with(" and 288 more"), "{hint}");
-            }
-        }
-    }
-
-    #[test]
     fn missing_id_and_plugin_are_reported_at_the_stage_header() {
         let errors = errors("[[stage]]\nstage_type = \"control\"\n");
         assert_eq!(errors.len(), 2, "{errors:#?}");
@@ -1464,31 +253,6 @@ inputs = ["nope"]
             errors[1].starts_with("p.toml:1:1: error: stage (no id) has no `plugin`"),
             "{}",
             errors[1]
-        );
-    }
-
-    #[test]
-    fn the_order_puts_every_stage_after_its_inputs_and_keeps_file_order_otherwise() {
-        let checked = |inputs: &[&[usize]]| -> Vec<Checked<'static>> {
-            inputs
-                .iter()
-                .map(|from| Checked {
-                    stage: None,
-                    config_json: None,
-                    inputs: from.iter().map(|&f| (f, 0..0)).collect(),
-                    ok: true,
-                })
-                .collect()
-        };
-        // 0 <- 2, 1 <- 0, 2 source, 3 <- 1
-        assert_eq!(
-            topological_order(&checked(&[&[2], &[0], &[], &[1]])),
-            Ok(vec![2, 0, 1, 3])
-        );
-        // 0 <-> 1 a cycle, 2 below it, 3 on its own loop.
-        assert_eq!(
-            topological_order(&checked(&[&[1], &[0], &[1], &[3]])),
-            Err(vec![vec![0, 1], vec![3]])
         );
     }
 }

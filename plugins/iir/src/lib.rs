@@ -32,7 +32,7 @@ pub struct IirConfig {
     /// Butterworth order, 1 to 8 (band filters get twice as many poles); ignored for notch
     #[config(default = 4)]
     pub order: i64,
-    /// Corner frequencies: [f] for lowpass/highpass, [low, high] for bandpass/bandstop, [f0] for
+    /// Corner frequencies: \[f\] for lowpass/highpass, \[low, high\] for bandpass/bandstop, \[f0\] for
     /// notch
     #[config(unit = "Hz")]
     pub cutoff_hz: Vec<f64>,

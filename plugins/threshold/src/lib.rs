@@ -30,7 +30,7 @@ const FALL_SUFFIX: &str = "/fall";
 #[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct ThresholdConfig {
-    /// Level to cross: a value >= level, while low, emits <label>/rise
+    /// Level to cross: a value >= level, while low, emits \<label>/rise
     pub level: f64,
     /// Once high, the value falls only below level - hysteresis; >= 0
     #[config(default = 0.0)]
@@ -41,7 +41,7 @@ pub struct ThresholdConfig {
     /// Feature (column) of that channel watched, from 0
     #[config(default = 0)]
     pub feature: u32,
-    /// Prefix of the event labels: <label>/rise, <label>/fall
+    /// Prefix of the event labels: \<label>/rise, \<label>/fall
     #[config(default = "threshold")]
     pub label: String,
 }

@@ -172,7 +172,9 @@ fn serde_rename(attrs: &[Attribute]) -> syn::Result<Option<String>> {
     Ok(rename)
 }
 
-/// The field's doc comment as one line: its lines trimmed and joined.
+/// The field's doc comment as one line: its lines trimmed and joined, and
+/// markdown's backslash escapes (`\[f\]`, written so rustdoc shows `[f]`
+/// and not a link) taken out, since the host shows it as plain text.
 fn doc_text(attrs: &[Attribute]) -> String {
     let mut lines = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
@@ -185,5 +187,20 @@ fn doc_text(attrs: &[Attribute]) -> String {
         }
     }
     lines.retain(|line| !line.is_empty());
-    lines.join(" ")
+    unescape_markdown(&lines.join(" "))
+}
+
+fn unescape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some(next)) if next.is_ascii_punctuation() => {
+                out.push(*next);
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }

@@ -1,0 +1,151 @@
+//! Are a stage's inputs wired as its plane allows? Each entry resolved to
+//! a stage, one input into a data-plane stage, a `queue` only on an edge
+//! that exists, `decimate` only into a control stage, and no data-plane
+//! stage reading a control one; then the packet types along each edge
+//! (`packet_types.rs`).
+
+use super::ids::Ids;
+use super::model::StageType;
+use super::raw::RawStage;
+use super::report::{Issue, Span, listing, name_of, shown_id};
+use super::stage::{Checked, role_of};
+use crate::registry::PluginRegistry;
+use hsp_sdk::abi::StageRole;
+use toml::Spanned;
+
+/// One stage's `inputs`, resolved, beside what the checks know of the
+/// whole file.
+pub(super) struct StageInputs<'a, 'r> {
+    /// The stage as messages name it.
+    pub(super) name: String,
+    pub(super) stage: &'a RawStage,
+    /// Its `inputs` entries as the file lists them.
+    pub(super) listed: &'a [Spanned<String>],
+    /// The stages the entries name, once each, with each entry's span.
+    pub(super) resolved: &'a [(usize, Span)],
+    /// Every stage of the file, and what is known of each.
+    pub(super) stages: &'a [RawStage],
+    pub(super) checked: &'a [Checked<'r>],
+}
+
+/// Resolves `stage`'s `inputs` and checks them against its kind.
+pub(super) fn check_inputs(
+    index: usize,
+    stage: &RawStage,
+    ids: &mut Ids<'_>,
+    stages: &[RawStage],
+    registry: &PluginRegistry,
+    checked: &mut [Checked<'_>],
+    issues: &mut Vec<Issue>,
+) {
+    let name = name_of(stage);
+    let listed: &[Spanned<String>] = stage.inputs.as_ref().map_or(&[], |i| i.get_ref());
+    let (resolved, mut ok) = ids.resolve(&name, listed, issues);
+    let inputs = StageInputs {
+        name,
+        stage,
+        listed,
+        resolved: &resolved,
+        stages,
+        checked,
+    };
+    let stage_type = role_of(stage, &checked[index]);
+    ok &= inputs.check_queue(stage_type, issues);
+    ok &= inputs.check_planes(stage_type, issues);
+    match checked[index].stage {
+        Some((_, descriptor)) if descriptor.role == StageRole::Control => {
+            ok &= inputs.check_control_types(descriptor, issues);
+        }
+        Some((_, descriptor)) => ok &= inputs.check_data_types(descriptor, registry, issues),
+        None => {}
+    }
+    let this = &mut checked[index];
+    this.inputs = resolved;
+    this.ok &= ok;
+}
+
+impl StageInputs<'_, '_> {
+    /// `inputs` and `queue` as a stage of `stage_type` may have them: one
+    /// input into a data-plane stage, a `queue` only where there are
+    /// inputs, `decimate` only into a control stage. False when the edges
+    /// cannot be built (a stray `queue` or `decimate` is only reported).
+    fn check_queue(&self, stage_type: StageType, issues: &mut Vec<Issue>) -> bool {
+        let (name, stage, listed) = (&self.name, self.stage, self.listed);
+        let mut ok = true;
+        if let Some(inputs) = &stage.inputs {
+            if stage_type == StageType::DataPlane && listed.len() > 1 {
+                issues.push(
+                    Issue::new(
+                        inputs.span(),
+                        format!(
+                            "data-plane stage {name} takes one input, but `inputs` lists {}: {}",
+                            listed.len(),
+                            listing(listed.iter().map(|i| format!("`{}`", shown_id(i.get_ref()))))
+                        ),
+                    )
+                    .hint("one stage may feed several (fan-out), but each data-plane stage reads one stream"),
+                );
+                ok = false;
+            }
+            if let Some(queue) = &stage.queue {
+                if listed.is_empty() {
+                    issues.push(Issue::new(
+                        queue.span.clone(),
+                        format!("stage {name} has a `queue` but no inputs"),
+                    ));
+                }
+            }
+        } else if let Some(queue) = &stage.queue {
+            issues.push(
+                Issue::new(
+                    queue.span.clone(),
+                    format!("stage {name} has a `queue` but no inputs"),
+                )
+                .hint("`queue` sizes the edge into a stage; a source has none"),
+            );
+        }
+
+        if let (StageType::DataPlane, Some(decimate)) = (
+            stage_type,
+            stage.queue.as_ref().and_then(|q| q.decimate.as_ref()),
+        ) {
+            issues.push(
+                Issue::new(
+                    decimate.span(),
+                    format!(
+                        "stage {name} is a data-plane stage; `decimate` thins a control stage's inputs"
+                    ),
+                )
+                .hint("remove `decimate`, or decimate in a data-plane stage of your own"),
+            );
+        }
+        ok
+    }
+
+    /// A data-plane stage reading a control stage. False when it does.
+    fn check_planes(&self, stage_type: StageType, issues: &mut Vec<Issue>) -> bool {
+        // Control stages read data-plane stages through bridges, never the
+        // other way round: the data plane must not wait on the control plane.
+        if stage_type != StageType::DataPlane {
+            return true;
+        }
+        let name = &self.name;
+        let mut ok = true;
+        for (from, span) in self.resolved {
+            if role_of(&self.stages[*from], &self.checked[*from]) == StageType::Control {
+                issues.push(
+                    Issue::new(
+                        span.clone(),
+                        format!(
+                            "data-plane stage {name} reads from control stage {}",
+                            name_of(&self.stages[*from])
+                        ),
+                    )
+                    .hint("control stages feed only other control stages; they change data-plane stages through parameters (`set_param`)"),
+                );
+                ok = false;
+            }
+        }
+        ok
+    }
+}
