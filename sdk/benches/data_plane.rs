@@ -6,7 +6,8 @@
 
 use divan::counter::ItemsCount;
 use divan::{Bencher, black_box};
-use hsp_sdk::{EegPacket, MemoryPool, PipelineData, PlanarBlock, StageQueue};
+use hsp_sdk::runtime::{MemoryPool, PipelineData, StageQueue};
+use hsp_sdk::{EegPacket, PlanarBlock};
 
 fn main() {
     divan::main();
@@ -107,7 +108,7 @@ mod hsp {
     /// An edge both of whose ends one polling thread drives: no wake-ups.
     #[divan::bench]
     fn polled_queue_push_pop(bencher: Bencher) {
-        let (mut tx, mut rx) = hsp_sdk::PolledQueue::new::<u64>(64);
+        let (mut tx, mut rx) = hsp_sdk::runtime::PolledQueue::new::<u64>(64);
         bencher.bench_local(|| {
             tx.push(black_box(7)).unwrap();
             black_box(rx.pop().unwrap());
@@ -118,8 +119,8 @@ mod hsp {
     #[divan::bench]
     fn chain_of_three_stages_on_one_thread_polled(bencher: Bencher) {
         let pool = eeg_pool(64);
-        let (mut to_stage, mut stage_in) = hsp_sdk::PolledQueue::new::<PipelineData>(64);
-        let (mut to_sink, mut sink_in) = hsp_sdk::PolledQueue::new::<PipelineData>(64);
+        let (mut to_stage, mut stage_in) = hsp_sdk::runtime::PolledQueue::new::<PipelineData>(64);
+        let (mut to_sink, mut sink_in) = hsp_sdk::runtime::PolledQueue::new::<PipelineData>(64);
         let mut sequence = 0;
         bencher.bench_local(|| {
             let mut packet = pool.try_acquire().unwrap();

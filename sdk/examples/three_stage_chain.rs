@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release -p hsp-sdk --example three_stage_chain`
 
-use hsp_sdk::{EegPacket, MemoryPool, PipelineData, PlanarBlock, StageQueue};
+use hsp_sdk::runtime::{MemoryPool, PipelineData, StageQueue};
+use hsp_sdk::{EegPacket, PlanarBlock};
 use std::sync::Arc;
 use std::thread;
 

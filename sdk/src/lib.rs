@@ -86,15 +86,19 @@
 //!
 //! ## The data plane's rules, which every type here is built to keep
 //!
-//! - **No allocation per packet.** [`MemoryPool`] allocates every packet once;
-//!   [`Packet`] returns to its pool on drop; [`StageQueue`] is bounded.
-//! - **One owner per packet.** A [`Packet`] is `Send` but never `Sync`.
+//! - **No allocation per packet.** [`MemoryPool`](runtime::MemoryPool)
+//!   allocates every packet once; [`Packet`](runtime::Packet) returns to its
+//!   pool on drop; [`StageQueue`](runtime::StageQueue) is bounded.
+//! - **One owner per packet.** A [`Packet`](runtime::Packet) is `Send` but
+//!   never `Sync`.
 //! - **Backpressure, not growth.** A full queue refuses or waits.
-//! - **Waiting never spins.** [`MemoryPool::acquire`], [`Input::recv`] and
-//!   [`Output::send`] sleep until woken, under any executor.
+//! - **Waiting never spins.** [`MemoryPool::acquire`](runtime::MemoryPool::acquire),
+//!   [`Input::recv`](runtime::Input::recv) and [`Output::send`](runtime::Output::send)
+//!   sleep until woken, under any executor.
 //!
 //! ```
-//! use hsp_sdk::{EegPacket, MemoryPool, PlanarBlock, StageQueue};
+//! use hsp_sdk::{EegPacket, PlanarBlock};
+//! use hsp_sdk::runtime::{MemoryPool, StageQueue};
 //!
 //! let pool = MemoryPool::with_init(4, |_| EegPacket::with_capacity(8, 32));
 //! let (mut tx, mut rx) = StageQueue::new(4).split();
@@ -133,13 +137,64 @@ pub use data::{
     EVENT_LABEL_CAPACITY, EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket,
     PacketKind, PlanarBlock, ShapeError, SpectrumScale,
 };
-pub use packet::Packet;
-pub use pipeline_data::PipelineData;
-pub use polled_queue::{PolledConsumer, PolledProducer, PolledQueue};
-pub use pool::{MemoryPool, PoolStats};
-pub use queue::{Input, Output, PushError, QueueConsumer, QueueProducer, SendError, StageQueue};
 
-pub use abi::{ConfigType, Outcome, PacketMut, PacketRef, StreamFormat};
+pub use abi::{ConfigType, Outcome, PacketRef, StreamFormat};
 pub use config::{ConfigSpec, ConfigValue, NoConfig, StageConfig, parse_config};
 pub use control::{ControlContext, ControlStage};
-pub use stage::{DataPlaneStage, NoPacket, PacketTag, PortPacket, Stage, StageError};
+pub use stage::{NoPacket, PacketTag, PortPacket, Stage, StageError};
+
+/// Everything a stage's code names, in one import:
+/// `use hsp_sdk::prelude::*;`.
+///
+/// ```
+/// use hsp_sdk::prelude::*;
+///
+/// #[derive(serde::Deserialize, StageConfig)]
+/// #[serde(deny_unknown_fields)]
+/// pub struct HalfConfig {}
+///
+/// /// Halves every sample.
+/// pub struct Half;
+///
+/// impl Stage for Half {
+///     const KIND: &'static str = "half";
+///     const DOC: &'static str = "Halves every sample.";
+///     type Config = HalfConfig;
+///     type Input = EegPacket;
+///     type Output = EegPacket;
+///
+///     fn new(_: HalfConfig, _: Option<&StreamFormat>) -> Result<Self, StageError> {
+///         Ok(Half)
+///     }
+///
+///     fn process(&mut self, input: Option<&EegPacket>, output: &mut EegPacket) -> Result<Outcome, StageError> {
+///         let Some(input) = input else { return Ok(Outcome::NoOutput) };
+///         output.copy_from(input).map_err(|e| StageError::new(e.to_string()))?;
+///         output.values_mut().iter_mut().for_each(|s| *s *= 0.5);
+///         Ok(Outcome::Emitted)
+///     }
+/// }
+/// ```
+pub mod prelude {
+    pub use crate::{
+        ConfigType, ConfigValue, ControlContext, ControlStage, EegPacket, Event, FeaturePacket,
+        FftPacket, FilteredEegPacket, NoConfig, NoPacket, Outcome, PacketKind, PacketRef,
+        PlanarBlock, PortPacket, SpectrumScale, Stage, StageConfig, StageError, StreamFormat,
+    };
+}
+
+/// The machinery the host runs stages with: packets' pools and handles, the
+/// queues between stages, the tagged item an edge carries, and the
+/// object-safe stage the host drives. A plugin never needs these; tests and
+/// tools that drive stages by hand do.
+pub mod runtime {
+    pub use crate::abi::PacketMut;
+    pub use crate::packet::Packet;
+    pub use crate::pipeline_data::PipelineData;
+    pub use crate::polled_queue::{PolledConsumer, PolledProducer, PolledQueue};
+    pub use crate::pool::{MemoryPool, PoolStats};
+    pub use crate::queue::{
+        Input, Output, PushError, QueueConsumer, QueueProducer, SendError, StageQueue,
+    };
+    pub use crate::stage::DataPlaneStage;
+}

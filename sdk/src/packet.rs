@@ -5,7 +5,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
-/// One slot of a [`MemoryPool`](crate::MemoryPool), owned exclusively.
+/// One slot of a [`MemoryPool`](crate::runtime::MemoryPool), owned exclusively.
 ///
 /// **Guarantees.** A packet is the only way to reach its slot while it lives;
 /// dropping it (normally, during a panic's unwinding, or inside a queue that
@@ -17,13 +17,13 @@ use std::ptr::NonNull;
 ///
 /// ```compile_fail
 /// fn needs_sync<S: Sync>() {}
-/// needs_sync::<hsp_sdk::Packet<u32>>();
+/// needs_sync::<hsp_sdk::runtime::Packet<u32>>();
 /// ```
 ///
 /// It derefs to `T`:
 ///
 /// ```
-/// use hsp_sdk::MemoryPool;
+/// use hsp_sdk::runtime::MemoryPool;
 ///
 /// let pool: MemoryPool<u64> = MemoryPool::new(1);
 /// let mut count = pool.try_acquire().unwrap();

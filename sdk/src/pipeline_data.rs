@@ -15,7 +15,8 @@ macro_rules! pipeline_data {
         /// packet to its pool.
         ///
         /// ```
-        /// use hsp_sdk::{EegPacket, MemoryPool, PacketKind, PipelineData, PlanarBlock};
+        /// use hsp_sdk::{EegPacket, PacketKind, PlanarBlock};
+        /// use hsp_sdk::runtime::{MemoryPool, PipelineData};
         ///
         /// let pool = MemoryPool::with_init(1, |_| EegPacket::with_capacity(4, 16));
         /// let item = PipelineData::RawEeg(pool.try_acquire().unwrap());

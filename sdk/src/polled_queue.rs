@@ -8,7 +8,7 @@ use crate::sync::{Arc, AtomicBool, Ordering, RingBuffer, RingConsumer, RingProdu
 /// it, so pushing and popping cost what `rtrb` costs, with no atomic
 /// read-modify-write to announce them.
 ///
-/// **Guarantees.** As [`StageQueue`](crate::StageQueue) for capacity,
+/// **Guarantees.** As [`StageQueue`](crate::runtime::StageQueue) for capacity,
 /// ordering and close-and-drain: once the producer is gone the consumer
 /// drains what was pushed, then [`is_finished`](PolledConsumer::is_finished);
 /// a dropped consumer drops what is queued at once (packets go home) and
@@ -16,7 +16,7 @@ use crate::sync::{Arc, AtomicBool, Ordering, RingBuffer, RingConsumer, RingProdu
 /// waiting methods at all, so a polled edge cannot be awaited by mistake.
 ///
 /// ```
-/// use hsp_sdk::PolledQueue;
+/// use hsp_sdk::runtime::PolledQueue;
 ///
 /// let (mut tx, mut rx) = PolledQueue::new(2);
 /// tx.push(1).unwrap();

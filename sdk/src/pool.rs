@@ -34,7 +34,7 @@ use std::ptr::NonNull;
 /// # Example
 ///
 /// ```
-/// use hsp_sdk::MemoryPool;
+/// use hsp_sdk::runtime::MemoryPool;
 ///
 /// let pool: MemoryPool<[f32; 32]> = MemoryPool::new(2);
 /// let mut block = pool.try_acquire().expect("a fresh pool is full");
@@ -95,7 +95,8 @@ impl<T> MemoryPool<T> {
     /// If `capacity` is 0 or more than 2^31.
     ///
     /// ```
-    /// use hsp_sdk::{EegPacket, MemoryPool, PlanarBlock};
+    /// use hsp_sdk::{EegPacket, PlanarBlock};
+    /// use hsp_sdk::runtime::MemoryPool;
     ///
     /// let pool = MemoryPool::with_init(8, |_| EegPacket::with_capacity(32, 16));
     /// assert_eq!(pool.try_acquire().unwrap().capacity(), 32 * 16);

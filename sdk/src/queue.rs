@@ -17,7 +17,7 @@ use std::fmt;
 /// a busy loop; the non-waiting side pays one fence and one load.
 ///
 /// ```
-/// use hsp_sdk::{StageQueue, PushError};
+/// use hsp_sdk::runtime::{StageQueue, PushError};
 ///
 /// let mut queue = StageQueue::new(2);
 /// queue.push(1).unwrap();

@@ -6,7 +6,7 @@
 //! deadlock it reports.
 #![cfg(loom)]
 
-use hsp_sdk::{Input, MemoryPool, Output, StageQueue};
+use hsp_sdk::runtime::{Input, MemoryPool, Output, StageQueue};
 use loom::future::block_on;
 use loom::sync::Arc;
 use loom::thread;

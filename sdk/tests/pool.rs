@@ -1,6 +1,7 @@
 //! Every packet comes home, on every path; waiters are all served.
 
-use hsp_sdk::{EegPacket, MemoryPool, PipelineData, PlanarBlock, StageQueue};
+use hsp_sdk::runtime::{MemoryPool, PipelineData, StageQueue};
+use hsp_sdk::{EegPacket, PlanarBlock};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
@@ -57,7 +58,10 @@ fn packets_inside_a_dropped_consumer_come_home_at_once() {
     // The producer is still alive: the consumer's drop drained the queue.
     assert_eq!(pool.available(), 8);
     let refused = tx.push(PipelineData::RawEeg(pool.try_acquire().unwrap()));
-    assert!(matches!(refused, Err(hsp_sdk::PushError::Closed(_))));
+    assert!(matches!(
+        refused,
+        Err(hsp_sdk::runtime::PushError::Closed(_))
+    ));
     drop(refused);
     assert_eq!(pool.available(), 8);
 }

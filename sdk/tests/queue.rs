@@ -1,6 +1,6 @@
 //! Queue semantics: backpressure, close-and-drain, async and blocking waits.
 
-use hsp_sdk::{Input, Output, PushError, StageQueue};
+use hsp_sdk::runtime::{Input, Output, PushError, StageQueue};
 use std::thread;
 use std::time::Duration;
 
@@ -80,7 +80,8 @@ async fn recv_wakes_when_the_producer_goes() {
 }
 
 mod polled {
-    use hsp_sdk::{EegPacket, MemoryPool, PlanarBlock, PolledQueue, PushError};
+    use hsp_sdk::runtime::{MemoryPool, PolledQueue, PushError};
+    use hsp_sdk::{EegPacket, PlanarBlock};
 
     #[test]
     fn full_then_drained_then_finished() {

@@ -3,7 +3,8 @@
 //! Its own test binary: the counting allocator is global to the process; it
 //! counts per thread, so the harness and other tests do not disturb it.
 
-use hsp_sdk::{EegPacket, MemoryPool, PipelineData, PlanarBlock, StageQueue};
+use hsp_sdk::runtime::{MemoryPool, PipelineData, StageQueue};
+use hsp_sdk::{EegPacket, PlanarBlock};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 

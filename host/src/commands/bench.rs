@@ -13,7 +13,8 @@
 use crate::graph::parse_pipeline;
 use crate::registry::PluginRegistry;
 use crate::runtime::DataPlane;
-use hsp_sdk::{DataPlaneStage, EegPacket, MemoryPool, Outcome, PacketMut, PacketRef, PortPacket};
+use hsp_sdk::runtime::{DataPlaneStage, MemoryPool, PacketMut};
+use hsp_sdk::{EegPacket, Outcome, PacketRef, PortPacket};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -9,7 +9,8 @@
 //! chain of thousands of stages overflows the data-plane thread's stack.
 
 use super::report::{Issue, Span};
-use hsp_sdk::{Event, PacketKind, PipelineData, StreamFormat};
+use hsp_sdk::runtime::PipelineData;
+use hsp_sdk::{Event, PacketKind, StreamFormat};
 use std::mem::size_of;
 
 /// The most stages one pipeline may have.

@@ -8,7 +8,8 @@
 //! plane, so a slow control stage cannot starve the data plane of packets.
 
 use super::packets::{OutputPool, copy_into};
-use hsp_sdk::{Input, PipelineData, QueueConsumer, QueueProducer, StageQueue, StreamFormat};
+use hsp_sdk::StreamFormat;
+use hsp_sdk::runtime::{Input, PipelineData, QueueConsumer, QueueProducer, StageQueue};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -87,7 +88,8 @@ impl TapReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hsp_sdk::{EegPacket, MemoryPool, PacketKind, PlanarBlock};
+    use hsp_sdk::runtime::MemoryPool;
+    use hsp_sdk::{EegPacket, PacketKind, PlanarBlock};
 
     #[test]
     fn a_tap_copies_until_the_control_plane_falls_behind_then_counts_drops() {

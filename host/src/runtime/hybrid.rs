@@ -8,8 +8,8 @@ use super::control_plane::{BridgeCount, ControlPlane, ControlSpec, ParamRequest}
 use super::data_plane::{DataPlane, DataPlaneError, DataPlaneLink, DataPlaneReport, Retired};
 use super::run_flags::{Progress, RunFlags, Watchdog};
 use crate::graph::{PipelineGraph, StageRecipe, StageType};
-use hsp_sdk::Input;
 use hsp_sdk::abi::FfiControlStageBox;
+use hsp_sdk::runtime::Input;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread::{JoinHandle, Thread};

@@ -2,10 +2,8 @@
 //! glue between `PipelineData` (what travels edges) and the ABI's borrowed
 //! `PacketRef` / `PacketMut` (what a stage sees for one call).
 
-use hsp_sdk::{
-    MemoryPool, PacketKind, PacketMut, PacketRef, PacketTag, PipelineData, PlanarBlock, PoolStats,
-    PortPacket, StreamFormat,
-};
+use hsp_sdk::runtime::{MemoryPool, PacketMut, PipelineData, PoolStats};
+use hsp_sdk::{PacketKind, PacketRef, PacketTag, PlanarBlock, PortPacket, StreamFormat};
 
 /// Everything here that goes kind by kind, from the SDK's kind table.
 macro_rules! per_kind {

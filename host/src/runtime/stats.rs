@@ -2,7 +2,7 @@
 //! table printed at exit and every `--stats-interval`.
 
 use hdrhistogram::Histogram;
-use hsp_sdk::PoolStats;
+use hsp_sdk::runtime::PoolStats;
 use std::fmt::Write as _;
 
 /// Counters of one stage. Histograms are allocated up front; recording into

@@ -32,8 +32,8 @@ use abi_stable::StableAbi;
 /// `/// doc line` then `Variant(Type) = "name";`, in ABI order.
 ///
 /// The SDK builds every per-kind listing from it: [`PacketKind`] and its
-/// names, [`PipelineData`](crate::PipelineData), the ABI's
-/// [`PacketRef`](crate::PacketRef) and [`PacketMut`](crate::PacketMut), and
+/// names, [`PipelineData`](crate::runtime::PipelineData), the ABI's
+/// [`PacketRef`](crate::PacketRef) and [`PacketMut`](crate::runtime::PacketMut), and
 /// each type's [`PacketTag`](crate::PacketTag); the host builds its
 /// per-kind pools and copies from it. Adding a kind is one row here, plus its
 /// packet type (`#[repr(C)]`, `StableAbi`, with a `timestamp_ns` field) and
@@ -43,7 +43,8 @@ use abi_stable::StableAbi;
 /// `Type` is the type's name at the crate root (`hsp_sdk::Type`).
 ///
 /// ```
-/// use hsp_sdk::{PacketKind, PipelineData};
+/// use hsp_sdk::PacketKind;
+/// use hsp_sdk::runtime::PipelineData;
 ///
 /// // A callback sees each row; this one lists the names, and counts the
 /// // items of each kind.

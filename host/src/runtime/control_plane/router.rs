@@ -5,7 +5,7 @@
 use super::ControlCounters;
 use super::bump;
 use crate::runtime::packets::{OutputPool, copy_into};
-use hsp_sdk::PipelineData;
+use hsp_sdk::runtime::PipelineData;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;

@@ -6,8 +6,8 @@ use super::router::{ControlMessage, Router};
 use super::{ControlCounters, ControlSpec, ParamRequest, bump};
 use crate::graph::OnError;
 use crate::runtime::packets::{OutputPool, as_input};
-use hsp_sdk::PipelineData;
 use hsp_sdk::abi::{ControlOutputs, FfiControlStageBox};
+use hsp_sdk::runtime::PipelineData;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 

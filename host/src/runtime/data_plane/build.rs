@@ -10,7 +10,7 @@ use crate::graph::{PipelineGraph, StageNode, StageType};
 use crate::runtime::bridge::{self, TapReceiver};
 use crate::runtime::packets::OutputPool;
 use crate::runtime::run_flags::Progress;
-use hsp_sdk::{PolledQueue, StageQueue};
+use hsp_sdk::runtime::{PolledQueue, StageQueue};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -5,8 +5,8 @@
 use super::DataPlane;
 use crate::graph::StageRecipe;
 use crate::runtime::bridge::Tap;
-use hsp_sdk::DataPlaneStage;
 use hsp_sdk::abi::FfiStageBox;
+use hsp_sdk::runtime::DataPlaneStage;
 use std::time::Instant;
 
 /// Commands in flight at once; the control plane waits for room.

@@ -2,7 +2,7 @@
 //! full-queue policy.
 
 use crate::graph::EdgePolicy;
-use hsp_sdk::{PipelineData, PolledConsumer, PolledProducer};
+use hsp_sdk::runtime::{PipelineData, PolledConsumer, PolledProducer};
 
 /// An edge between two data-plane stages. Both ends are driven by this
 /// thread, which polls, so the queue needs no wake-ups (`PolledQueue`).
@@ -33,8 +33,8 @@ pub(super) fn push(edge: &mut Edge, item: PipelineData) -> Result<(), PipelineDa
             edge.pushed += 1;
             Ok(())
         }
-        Err(hsp_sdk::PushError::Closed(_)) => Ok(()),
-        Err(hsp_sdk::PushError::Full(item)) => match edge.policy {
+        Err(hsp_sdk::runtime::PushError::Closed(_)) => Ok(()),
+        Err(hsp_sdk::runtime::PushError::Full(item)) => match edge.policy {
             EdgePolicy::Block => Err(item),
             EdgePolicy::DropOldest => {
                 // Both ends of a data-plane edge live on this thread, so the
@@ -56,7 +56,8 @@ pub(super) fn push(edge: &mut Edge, item: PipelineData) -> Result<(), PipelineDa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hsp_sdk::{Event, MemoryPool, PolledQueue};
+    use hsp_sdk::Event;
+    use hsp_sdk::runtime::{MemoryPool, PolledQueue};
 
     fn edge(capacity: usize, policy: EdgePolicy) -> Edge {
         let (producer, consumer) = PolledQueue::new(capacity);

@@ -6,7 +6,8 @@ use super::stage::{RunningStage, misshapen};
 use super::{DataPlane, DataPlaneError};
 use crate::graph::{BuildError, OnError};
 use crate::runtime::packets::{as_input, as_output, bypass_into};
-use hsp_sdk::{DataPlaneStage, Outcome, PacketMut, PipelineData};
+use hsp_sdk::Outcome;
+use hsp_sdk::runtime::{DataPlaneStage, PacketMut, PipelineData};
 
 impl DataPlane {
     /// Applies stage `index`'s `on_error` policy to a failed call on

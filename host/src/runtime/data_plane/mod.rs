@@ -28,7 +28,9 @@ use super::bridge::TapReceiver;
 use super::run_flags::{Progress, RunFlags};
 use crate::graph::{IdleStrategy, StageNode};
 use edge::Edge;
-use hsp_sdk::{DataPlaneStage, PolledConsumer, PolledProducer, QueueConsumer, QueueProducer};
+use hsp_sdk::runtime::{
+    DataPlaneStage, PolledConsumer, PolledProducer, QueueConsumer, QueueProducer,
+};
 use report::WarmUp;
 use stage::RunningStage;
 use std::sync::Arc;

@@ -7,8 +7,8 @@ use crate::graph::StageRecipe;
 use crate::runtime::bridge::Tap;
 use crate::runtime::packets::{OutputPool, shape_fits, shape_of};
 use crate::runtime::stats::{SourcePace, StageStats};
-use hsp_sdk::PipelineData;
 use hsp_sdk::abi::FfiStageBox;
+use hsp_sdk::runtime::PipelineData;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(super) struct RunningStage {

@@ -5,7 +5,8 @@ use super::edge::push;
 use super::stage::{misshapen, timed, unix_now_ns};
 use super::{DataPlane, DataPlaneError};
 use crate::runtime::packets::{as_input, as_output, copy_into};
-use hsp_sdk::{DataPlaneStage, Outcome, PacketMut, PacketRef, PipelineData};
+use hsp_sdk::runtime::{DataPlaneStage, PacketMut, PipelineData};
+use hsp_sdk::{Outcome, PacketRef};
 use std::time::Instant;
 
 /// Direct hand-offs nest one stack frame group per stage; past this depth a
