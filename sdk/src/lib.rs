@@ -123,6 +123,7 @@ mod control;
 pub mod data;
 #[doc(hidden)]
 pub mod export;
+mod export_plugin;
 pub mod line_file;
 mod packet;
 mod pipeline_data;

@@ -8,6 +8,7 @@
 //! run`: a pool of 2^20 packets of 1024 channels asks for ~128 GiB, and a
 //! chain of thousands of stages overflows the data-plane thread's stack.
 
+use super::memory_limit::{MEMORY_LIMIT_ENV, MemoryLimit};
 use super::report::{Issue, Span};
 use hsp_sdk::runtime::PipelineData;
 use hsp_sdk::{Event, PacketKind, StreamFormat};
@@ -27,20 +28,12 @@ pub(crate) const MAX_STAGES: usize = 1024;
 ///
 /// The data plane hands a packet straight to a consumer that can take it
 /// (one that works in place, or a sink) with a nested call. Before the
-/// runtime bounded that nesting (at 32 hand-offs, `runtime/data_plane.rs`),
+/// runtime bounded that nesting (at 32 hand-offs, `runtime/data_plane/step.rs`),
 /// an unoptimised build overflowed the thread's 2 MiB stack between 800 and
 /// 900 stages of `passthrough` or `gain` (about 2.4 KiB a stage). The limit
 /// stays as a second line of defence, with a margin of three, and is far
 /// beyond real pipelines.
 pub(crate) const MAX_DEPTH: usize = 256;
-
-/// The environment variable that sets the memory limit, in MiB, for files
-/// without `[pipeline] memory_limit_mb`.
-pub const MEMORY_LIMIT_ENV: &str = "HSP_MEMORY_LIMIT_MB";
-
-/// The memory limit when neither the file nor the environment sets one and
-/// the machine's memory cannot be read: 4 GiB.
-const FALLBACK_LIMIT_BYTES: u64 = 4 << 30;
 
 /// Packets a bridge to the control plane preallocates per data-plane stage
 /// that control stages read (its queue of 32, plus the packet being
@@ -56,114 +49,6 @@ const SLOT_OVERHEAD: u64 = 64;
 
 /// Bytes per queued message on a control stage's channel, rounded up.
 const CONTROL_MESSAGE_BYTES: u64 = 64;
-
-/// Which limit applies, and where it came from (for the message).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct MemoryLimit {
-    /// In bytes.
-    pub bytes: u64,
-    /// Where it was set.
-    pub source: LimitSource,
-}
-
-/// Where a [`MemoryLimit`] was set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LimitSource {
-    /// `[pipeline] memory_limit_mb` in the file.
-    File,
-    /// [`MEMORY_LIMIT_ENV`].
-    Environment,
-    /// Half of the machine's memory (or of the cgroup's limit, if lower).
-    HalfOfMemory,
-    /// [`FALLBACK_LIMIT_BYTES`]: the machine's memory could not be read.
-    Fallback,
-}
-
-impl MemoryLimit {
-    /// The limit for a file with `memory_limit_mb` (MiB) if it sets one:
-    /// the file's own key, else [`MEMORY_LIMIT_ENV`], else half of this
-    /// machine's memory. `Err` when the environment variable is not a
-    /// whole number of MiB from 1 up.
-    pub(crate) fn resolve(file_mb: Option<usize>) -> Result<Self, String> {
-        if let Some(mb) = file_mb {
-            return Ok(Self {
-                bytes: mib(mb as u64),
-                source: LimitSource::File,
-            });
-        }
-        if let Some(value) = std::env::var_os(MEMORY_LIMIT_ENV) {
-            let text = value.to_string_lossy();
-            return match text.trim().parse::<u64>() {
-                Ok(mb) if mb >= 1 => Ok(Self {
-                    bytes: mib(mb),
-                    source: LimitSource::Environment,
-                }),
-                _ => Err(format!(
-                    "{MEMORY_LIMIT_ENV}={:?} is not a memory limit: give a whole number of MiB, from 1",
-                    shorten(&text, 40)
-                )),
-            };
-        }
-        Ok(match machine_memory() {
-            Some(bytes) => Self {
-                bytes: bytes / 2,
-                source: LimitSource::HalfOfMemory,
-            },
-            None => Self {
-                bytes: FALLBACK_LIMIT_BYTES,
-                source: LimitSource::Fallback,
-            },
-        })
-    }
-
-    fn describe(&self) -> String {
-        let size = bytes_text(self.bytes);
-        match self.source {
-            LimitSource::File => format!("the file's `memory_limit_mb` of {size}"),
-            LimitSource::Environment => format!("the limit of {size} set by {MEMORY_LIMIT_ENV}"),
-            LimitSource::HalfOfMemory => {
-                format!("the default limit of {size} (half of this machine's memory)")
-            }
-            LimitSource::Fallback => format!("the default limit of {size}"),
-        }
-    }
-}
-
-fn mib(mb: u64) -> u64 {
-    mb.saturating_mul(1 << 20)
-}
-
-/// The machine's memory in bytes: `MemTotal` from `/proc/meminfo`, or the
-/// cgroup's memory limit when that is lower (in a container). `None` when
-/// neither can be read.
-fn machine_memory() -> Option<u64> {
-    let total = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| mem_total(&text));
-    let cgroup = [
-        "/sys/fs/cgroup/memory.max",
-        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-    ]
-    .iter()
-    .filter_map(|path| std::fs::read_to_string(path).ok())
-    .filter_map(|text| text.trim().parse::<u64>().ok())
-    .min();
-    match (total, cgroup) {
-        (Some(total), Some(cgroup)) => Some(total.min(cgroup)),
-        (total, cgroup) => total.or(cgroup),
-    }
-}
-
-/// `MemTotal` of a `/proc/meminfo` text, in bytes.
-fn mem_total(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let mut words = line["MemTotal:".len()..].split_whitespace();
-    let value: u64 = words.next()?.parse().ok()?;
-    match words.next() {
-        Some("kB") | None => value.checked_mul(1024),
-        Some(_) => None,
-    }
-}
 
 /// What the memory estimate needs to know of one stage (indices are the
 /// stages' positions in the file).
@@ -441,6 +326,7 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::memory_limit::LimitSource;
 
     fn eeg(channels: u32, samples: u32) -> StreamFormat {
         StreamFormat::eeg(
@@ -591,19 +477,5 @@ mod tests {
         assert_eq!(depth[10], 11);
         assert_eq!(depth[11], 0, "control stages do not count");
         assert_eq!(depth[12], 2);
-    }
-
-    #[test]
-    fn meminfo_and_sizes_read_and_print() {
-        assert_eq!(
-            mem_total("MemTotal:       24576000 kB\nMemFree: 1 kB\n"),
-            Some(24576000 * 1024)
-        );
-        assert_eq!(mem_total("nothing"), None);
-        assert_eq!(bytes_text(512), "512 bytes");
-        assert_eq!(bytes_text(1536), "1.5 KiB");
-        assert_eq!(bytes_text(128 << 30), "128.0 GiB");
-        assert_eq!(shorten("abcdef", 3), "abc…");
-        assert_eq!(shorten("abc", 3), "abc");
     }
 }

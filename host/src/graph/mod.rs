@@ -8,7 +8,8 @@
 //!   on its own), `config_check.rs` (its config), `ids.rs` (what `inputs`
 //!   names), `inputs.rs` (edges and planes), `packet_types.rs` (types along
 //!   edges), `order.rs` (run order, cycles, chain depth), `formats.rs`
-//!   (negotiation), `limits.rs` (what the runtime can hold);
+//!   (negotiation), `limits.rs` (what the runtime can hold, against
+//!   `memory_limit.rs`'s limit);
 //! - the result: `build.rs` makes the graph; `report.rs` tells the problems.
 //!
 //! A file with problems yields every problem at once, each as a
@@ -26,6 +27,7 @@ mod formats;
 mod ids;
 mod inputs;
 mod limits;
+mod memory_limit;
 pub mod model;
 mod order;
 mod packet_types;
@@ -37,7 +39,7 @@ mod report;
 mod stage;
 mod validate;
 
-pub use limits::MEMORY_LIMIT_ENV;
+pub use memory_limit::MEMORY_LIMIT_ENV;
 pub use model::{
     EdgePolicy, IdleStrategy, InputEdge, Location, OnError, PipelineGraph, PipelineSettings,
     StageNode, StageType, describe_format,
