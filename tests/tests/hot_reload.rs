@@ -225,6 +225,18 @@ fn editing_a_control_stage_restarts_only_it_and_an_invalid_edit_keeps_the_old_gr
         .collect();
     assert!(stamps.windows(2).all(|w| w[0] < w[1]), "rows in time order");
     assert!(log.contains("control alpha_high (threshold)"), "{log}");
+    // The stats count the reload, apart from restarts after errors.
+    let row = |id: &str| {
+        log.lines()
+            .find(|l| l.contains(&format!("control {id} (threshold)")))
+            .unwrap_or_else(|| panic!("no row for {id} in:\n{log}"))
+            .to_string()
+    };
+    assert!(
+        row("alpha_high").ends_with("0 restart(s) after errors, 1 reload(s)"),
+        "{log}"
+    );
+    assert!(row("beta_high").ends_with("0 reload(s)"), "{log}");
 }
 
 #[test]

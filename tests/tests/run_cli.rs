@@ -267,6 +267,85 @@ inputs = ["eeg"]
 }
 
 #[test]
+fn throughput_is_per_source_packet_and_the_signal_against_the_wall_clock() {
+    // One source fanned out to two sinks: each block is delivered twice,
+    // but it is one packet of data.
+    let dir = scratch_dir("throughput");
+    let pipeline = write_pipeline(
+        &dir,
+        "fan.toml",
+        r#"
+[[stage]]
+id = "eeg"
+plugin = "synth"
+[stage.config]
+realtime = false
+samples = 3200
+
+[[stage]]
+id = "a"
+plugin = "null_sink"
+inputs = ["eeg"]
+
+[[stage]]
+id = "b"
+plugin = "null_sink"
+inputs = ["eeg"]
+"#,
+    );
+    let output = run_in(&dir, &pipeline, &[]);
+    let report = stderr(&output);
+    assert!(output.status.success(), "{report}");
+    // 3200 samples in blocks of 32: 100 source packets, 200 deliveries.
+    assert!(
+        report.contains("throughput: 100 source packet(s) in "),
+        "{report}"
+    );
+    assert!(report.contains("(200 delivered into sinks)"), "{report}");
+    // 3200 samples at 250 Hz: 12.8 s of signal, unpaced: far faster than real time.
+    let signal = report
+        .lines()
+        .find(|l| l.contains("signal: 12.8 s of data in "))
+        .unwrap_or_else(|| panic!("no signal line in:\n{report}"));
+    let factor: f64 = signal
+        .rsplit(": ")
+        .next()
+        .and_then(|t| t.strip_suffix("x real time"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no factor in `{signal}`"));
+    assert!(factor > 1.0, "{signal}");
+}
+
+#[test]
+fn a_source_without_a_wall_clock_gets_no_latency_figure() {
+    // counter_source stamps its packets from 0, not from the wall clock.
+    let dir = scratch_dir("no-clock");
+    let pipeline = write_pipeline(
+        &dir,
+        "counter.toml",
+        r#"
+[[stage]]
+id = "count"
+plugin = "counter_source"
+[stage.config]
+packets = 200
+
+[[stage]]
+id = "sink"
+plugin = "null_sink"
+inputs = ["count"]
+"#,
+    );
+    let output = run_in(&dir, &pipeline, &[]);
+    let report = stderr(&output);
+    assert!(output.status.success(), "{report}");
+    assert!(
+        report.contains("latency source -> sink: n/a (the source stamps no wall-clock time)"),
+        "{report}"
+    );
+}
+
+#[test]
 fn an_invalid_pipeline_exits_2_and_runs_nothing() {
     let dir = scratch_dir("invalid-run");
     let pipeline = write_pipeline(

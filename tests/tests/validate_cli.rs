@@ -143,7 +143,7 @@ id = "watch"
 plugin = "threshold"
 stage_type = "control"
 inputs = ["bands.out"]
-queue = {{ capacity = 4, policy = "drop_oldest", decimate = 2 }}
+queue = {{ capacity = 4, decimate = 2 }}
 on_error = "restart"
 [stage.config]
 level = 0.5
@@ -162,6 +162,35 @@ path = "events.jsonl"
         stdout(&output).starts_with(&format!("{file}: ok (6 stages:")),
         "{}",
         stdout(&output)
+    );
+}
+
+#[test]
+fn a_policy_on_a_control_stage_input_is_refused_at_its_place() {
+    // The control plane drops the newest message when a control stage is
+    // behind, whatever the file says: a `policy` there would be a lie.
+    let (file, errors) = invalid(
+        "control-policy",
+        &format!(
+            r#"{BAND_POWERS}
+[[stage]]
+id = "watch"
+plugin = "threshold"
+inputs = ["bands"]
+queue = {{ capacity = 4, policy = "drop_oldest" }}
+[stage.config]
+level = 0.5
+"#
+        ),
+    );
+    assert_error(
+        &errors,
+        &file,
+        (27, 34),
+        "stage `watch` is a control stage; its inputs always drop the newest message when it falls behind (counted), so `policy` does not apply",
+        Some(
+            "remove `policy`; `capacity` sets how far behind it may fall, `decimate` thins its input",
+        ),
     );
 }
 

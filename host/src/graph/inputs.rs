@@ -105,6 +105,23 @@ impl StageInputs<'_, '_> {
             );
         }
 
+        if let (StageType::Control, Some(policy)) = (
+            stage_type,
+            stage.queue.as_ref().and_then(|q| q.policy.as_ref()),
+        ) {
+            // The control plane never slows its producers: a control stage
+            // that falls behind loses the newest messages (counted), so a
+            // `policy` here would promise what does not happen.
+            issues.push(
+                Issue::new(
+                    policy.span(),
+                    format!(
+                        "stage {name} is a control stage; its inputs always drop the newest message when it falls behind (counted), so `policy` does not apply"
+                    ),
+                )
+                .hint("remove `policy`; `capacity` sets how far behind it may fall, `decimate` thins its input"),
+            );
+        }
         if let (StageType::DataPlane, Some(decimate)) = (
             stage_type,
             stage.queue.as_ref().and_then(|q| q.decimate.as_ref()),

@@ -18,7 +18,7 @@ use super::parse_values::{
     read_inputs, read_queue, sorted, string, unknown_key,
 };
 use super::raw::{RawConfig, RawPipeline, RawStage};
-use super::report::{Issue, Span, shown_id};
+use super::report::{Issue, LineIndex, Span, shown_id};
 use std::borrow::Cow;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -123,7 +123,106 @@ fn syntax_issue(text: &str, error: &toml::de::Error) -> Issue {
             Some(c) => format!("`{}`", c.escape_debug()),
         },
     };
-    Issue::new(span, format!("invalid TOML: {message}; found {found}"))
+    let issue = format!("invalid TOML: {message}; found {found}");
+    // A list or inline table left open is noticed where the next value
+    // begins, often lines later: point at the bracket that was never closed.
+    match unclosed_bracket(text) {
+        Some(open) if line_of(text, open) < line_of(text, start) => {
+            let noticed = LineIndex::new(text).location(start);
+            let bracket = &text[open..open + 1];
+            Issue::new(
+                open..open + 1,
+                format!("invalid TOML: this `{bracket}` is never closed"),
+            )
+            .hint(format!(
+                "the parser noticed at line {}, column {}: {message}; found {found}",
+                noticed.line, noticed.column
+            ))
+        }
+        _ => Issue::new(span, issue),
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count()
+}
+
+/// The first `[` or `{` of a value (not a table header) that is still open
+/// at the end of `text`, skipping strings and comments; `None` when every
+/// one is closed.
+fn unclosed_bracket(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut open: Vec<usize> = Vec::new();
+    let mut at_line_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let rest = &bytes[i..];
+        match bytes[i] {
+            b'\n' => {
+                at_line_start = true;
+                i += 1;
+                continue;
+            }
+            b' ' | b'\t' | b'\r' => {
+                i += 1;
+                continue;
+            }
+            b'#' => {
+                i = line_end(bytes, i);
+                continue;
+            }
+            b'[' if at_line_start && open.is_empty() => {
+                // A table header: its own line.
+                i = line_end(bytes, i);
+                continue;
+            }
+            b'[' | b'{' => open.push(i),
+            b']' | b'}' => {
+                open.pop();
+            }
+            b'"' if rest.starts_with(b"\"\"\"") => i = skip_past(bytes, i + 3, b"\"\"\"") - 1,
+            b'\'' if rest.starts_with(b"\'\'\'") => i = skip_past(bytes, i + 3, b"\'\'\'") - 1,
+            b'"' => i = skip_string(bytes, i + 1, b'"', true) - 1,
+            b'\'' => i = skip_string(bytes, i + 1, b'\'', false) - 1,
+            _ => {}
+        }
+        at_line_start = false;
+        i += 1;
+    }
+    open.first().copied()
+}
+
+/// The offset of the end of the line `i` is on (its `\n`, or the end).
+fn line_end(bytes: &[u8], i: usize) -> usize {
+    bytes[i..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |p| i + p)
+}
+
+/// The offset just past the first `needle` at or after `from` (the end of
+/// `bytes` if there is none).
+fn skip_past(bytes: &[u8], from: usize, needle: &[u8]) -> usize {
+    bytes[from.min(bytes.len())..]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map_or(bytes.len(), |p| from + p + needle.len())
+}
+
+/// The offset just past a one-line string's closing `quote` (or its line's
+/// end, where an unterminated one stops), from just inside its opening one.
+fn skip_string(bytes: &[u8], mut i: usize, quote: u8, escapes: bool) -> usize {
+    while i < bytes.len() && bytes[i] != b'\n' {
+        if escapes && bytes[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if bytes[i] == quote {
+            return i + 1;
+        }
+        i += 1;
+    }
+    i
 }
 
 const SETTINGS_KEYS: &[&str] = &[
@@ -267,7 +366,6 @@ mod tests {
     use super::*;
     use crate::graph::model::{EdgePolicy, IdleStrategy, Location};
     use crate::graph::raw::write_json_object;
-    use crate::graph::report::LineIndex;
 
     #[test]
     fn a_full_file_reads_with_spans() {
@@ -399,6 +497,34 @@ cutoff_hz = [1, 40.5]
             );
             assert_eq!(issue.span.start, "[pipeline]\nmemory_limit_mb = ".len());
         }
+    }
+
+    #[test]
+    fn a_list_left_open_is_reported_at_its_bracket_not_where_the_parser_noticed() {
+        let text = "[[stage]]\nid = \"f\"\n[stage.config]\ncutoff_hz = [1.0, 40.0\n\n[[stage]]\nid = \"g\"\n";
+        let issue = parse(text).unwrap_err();
+        assert_eq!(
+            LineIndex::new(text).location(issue.span.start),
+            Location {
+                line: 4,
+                column: 13
+            }
+        );
+        assert_eq!(issue.message, "invalid TOML: this `[` is never closed");
+        let hint = issue.hint.as_deref().unwrap_or_default();
+        assert!(
+            hint.starts_with("the parser noticed at line 6, column 1"),
+            "{hint}"
+        );
+    }
+
+    #[test]
+    fn a_missing_comma_inside_a_closed_multi_line_list_stays_where_it_is() {
+        // Brackets in strings and comments do not count; this list closes.
+        let text = "# [ a comment\nx = [\n  \"[\", # ]\n  1\n  2\n]\n[table]\n";
+        let issue = parse(text).unwrap_err();
+        assert_eq!(LineIndex::new(text).location(issue.span.start).line, 5);
+        assert!(issue.message.contains("comma"), "{}", issue.message);
     }
 
     #[test]

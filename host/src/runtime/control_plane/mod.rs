@@ -57,6 +57,9 @@ pub struct ControlCounters {
     pub errors: AtomicU64,
     /// Rebuilds after an error (`on_error = "restart"`).
     pub restarts: AtomicU64,
+    /// Replacements by a new build while running (a saved pipeline file,
+    /// new plugin code).
+    pub reloads: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -260,6 +263,7 @@ impl ControlPlane {
             return self.start_stage(spec, stage);
         };
         let mut old = self.tasks.remove(position);
+        bump(&old.counters.reloads);
         if let Some(cancel) = old.cancel.take() {
             let _ = cancel.send(());
         }
@@ -336,7 +340,7 @@ impl ControlPlane {
             }
             let c = &task.counters;
             table.push_str(&format!(
-                "  control {} ({}): {} in, {} dropped, {} event(s) ({} lost), {} param change(s), {} error(s), {} restart(s)\n",
+                "  control {} ({}): {} in, {} dropped, {} event(s) ({} lost), {} param change(s), {} error(s), {} restart(s) after errors, {} reload(s)\n",
                 task.spec.id,
                 task.spec.recipe.kind,
                 c.received.load(Ordering::Relaxed),
@@ -346,6 +350,7 @@ impl ControlPlane {
                 c.params.load(Ordering::Relaxed),
                 c.errors.load(Ordering::Relaxed),
                 c.restarts.load(Ordering::Relaxed),
+                c.reloads.load(Ordering::Relaxed),
             ));
             drop(task.cancel);
         }

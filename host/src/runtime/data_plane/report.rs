@@ -31,6 +31,40 @@ pub struct DataPlaneReport {
 }
 
 impl DataPlane {
+    /// What the run moved, per source packet (a fan-out delivers each
+    /// several times; the cost that matters is per packet of data), and how
+    /// much signal that was against the wall time.
+    fn throughput(&self, elapsed: Duration, delivered: u64) -> String {
+        let sources = || self.stages.iter().filter(|s| s.input_edge.is_none());
+        let emitted: u64 = sources().map(|s| s.stats.packets_out).sum();
+        if emitted == 0 {
+            return String::new();
+        }
+        let seconds = elapsed.as_secs_f64();
+        let mut text = format!(
+            "  throughput: {emitted} source packet(s) in {seconds:.3} s: {:.1} ns per source packet, {:.0} packets/s ({delivered} delivered into sinks)\n",
+            seconds * 1e9 / emitted as f64,
+            emitted as f64 / seconds
+        );
+        // The longest stream a source emitted, from its declared blocks.
+        let signal = sources()
+            .filter_map(|s| {
+                let format = s.recipe.output_format?;
+                (format.sample_rate_hz > 0.0).then(|| {
+                    s.stats.packets_out as f64 * format.values_per_channel as f64
+                        / format.sample_rate_hz
+                })
+            })
+            .fold(0.0, f64::max);
+        if signal > 0.0 && seconds > 0.0 {
+            text.push_str(&format!(
+                "  signal: {signal:.1} s of data in {seconds:.3} s of wall time: {:.1}x real time\n",
+                signal / seconds
+            ));
+        }
+        text
+    }
+
     /// The report at the end of a run that began at `started`.
     pub(super) fn final_report(
         &mut self,
@@ -49,14 +83,7 @@ impl DataPlane {
             .filter(|s| s.output_edges.is_empty())
             .map(|s| s.stats.packets_in)
             .sum();
-        if delivered > 0 {
-            let seconds = elapsed.as_secs_f64();
-            table.push_str(&format!(
-                "  throughput: {delivered} packets into sinks in {seconds:.3} s: {:.1} ns per packet, {:.0} packets/s\n",
-                seconds * 1e9 / delivered as f64,
-                delivered as f64 / seconds
-            ));
-        }
+        table.push_str(&self.throughput(elapsed, delivered));
         // Queues are drained and stages dropped: every packet is home.
         let pools_full = self
             .stages

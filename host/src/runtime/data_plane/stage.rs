@@ -32,8 +32,8 @@ pub(super) struct RunningStage {
     pub(super) finished: bool,
     pub(super) stats: StageStats,
     pub(super) first_error_logged: bool,
-    /// `process` calls so far, for sampling their timing ([`timed`]).
-    pub(super) calls: u64,
+    /// Which `process` calls are timed.
+    pub(super) sampler: CallSampler,
     /// The bridge to the control plane, if control stages read this one.
     pub(super) tap: Option<Tap>,
     /// A replacement waiting for the stage to finish its `MoreOutput` run.
@@ -62,7 +62,7 @@ impl RunningStage {
             more_output: false,
             finished: false,
             first_error_logged: false,
-            calls: 0,
+            sampler: CallSampler::new(),
             tap: None,
             replacement: None,
         }
@@ -148,14 +148,80 @@ fn misshapen_message(stage: &mut RunningStage, packet: &PipelineData) -> String 
     )
 }
 
-/// Whether call number `calls` of a stage is timed (and, for a sink, its
-/// latency sampled). Reading the clock twice costs about 50 ns here, more
-/// than a cheap stage, so calls are sampled: one in 8 for a stage's first
-/// 8192 calls (a short or slow run still gets a usable histogram), then one
-/// in 64. Within each phase the sample is uniform, so a steady stream's
-/// percentiles are unbiased.
-#[inline]
-pub(super) fn timed(calls: u64) -> bool {
-    let stride = if calls < 8192 { 8 } else { 64 };
-    calls % stride == 1
+/// Picks which calls of a stage are timed (and, for a sink, its latency
+/// sampled). Reading the clock twice costs about 50 ns here, more than a
+/// cheap stage, so calls are sampled: one in 8 on average for a stage's
+/// first 8192 calls (a short or slow run still gets a usable histogram),
+/// then one in 64.
+///
+/// The gaps between timed calls are random (uniform over 1 to twice the
+/// mean, from a xorshift generator), not a fixed stride: a stage whose work
+/// comes every k-th call (an FFT with hop 128 on 32-sample blocks works on
+/// every 4th) would otherwise be timed on the same phase of its cycle every
+/// time, and its percentiles would miss the calls that do the work.
+pub(super) struct CallSampler {
+    calls: u64,
+    next: u64,
+    state: u64,
+}
+
+impl CallSampler {
+    pub(super) fn new() -> Self {
+        Self {
+            calls: 0,
+            next: 1,
+            state: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    /// Counts one call; `true` if it is to be timed.
+    #[inline]
+    pub(super) fn tick(&mut self) -> bool {
+        self.calls += 1;
+        if self.calls != self.next {
+            return false;
+        }
+        let mean: u64 = if self.calls < 8192 { 8 } else { 64 };
+        // xorshift64: a few cycles, once per timed call.
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.next = self.calls + 1 + self.state % (2 * mean - 1);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallSampler;
+
+    #[test]
+    fn sampled_calls_do_not_lock_onto_a_periodic_stage() {
+        // A stage that works on every 4th call: a fixed stride of 8 would
+        // time the same phase forever.
+        let mut sampler = CallSampler::new();
+        let mut phases = [0u32; 4];
+        let mut timed = 0u32;
+        for call in 0..8000u32 {
+            if sampler.tick() {
+                phases[(call % 4) as usize] += 1;
+                timed += 1;
+            }
+        }
+        // About one call in 8 is timed...
+        assert!((800..1200).contains(&timed), "{timed} timed of 8000");
+        // ...and each phase gets about a quarter of them.
+        for count in phases {
+            assert!(count > timed / 8, "phases {phases:?}");
+        }
+    }
+
+    #[test]
+    fn after_warm_up_about_one_call_in_64_is_timed() {
+        let mut sampler = CallSampler::new();
+        let warm = (0..8192).filter(|_| sampler.tick()).count();
+        let later = (0..64_000).filter(|_| sampler.tick()).count();
+        assert!((800..1250).contains(&warm), "{warm}");
+        assert!((800..1250).contains(&later), "{later}");
+    }
 }

@@ -2,9 +2,10 @@
 //! packet's way on (a direct hand-off, its queue, or a fan-out of copies).
 
 use super::edge::push;
-use super::stage::{misshapen, timed, unix_now_ns};
+use super::stage::{misshapen, unix_now_ns};
 use super::{DataPlane, DataPlaneError};
 use crate::runtime::packets::{as_input, as_output, copy_into};
+use crate::runtime::stats::MAX_LATENCY_NS;
 use hsp_sdk::runtime::{DataPlaneStage, PacketMut, PipelineData};
 use hsp_sdk::{Outcome, PacketRef};
 use std::time::Instant;
@@ -74,8 +75,7 @@ impl DataPlane {
         stage.stats.packets_in += u64::from(input.is_some());
         let input_ref = input.as_ref().map_or(PacketRef::None, as_input);
         let output_mut = output.as_mut().map_or(PacketMut::None, as_output);
-        stage.calls = stage.calls.wrapping_add(1);
-        let timed = timed(stage.calls);
+        let timed = stage.sampler.tick();
         let began = timed.then(Instant::now);
         // No `leave` on the hot path: the next pass or call moves the
         // progress on, which is all the watchdog needs.
@@ -89,7 +89,9 @@ impl DataPlane {
         }
         if let (true, Some(latency), Some(item)) = (timed, &mut stage.stats.latency_ns, &input) {
             match unix_now_ns().checked_sub(item.timestamp_ns()) {
-                Some(age) => latency.saturating_record(age),
+                Some(age) if age <= MAX_LATENCY_NS => latency.saturating_record(age),
+                // Stamped before any real latency: no wall clock behind it.
+                Some(_) => stage.stats.no_clock += 1,
                 // A source faster than real time stamps data "in the future".
                 None => stage.stats.ahead_of_clock += 1,
             }
@@ -151,8 +153,7 @@ impl DataPlane {
     ) -> Result<bool, DataPlaneError> {
         let stage = &mut self.stages[index];
         stage.stats.packets_in += 1;
-        stage.calls = stage.calls.wrapping_add(1);
-        let began = timed(stage.calls).then(Instant::now);
+        let began = stage.sampler.tick().then(Instant::now);
         self.progress.enter(index);
         let result = DataPlaneStage::process_in_place(&mut stage.stage, as_output(&mut packet));
         if let Some(began) = began {
