@@ -3,7 +3,6 @@
 //! The `host` binary's library. Arrows point down only:
 //! `commands` -> `reload` -> `runtime` -> `graph` -> `registry` -> `hsp-sdk`.
 
-pub mod alloc_count;
 #[macro_use]
 pub mod console;
 pub mod commands;

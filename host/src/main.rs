@@ -10,8 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[global_allocator]
-static ALLOCATOR: hsp_host::alloc_count::CountingAllocator =
-    hsp_host::alloc_count::CountingAllocator;
+static ALLOCATOR: hsp_sdk::runtime::CountingAllocator = hsp_sdk::runtime::CountingAllocator;
 
 /// The hybrid sensor pipeline host: loads stage plugins, runs pipelines.
 #[derive(Debug, Parser)]

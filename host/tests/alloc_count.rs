@@ -1,7 +1,7 @@
 //! The counting allocator `host` installs counts per thread, so the runtime's
 //! "0 allocations after warm-up" line can be trusted.
 
-use hsp_host::alloc_count::{CountingAllocator, thread_allocations};
+use hsp_sdk::runtime::{CountingAllocator, thread_allocations};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;

@@ -362,6 +362,9 @@ pub struct PluginModule {
         kind: RStr<'_>,
         config_json: RStr<'_>,
     ) -> RResult<FfiControlStageBox, RString>,
+    /// Allocations this library's code has made on the calling thread (its
+    /// own allocator counts them; the host's cannot see them).
+    pub thread_allocations: extern "C" fn() -> u64,
 }
 
 impl RootModule for PluginModuleRef {

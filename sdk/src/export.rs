@@ -220,9 +220,7 @@ fn into_rresult<T>(result: Result<T, StageError>) -> RResult<T, RString> {
 
 #[inline]
 fn from_rresult<T>(result: RResult<T, RString>) -> Result<T, StageError> {
-    result
-        .into_result()
-        .map_err(|e| StageError::new(e.into_string()))
+    result.into_result().map_err(StageError::foreign)
 }
 
 fn parse<S: Stage>(config_json: &str) -> Result<S::Config, StageError> {

@@ -53,8 +53,21 @@ macro_rules! export_plugin {
                 output_format: hsp_plugin_output_format,
                 create_stage: hsp_plugin_create_stage,
                 create_control_stage: hsp_plugin_create_control_stage,
+                thread_allocations: hsp_plugin_thread_allocations,
             }
             .leak_into_prefix()
+        }
+
+        // The library's own allocator, counting per thread, so the host can
+        // see allocations its code makes on the data-plane thread.
+        #[cfg(not(test))]
+        #[global_allocator]
+        static HSP_PLUGIN_ALLOCATOR: $crate::runtime::CountingAllocator =
+            $crate::runtime::CountingAllocator;
+
+        #[cfg(not(test))]
+        extern "C" fn hsp_plugin_thread_allocations() -> u64 {
+            $crate::runtime::thread_allocations()
         }
 
         #[cfg(not(test))]

@@ -118,6 +118,7 @@
 extern crate self as hsp_sdk;
 
 pub mod abi;
+mod alloc_count;
 mod config;
 mod control;
 pub mod data;
@@ -190,6 +191,7 @@ pub mod prelude {
 /// tools that drive stages by hand do.
 pub mod runtime {
     pub use crate::abi::PacketMut;
+    pub use crate::alloc_count::{CountingAllocator, thread_allocations};
     pub use crate::packet::Packet;
     pub use crate::pipeline_data::PipelineData;
     pub use crate::polled_queue::{PolledConsumer, PolledProducer, PolledQueue};

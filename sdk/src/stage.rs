@@ -11,24 +11,49 @@ use std::fmt;
 
 /// A stage's error: a message for the person running the pipeline. The host
 /// adds which stage (id, kind, plugin file) it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StageError(String);
+#[derive(Debug, Clone)]
+pub struct StageError(Message);
+
+/// The text of a [`StageError`]: made here, or handed over by a plugin
+/// library in the ABI's string, kept as it came (copying it into this
+/// library's allocator would allocate on the data-plane thread).
+#[derive(Debug, Clone)]
+enum Message {
+    Owned(String),
+    Foreign(abi_stable::std_types::RString),
+}
 
 impl StageError {
     /// An error with `message`.
     pub fn new(message: impl Into<String>) -> Self {
-        Self(message.into())
+        Self(Message::Owned(message.into()))
+    }
+
+    /// An error with a message from across the library boundary.
+    pub(crate) fn foreign(message: abi_stable::std_types::RString) -> Self {
+        Self(Message::Foreign(message))
     }
 
     /// The message.
     pub fn message(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Message::Owned(text) => text,
+            Message::Foreign(text) => text.as_str(),
+        }
     }
 }
 
+impl PartialEq for StageError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message() == other.message()
+    }
+}
+
+impl Eq for StageError {}
+
 impl fmt::Display for StageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.message())
     }
 }
 
@@ -36,13 +61,13 @@ impl std::error::Error for StageError {}
 
 impl From<String> for StageError {
     fn from(message: String) -> Self {
-        Self(message)
+        Self::new(message)
     }
 }
 
 impl From<&str> for StageError {
     fn from(message: &str) -> Self {
-        Self(message.to_string())
+        Self::new(message)
     }
 }
 

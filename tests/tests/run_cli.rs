@@ -213,6 +213,17 @@ fn bypass_keeps_the_pipeline_running_and_every_sample_reaches_the_sink() {
         report.contains("flaky: 3 restart(s), 3 packet(s) bypassed, 0 lost to errors"),
         "{report}"
     );
+    // Handling the panics allocates (the unwinding, the rebuilt stage): that
+    // is counted apart, and the packet path stays at zero.
+    let line = report
+        .lines()
+        .find(|l| l.contains("data-plane allocations after warm-up:"))
+        .unwrap_or_else(|| panic!("no allocation line in:\n{report}"));
+    assert!(line.contains("warm-up: 0 over "), "{line}");
+    assert!(
+        !line.ends_with("; 0 while swapping stages or handling errors"),
+        "{line}"
+    );
     assert_clean_end(&report);
 }
 
@@ -264,6 +275,60 @@ inputs = ["eeg"]
     // 250 Hz in blocks of 32: about 7.8 blocks a second.
     assert!((5..=10).contains(&produced), "{report}");
     assert!(report.contains("latency source -> sink: p50"), "{report}");
+}
+
+#[test]
+fn allocations_by_plugin_code_on_the_data_plane_are_counted_and_named() {
+    // A plugin allocates through its own allocator, which the host's cannot
+    // see; every plugin library counts its own, and the host reads them.
+    let dir = scratch_dir("plugin-allocates");
+    let pipeline = write_pipeline(
+        &dir,
+        "allocates.toml",
+        r#"
+[[stage]]
+id = "count"
+plugin = "counter_source"
+[stage.config]
+packets = 2000
+
+[[stage]]
+id = "careless"
+plugin = "passthrough"
+inputs = ["count"]
+[stage.config]
+allocate_every_packet = true
+
+[[stage]]
+id = "sink"
+plugin = "null_sink"
+inputs = ["careless"]
+"#,
+    );
+    let output = run_in(&dir, &pipeline, &[]);
+    let report = stderr(&output);
+    assert!(output.status.success(), "{report}");
+    let line = report
+        .lines()
+        .find(|l| l.contains("data-plane allocations after warm-up:"))
+        .unwrap_or_else(|| panic!("no allocation line in:\n{report}"));
+    let number = |after: &str| -> u64 {
+        line.split(after)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.trim_start_matches('(').parse().ok())
+            .unwrap_or_else(|| panic!("no number after `{after}` in `{line}`"))
+    };
+    // One allocation per packet after warm-up, all by plugin code.
+    let total = number("warm-up: ");
+    let by_plugins = number("packet moves (");
+    assert!(total >= 1500, "{line}");
+    assert_eq!(total, by_plugins, "{line}");
+    assert!(
+        report.contains("careless: its plugin allocated on the data plane in "),
+        "{report}"
+    );
+    assert!(!report.contains("sink: its plugin allocated"), "{report}");
 }
 
 #[test]

@@ -56,9 +56,11 @@ pub fn run(
             crate::err!("{}", outcome.control_table);
             let report = &outcome.report;
             crate::errln!(
-                "  data-plane allocations after warm-up: {} over {} packet moves",
+                "  data-plane allocations after warm-up: {} over {} packet moves ({} by plugin code); {} while swapping stages or handling errors",
                 report.steady_state_allocations,
-                report.steady_state_packets
+                report.steady_state_packets,
+                report.steady_state_plugin_allocations,
+                report.control_path_allocations,
             );
             if !report.pools_full {
                 crate::errln!("  warning: some packets did not return to their pools");

@@ -46,7 +46,7 @@ pub use model::{
 };
 #[cfg(test)]
 pub(crate) use recipe::testing::recipe as recipe_for_tests;
-pub use recipe::{BuildError, KindFacts, StageFactory, StageRecipe};
+pub use recipe::{AllocationCounter, BuildError, KindFacts, StageFactory, StageRecipe};
 pub use report::ValidationError;
 pub(crate) use report::closest;
 

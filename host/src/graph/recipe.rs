@@ -14,6 +14,10 @@ use hsp_sdk::abi::{ConfigType, FfiControlStageBox, FfiStageBox, StageDescriptor}
 use std::fmt;
 use std::sync::Arc;
 
+/// A plugin library's count of the allocations its code made on the
+/// calling thread.
+pub type AllocationCounter = extern "C" fn() -> u64;
+
 /// The entry points of the plugin that provides a stage kind.
 ///
 /// Each call may run plugin code, caught at the library boundary: an error
@@ -41,6 +45,11 @@ pub trait StageFactory: Send + Sync {
         kind: &str,
         config_json: &str,
     ) -> Result<FfiControlStageBox, String>;
+
+    /// The library's allocation counter, when it publishes one.
+    fn allocation_counter(&self) -> Option<AllocationCounter> {
+        None
+    }
 }
 
 /// What the plugin said about the stage kind, beside its entry points.
@@ -149,6 +158,11 @@ impl StageRecipe {
             .map_err(BuildError::Refused)
     }
 
+    /// Its library's allocation counter, when it publishes one.
+    pub fn allocation_counter(&self) -> Option<AllocationCounter> {
+        self.factory.allocation_counter()
+    }
+
     /// Builds the control stage (on the calling thread; not started).
     pub fn build_control(&self) -> Result<FfiControlStageBox, BuildError> {
         self.factory
@@ -230,6 +244,10 @@ impl StageFactory for EntryPoints {
         config_json: &str,
     ) -> Result<FfiControlStageBox, String> {
         EntryPoints::create_control_stage(self, kind, config_json)
+    }
+
+    fn allocation_counter(&self) -> Option<AllocationCounter> {
+        EntryPoints::allocation_counter(self)
     }
 }
 

@@ -383,6 +383,11 @@ impl EntryPoints {
             .map_err(|e| e.into_string())
     }
 
+    /// The library's count of its own allocations on the calling thread.
+    pub fn allocation_counter(&self) -> Option<extern "C" fn() -> u64> {
+        Some(self.0.thread_allocations())
+    }
+
     /// Builds a control stage of `kind` from `config_json`.
     pub fn create_control_stage(
         &self,

@@ -38,6 +38,10 @@ pub struct StageStats {
     pub misshapen: u64,
     /// For sources: how they keep up with the wall clock.
     pub pace: Option<SourcePace>,
+    /// Timed calls during which its library allocated on the data plane.
+    pub allocating_calls: u64,
+    /// Allocations its library made during those calls.
+    pub sampled_allocations: u64,
 }
 
 /// How a source keeps up with the wall clock. A source is *live* when its
@@ -98,6 +102,8 @@ impl StageStats {
             lost: 0,
             misshapen: 0,
             pace: None,
+            allocating_calls: 0,
+            sampled_allocations: 0,
         }
     }
 }
@@ -251,6 +257,13 @@ fn notes(out: &mut String, row: &StageRow<'_>) {
             out,
             "  {}: {} restart(s), {} packet(s) bypassed, {} lost to errors",
             row.id, row.stats.restarts, row.stats.bypassed, row.stats.lost
+        );
+    }
+    if row.stats.allocating_calls > 0 {
+        let _ = writeln!(
+            out,
+            "  {}: its plugin allocated on the data plane in {} timed call(s) ({} allocation(s)): a stage must not allocate in `process`",
+            row.id, row.stats.allocating_calls, row.stats.sampled_allocations
         );
     }
     if row.stats.misshapen > 0 {

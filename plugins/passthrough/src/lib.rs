@@ -39,6 +39,9 @@ pub struct PassthroughConfig {
     /// never
     #[config(default = 0)]
     pub drop_channel_at_packet: u64,
+    /// Allocate (and free) a buffer on every packet, which a stage must not do (tests)
+    #[config(default = false)]
+    pub allocate_every_packet: bool,
 }
 
 impl Stage for Passthrough {
@@ -52,7 +55,8 @@ impl Stage for Passthrough {
         let faulty = config.panic_at_packet > 0
             || config.hang_at_packet > 0
             || config.sleep_ms > 0
-            || config.drop_channel_at_packet > 0;
+            || config.drop_channel_at_packet > 0
+            || config.allocate_every_packet;
         Ok(Self {
             packets: 0,
             config,
@@ -120,6 +124,11 @@ impl Passthrough {
         }
         if c.sleep_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(c.sleep_ms));
+        }
+        if c.allocate_every_packet {
+            // What a careless stage does: a scratch buffer per packet.
+            let scratch: Vec<f32> = packet.values().to_vec();
+            std::hint::black_box(scratch);
         }
         if c.drop_channel_at_packet > 0 && self.packets >= c.drop_channel_at_packet {
             let (channels, samples) = (packet.channels(), packet.values_per_channel());

@@ -81,6 +81,8 @@ impl DataPlane {
                 progress: Arc::clone(&progress),
                 hand_off_depth: 0,
                 stop_failures: Vec::new(),
+                allocations: Default::default(),
+                control_path: Default::default(),
             },
             DataPlaneLink {
                 commands: commands_tx,

@@ -98,7 +98,16 @@ impl DataPlane {
     }
 
     /// Swaps stage `index` for `replacement`'s object, between two packets.
-    pub(super) fn replace(&mut self, index: usize, mut replacement: Box<Replacement>) {
+    pub(super) fn replace(&mut self, index: usize, replacement: Box<Replacement>) {
+        // Off the packet path, and allowed to allocate: counted apart.
+        self.allocations
+            .add(replacement.recipe.allocation_counter());
+        let before = self.allocations.read();
+        self.swap_in(index, replacement);
+        self.control_path += self.allocations.since(&before);
+    }
+
+    fn swap_in(&mut self, index: usize, mut replacement: Box<Replacement>) {
         let stage = &mut self.stages[index];
         if stage.finished {
             return self.retire_refused(replacement, "the stage has already finished");
@@ -126,6 +135,8 @@ impl DataPlane {
         }
         std::mem::swap(&mut stage.stage, &mut replacement.object);
         std::mem::swap(&mut stage.recipe, &mut replacement.recipe);
+        stage.allocation_counter = stage.recipe.allocation_counter();
+        stage.allocations_seen = stage.library_allocations();
         stage.stats.replaced += 1;
         stage.first_error_logged = false;
         let at_packet = stage.stats.packets_in;

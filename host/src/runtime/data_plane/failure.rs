@@ -21,7 +21,24 @@ impl DataPlane {
     ///   failed on is fed once to the fresh stage; if that fails too, the
     ///   packet is lost (counted). An in-place stage's packet was worked on
     ///   where it is and cannot be fed again: it is lost (counted).
+    ///
+    /// Handling an error may allocate (a log line, a rebuilt stage); it is
+    /// off the packet path, and counted apart from the steady state.
     pub(super) fn on_stage_error(
+        &mut self,
+        index: usize,
+        message: &str,
+        input: Option<PipelineData>,
+        output: Option<PipelineData>,
+    ) -> Result<(), DataPlaneError> {
+        self.control_path.plugins += self.stages[index].allocations_since_seen();
+        let before = self.allocations.read();
+        let handled = self.apply_policy(index, message, input, output);
+        self.control_path += self.allocations.since(&before);
+        handled
+    }
+
+    fn apply_policy(
         &mut self,
         index: usize,
         message: &str,

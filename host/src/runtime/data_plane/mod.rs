@@ -13,6 +13,7 @@
 //! from the control plane, `report.rs` says what happened, `stage.rs` and
 //! `edge.rs` are the two things the loop drives.
 
+mod allocations;
 mod build;
 mod commands;
 mod edge;
@@ -92,6 +93,12 @@ pub struct DataPlane {
     hand_off_depth: u32,
     /// Stages whose `stop` failed: what they held may be lost.
     stop_failures: Vec<String>,
+    /// The allocation counters of the host and of every plugin library
+    /// whose code runs here.
+    allocations: allocations::Allocations,
+    /// Allocations made while swapping or rebuilding a stage (off the
+    /// packet path, counted apart from the steady state).
+    control_path: allocations::Tally,
 }
 
 /// The control plane's handle on a data plane it did not spawn yet.
@@ -136,6 +143,10 @@ impl DataPlane {
         let mut idle_passes: u32 = 0;
         let mut signalled = Signalled::default();
         let mut warm = WarmUp::new();
+        for stage in &mut self.stages {
+            self.allocations.add(stage.allocation_counter);
+            stage.allocations_seen = stage.library_allocations();
+        }
         loop {
             self.progress.pass();
             let raised = flags.get();
@@ -152,7 +163,10 @@ impl DataPlane {
             if self.finished == self.stages.len() {
                 break;
             }
-            warm.observe(&self.stages);
+            if warm.observe(&self.stages, &self.allocations) {
+                // The steady state starts now; so does what is counted apart.
+                self.control_path = Default::default();
+            }
             if let Some(interval) = self.stats_interval {
                 if last_report.elapsed() >= interval {
                     last_report = Instant::now();

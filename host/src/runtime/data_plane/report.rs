@@ -3,6 +3,7 @@
 //! warm-up.
 
 use super::DataPlane;
+use super::allocations::{Allocations, Reading, Tally};
 use super::stage::{RunningStage, unix_now_ns};
 use crate::runtime::packets::OutputPool;
 use crate::runtime::stats::{self, EdgeRow, StageRow};
@@ -14,9 +15,16 @@ pub struct DataPlaneReport {
     pub table: String,
     /// `true` if every pool was full again at the end.
     pub pools_full: bool,
-    /// Allocations the data-plane thread made after warm-up (host code only;
-    /// plugin libraries allocate through their own allocator).
+    /// Allocations the data-plane thread made after warm-up on the packet
+    /// path: by the host's code and by plugin code (each library counts its
+    /// own), stage swaps and rebuilds excluded.
     pub steady_state_allocations: u64,
+    /// Of those, by plugin code.
+    pub steady_state_plugin_allocations: u64,
+    /// Allocations on the data-plane thread after warm-up while swapping in
+    /// a stage (a live change, new code) or handling a stage's error (its
+    /// log line, a rebuild).
+    pub control_path_allocations: u64,
     /// Packets processed after warm-up.
     pub steady_state_packets: u64,
     /// Packets that reached the sinks.
@@ -74,7 +82,10 @@ impl DataPlane {
     ) -> DataPlaneReport {
         let elapsed = started.elapsed();
         // Counted before the report itself allocates.
-        let steady_state_allocations = warm.allocations_since();
+        let since_warm_up = warm.allocations_since(&self.allocations);
+        let control = self.control_path;
+        let steady_host = since_warm_up.host.saturating_sub(control.host);
+        let steady_plugins = since_warm_up.plugins.saturating_sub(control.plugins);
         let steady_state_packets = warm.packets_since(&self.stages);
         let mut table = self.report_table(started);
         let delivered: u64 = self
@@ -107,7 +118,9 @@ impl DataPlane {
         DataPlaneReport {
             table,
             pools_full,
-            steady_state_allocations,
+            steady_state_allocations: steady_host + steady_plugins,
+            steady_state_plugin_allocations: steady_plugins,
+            control_path_allocations: control.host + control.plugins,
             steady_state_packets,
             delivered,
             elapsed,
@@ -159,7 +172,7 @@ impl DataPlane {
 /// second passed) and counts the data-plane thread's allocations after it.
 pub(super) struct WarmUp {
     started: Instant,
-    baseline: Option<(u64, u64)>,
+    baseline: Option<(Reading, u64)>,
 }
 
 impl WarmUp {
@@ -170,29 +183,30 @@ impl WarmUp {
         }
     }
 
-    pub(super) fn observe(&mut self, stages: &[RunningStage]) {
+    /// `true` when warm-up ends with this pass.
+    pub(super) fn observe(&mut self, stages: &[RunningStage], allocations: &Allocations) -> bool {
         if self.baseline.is_some() {
-            return;
+            return false;
         }
         let warmed = stages.iter().all(|s| {
             s.stats.packets_in >= 16 || s.input_edge.is_none() && s.stats.packets_out >= 16
         });
         if warmed || self.started.elapsed() > Duration::from_secs(1) {
-            self.baseline = Some((
-                crate::alloc_count::thread_allocations(),
-                total_packets(stages),
-            ));
+            self.baseline = Some((allocations.read(), total_packets(stages)));
+            return true;
         }
+        false
     }
 
-    pub(super) fn allocations_since(&self) -> u64 {
-        self.baseline.map_or(0, |(allocations, _)| {
-            crate::alloc_count::thread_allocations() - allocations
-        })
+    pub(super) fn allocations_since(&self, allocations: &Allocations) -> Tally {
+        self.baseline
+            .as_ref()
+            .map_or(Tally::default(), |(reading, _)| allocations.since(reading))
     }
 
     pub(super) fn packets_since(&self, stages: &[RunningStage]) -> u64 {
         self.baseline
+            .as_ref()
             .map_or(0, |(_, packets)| total_packets(stages) - packets)
     }
 }

@@ -3,7 +3,7 @@
 //! hot path.
 
 use super::commands::Replacement;
-use crate::graph::StageRecipe;
+use crate::graph::{AllocationCounter, StageRecipe};
 use crate::runtime::bridge::Tap;
 use crate::runtime::packets::{OutputPool, shape_fits, shape_of};
 use crate::runtime::stats::{SourcePace, StageStats};
@@ -34,6 +34,10 @@ pub(super) struct RunningStage {
     pub(super) first_error_logged: bool,
     /// Which `process` calls are timed.
     pub(super) sampler: CallSampler,
+    /// Its library's allocation counter, read around timed calls.
+    pub(super) allocation_counter: Option<AllocationCounter>,
+    /// That counter at its last reading (a timed call, an error).
+    pub(super) allocations_seen: u64,
     /// The bridge to the control plane, if control stages read this one.
     pub(super) tap: Option<Tap>,
     /// A replacement waiting for the stage to finish its `MoreOutput` run.
@@ -52,6 +56,8 @@ impl RunningStage {
             id,
             in_place: recipe.runs_in_place(),
             stats: StageStats::new(recipe.output_format.is_none()),
+            allocation_counter: recipe.allocation_counter(),
+            allocations_seen: 0,
             recipe,
             stage,
             input_edge: None,
@@ -122,6 +128,45 @@ pub(super) fn unix_now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl RunningStage {
+    /// Its library's allocations on this thread so far (0 when the library
+    /// does not count them).
+    #[inline]
+    pub(super) fn library_allocations(&self) -> u64 {
+        self.allocation_counter.map_or(0, |counter| counter())
+    }
+
+    /// After a timed call that began with `before` from
+    /// [`library_allocations`](Self::library_allocations): counts what the
+    /// call allocated.
+    #[inline]
+    pub(super) fn count_call_allocations(&mut self, before: u64) {
+        let now = self.library_allocations();
+        self.allocations_seen = now;
+        let allocated = now.saturating_sub(before);
+        if allocated > 0 {
+            self.note_allocations(allocated);
+        }
+    }
+
+    /// Its library's allocations since the last reading: after a failed
+    /// call, what the failure cost (a panic's unwinding, its message), as
+    /// calls that succeed allocate nothing (the timed ones show if they do).
+    pub(super) fn allocations_since_seen(&mut self) -> u64 {
+        let now = self.library_allocations();
+        let since = now.saturating_sub(self.allocations_seen);
+        self.allocations_seen = now;
+        since
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn note_allocations(&mut self, allocated: u64) {
+        self.stats.allocating_calls += 1;
+        self.stats.sampled_allocations += allocated;
+    }
 }
 
 /// `Some(message)` if `packet` does not have the shape `stage` declared.

@@ -76,6 +76,11 @@ impl DataPlane {
         let input_ref = input.as_ref().map_or(PacketRef::None, as_input);
         let output_mut = output.as_mut().map_or(PacketMut::None, as_output);
         let timed = stage.sampler.tick();
+        let allocated_before = if timed {
+            stage.library_allocations()
+        } else {
+            0
+        };
         let began = timed.then(Instant::now);
         // No `leave` on the hot path: the next pass or call moves the
         // progress on, which is all the watchdog needs.
@@ -86,6 +91,7 @@ impl DataPlane {
                 .stats
                 .process_ns
                 .saturating_record(began.elapsed().as_nanos() as u64);
+            stage.count_call_allocations(allocated_before);
         }
         if let (true, Some(latency), Some(item)) = (timed, &mut stage.stats.latency_ns, &input) {
             match unix_now_ns().checked_sub(item.timestamp_ns()) {
@@ -153,7 +159,13 @@ impl DataPlane {
     ) -> Result<bool, DataPlaneError> {
         let stage = &mut self.stages[index];
         stage.stats.packets_in += 1;
-        let began = stage.sampler.tick().then(Instant::now);
+        let timed = stage.sampler.tick();
+        let allocated_before = if timed {
+            stage.library_allocations()
+        } else {
+            0
+        };
+        let began = timed.then(Instant::now);
         self.progress.enter(index);
         let result = DataPlaneStage::process_in_place(&mut stage.stage, as_output(&mut packet));
         if let Some(began) = began {
@@ -161,6 +173,7 @@ impl DataPlane {
                 .stats
                 .process_ns
                 .saturating_record(began.elapsed().as_nanos() as u64);
+            stage.count_call_allocations(allocated_before);
         }
         match result {
             Ok(Outcome::Emitted) => match misshapen(stage, &packet) {

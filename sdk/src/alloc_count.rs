@@ -1,6 +1,9 @@
-//! A counting global allocator for the `host` binary: per-thread counters, so
-//! the runtime can report how many allocations the data-plane thread made in
-//! steady state (the rule is none).
+//! A counting global allocator with per-thread counters, so the runtime can
+//! report how many allocations the data-plane thread made in steady state
+//! (the rule is none). The `host` binary installs it, and `export_plugin!`
+//! installs it in every plugin library: each library has its own allocator
+//! and its own counters, which the host reads through the plugin's root
+//! module.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
