@@ -72,38 +72,33 @@ mod kernel {
     use super::*;
     use hsp_iir::design::{FilterKind, SosFilter, butterworth, iirnotch};
 
-    /// The same five sections in one cascade.
-    fn filter() -> SosFilter {
+    /// Times `run` on the same five sections in one cascade, over one
+    /// block of all channels.
+    fn bench(bencher: Bencher, mut run: impl FnMut(&mut SosFilter, &mut [f32])) {
         let mut sections = butterworth(FilterKind::BandPass, 4, &[1.0, 40.0], FS).unwrap();
         sections.push(iirnotch(50.0, 30.0, FS).unwrap());
-        SosFilter::new(sections, CHANNELS).unwrap()
+        let mut filter = SosFilter::new(sections, CHANNELS).unwrap();
+        let mut data = block();
+        bencher
+            .counter(ItemsCount::new(CHANNELS * BLOCK))
+            .bench_local(|| run(&mut filter, black_box(data.values_mut())));
     }
 
     /// Eight channels per pass, in SIMD lanes.
     #[divan::bench]
     fn lanes(bencher: Bencher) {
-        let mut filter = filter();
-        let mut data = block();
-        bencher
-            .counter(ItemsCount::new(CHANNELS * BLOCK))
-            .bench_local(|| {
-                filter
-                    .process_planar(black_box(data.values_mut()), BLOCK)
-                    .unwrap();
-            });
+        bench(bencher, |filter, samples| {
+            filter.process_planar(samples, BLOCK).unwrap();
+        });
     }
 
     /// One channel after another: the scalar recurrence.
     #[divan::bench]
     fn per_channel(bencher: Bencher) {
-        let mut filter = filter();
-        let mut data = block();
-        bencher
-            .counter(ItemsCount::new(CHANNELS * BLOCK))
-            .bench_local(|| {
-                for (channel, samples) in data.values_mut().chunks_exact_mut(BLOCK).enumerate() {
-                    filter.process_channel(channel, black_box(samples)).unwrap();
-                }
-            });
+        bench(bencher, |filter, samples| {
+            for (channel, samples) in samples.chunks_exact_mut(BLOCK).enumerate() {
+                filter.process_channel(channel, samples).unwrap();
+            }
+        });
     }
 }
