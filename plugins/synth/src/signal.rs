@@ -770,6 +770,22 @@ mod tests {
         assert!(differ <= channels * n / 100_000, "{differ} samples differ");
     }
 
+    /// `fill` takes the AVX2 build where the CPU has it; the portable build
+    /// must give the same bits (6 channels: a full group and a short one).
+    #[test]
+    fn dispatched_and_portable_builds_agree() {
+        let mut dispatched = EegSynth::new(SynthConfig::new(6, 1000.0, 3)).expect("valid");
+        let mut portable = dispatched.clone();
+        let (mut a, mut b) = (vec![0.0f32; 6 * 300], vec![0.0f32; 6 * 300]);
+        for _ in 0..20 {
+            dispatched.fill(&mut a, 6, 300).expect("valid");
+            for (lanes, out) in portable.lanes.iter_mut().zip(b.chunks_mut(LANES * 300)) {
+                lanes.fill(out, 300, &portable.shared);
+            }
+            assert_eq!(a, b);
+        }
+    }
+
     #[test]
     fn noise_lanes_are_rand_pcg_step_for_step() {
         for base in [0u64, 1, 42, u64::MAX - 3, 0x0123_4567_89ab_cdef] {
