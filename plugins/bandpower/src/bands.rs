@@ -9,6 +9,13 @@
 //! frames it is proportional to it. Relative power divides by the same sum
 //! over the whole span `[min lo, max hi)` of the set, so contiguous bands
 //! (the default) add up to 1.
+//!
+//! A [`BinMap`] holds which bins each band owns for one bin spacing and
+//! spectrum length, worked out once; a frame then costs one pass over the
+//! span's bins, with sums in the same order (so the same bits) as summing
+//! the owned bins of each band one by one.
+
+use std::ops::Range;
 
 use thiserror::Error;
 
@@ -63,6 +70,14 @@ pub enum BandError {
     /// Bin spacing not finite and positive.
     #[error("bin spacing {0} Hz must be finite and > 0")]
     BinSpacing(f64),
+    /// Spectrum length differs from the one the [`BinMap`] was made for.
+    #[error("spectrum holds {got} bins, the bin map was made for {expected}")]
+    SpectrumLength {
+        /// Bins the map was made for.
+        expected: usize,
+        /// Bins supplied.
+        got: usize,
+    },
     /// Output slice length differs from the number of bands.
     #[error("output slice holds {got} values, band set has {expected} bands")]
     OutputLength {
@@ -73,10 +88,8 @@ pub enum BandError {
     },
 }
 
-/// A validated list of bands.
-///
-/// Guarantee: computations never allocate and write exactly one value per
-/// band, in the order the bands were given.
+/// A validated list of bands. [`BandSet::bin_map`] places them on the bins
+/// of a spectrum.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BandSet {
     bands: Vec<Band>,
@@ -159,9 +172,19 @@ impl BandSet {
         (self.span_lo_hz, self.span_hi_hz)
     }
 
+    /// Where the bands fall in spectra of `len` bins spaced `bin_hz` apart.
+    /// Allocates; [`BinMap::update`] moves an existing map without.
+    #[cfg(test)]
+    pub fn bin_map(&self, bin_hz: f64, len: usize) -> Result<BinMap, BandError> {
+        let mut map = BinMap::unset(self.bands.len());
+        map.update(self, bin_hz, len)?;
+        Ok(map)
+    }
+
     /// Writes absolute band power (`bin_hz * sum of owned bins`) into
     /// `absolute` and band / span-total into `relative` (0 where the span
     /// holds no power), one value per band.
+    #[cfg(test)]
     pub fn compute(
         &self,
         power: &[f32],
@@ -169,8 +192,104 @@ impl BandSet {
         absolute: &mut [f32],
         relative: &mut [f32],
     ) -> Result<(), BandError> {
+        self.bin_map(bin_hz, power.len())?
+            .compute(power, Spectrum::Power, absolute, relative)
+    }
+
+    /// Writes absolute band power only; see [`Self::compute`].
+    #[cfg(test)]
+    pub fn absolute(
+        &self,
+        power: &[f32],
+        bin_hz: f64,
+        absolute: &mut [f32],
+    ) -> Result<(), BandError> {
+        self.bin_map(bin_hz, power.len())?
+            .absolute(power, Spectrum::Power, absolute)
+    }
+}
+
+/// What a spectrum's bins hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spectrum {
+    /// Power `|X|^2`, summed as it is.
+    Power,
+    /// Magnitude `|X|`, squared (in f32) before it is summed.
+    Magnitude,
+}
+
+/// The bins each band of a [`BandSet`] owns in spectra of one bin spacing
+/// and length, and the bins of the set's span.
+///
+/// Guarantee: computations never allocate and write exactly one value per
+/// band, in the order the bands were given; each sum adds the owned bins in
+/// increasing order, in f64.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinMap {
+    /// Spacing the map was made for; NaN before the first [`Self::update`].
+    bin_hz: f64,
+    len: usize,
+    bands: Vec<Range<usize>>,
+    span: Range<usize>,
+    /// The bands' bins, in band order, are exactly the span's: the span
+    /// total then accumulates in the same pass, in the same order.
+    tiled: bool,
+}
+
+impl BinMap {
+    /// A map for `bands` bands that matches no spacing yet.
+    pub fn unset(bands: usize) -> Self {
+        BinMap {
+            bin_hz: f64::NAN,
+            len: 0,
+            bands: vec![0..0; bands],
+            span: 0..0,
+            tiled: false,
+        }
+    }
+
+    /// Places `set`'s bands on spectra of `len` bins spaced `bin_hz` apart,
+    /// unless the map is for those already. Never allocates once the map
+    /// has a slot per band of `set`.
+    pub fn update(&mut self, set: &BandSet, bin_hz: f64, len: usize) -> Result<(), BandError> {
+        if bin_hz == self.bin_hz && len == self.len && self.bands.len() == set.bands.len() {
+            return Ok(());
+        }
+        if !(bin_hz.is_finite() && bin_hz > 0.0) {
+            return Err(BandError::BinSpacing(bin_hz));
+        }
+        let owned = |lo_hz, hi_hz| {
+            let start = first_bin_at(lo_hz, bin_hz, len);
+            start..first_bin_at(hi_hz, bin_hz, len).max(start)
+        };
+        self.bands.clear();
+        self.bands
+            .extend(set.bands.iter().map(|b| owned(b.lo_hz, b.hi_hz)));
+        self.span = owned(set.span_lo_hz, set.span_hi_hz);
+        let mut next = self.span.start;
+        self.tiled = self.bands.iter().all(|bins| {
+            let follows = bins.start == next;
+            next = bins.end;
+            follows
+        }) && next == self.span.end;
+        self.bin_hz = bin_hz;
+        self.len = len;
+        Ok(())
+    }
+
+    /// Writes absolute band power (`bin_hz * sum of owned bins`) into
+    /// `absolute` and band / span-total into `relative` (0 where the span
+    /// holds no power), one value per band. `spectrum` is one channel's
+    /// bins, as many as the map was made for.
+    pub fn compute(
+        &self,
+        spectrum: &[f32],
+        holds: Spectrum,
+        absolute: &mut [f32],
+        relative: &mut [f32],
+    ) -> Result<(), BandError> {
         self.check_out(relative.len())?;
-        let total = self.absolute_into(power, bin_hz, absolute)?;
+        let total = self.absolute_into(spectrum, holds, absolute)?;
         for (r, &a) in relative.iter_mut().zip(absolute.iter()) {
             *r = if total > 0.0 {
                 (f64::from(a) / total) as f32
@@ -184,11 +303,11 @@ impl BandSet {
     /// Writes absolute band power only; see [`Self::compute`].
     pub fn absolute(
         &self,
-        power: &[f32],
-        bin_hz: f64,
+        spectrum: &[f32],
+        holds: Spectrum,
         absolute: &mut [f32],
     ) -> Result<(), BandError> {
-        self.absolute_into(power, bin_hz, absolute).map(|_| ())
+        self.absolute_into(spectrum, holds, absolute).map(|_| ())
     }
 
     fn check_out(&self, got: usize) -> Result<(), BandError> {
@@ -205,35 +324,63 @@ impl BandSet {
     /// Fills `absolute` and returns the span total (already times bin_hz).
     fn absolute_into(
         &self,
-        power: &[f32],
-        bin_hz: f64,
+        spectrum: &[f32],
+        holds: Spectrum,
         absolute: &mut [f32],
     ) -> Result<f64, BandError> {
-        if !(bin_hz.is_finite() && bin_hz > 0.0) {
-            return Err(BandError::BinSpacing(bin_hz));
-        }
         self.check_out(absolute.len())?;
-        // One pass per band keeps every sum in f64 without scratch storage
-        // (the output slots are f32); band counts are small.
-        let mut total = 0.0f64;
-        for (k, &p) in power.iter().enumerate() {
-            let f = k as f64 * bin_hz;
-            if f >= self.span_lo_hz && f < self.span_hi_hz {
-                total += f64::from(p);
-            }
+        if spectrum.len() != self.len {
+            return Err(BandError::SpectrumLength {
+                expected: self.len,
+                got: spectrum.len(),
+            });
         }
-        for (out, band) in absolute.iter_mut().zip(&self.bands) {
-            let mut sum = 0.0f64;
-            for (k, &p) in power.iter().enumerate() {
-                let f = k as f64 * bin_hz;
-                if f >= band.lo_hz && f < band.hi_hz {
-                    sum += f64::from(p);
-                }
-            }
-            *out = (sum * bin_hz) as f32;
-        }
-        Ok(total * bin_hz)
+        let total = match holds {
+            Spectrum::Power => self.sums(spectrum, |p| p, absolute),
+            Spectrum::Magnitude => self.sums(spectrum, |m| m * m, absolute),
+        };
+        Ok(total * self.bin_hz)
     }
+
+    /// Band sums into `absolute` (times bin_hz), span sum returned; bins
+    /// are read through `power`.
+    #[inline(always)]
+    fn sums(&self, spectrum: &[f32], power: impl Fn(f32) -> f32, absolute: &mut [f32]) -> f64 {
+        let mut total = 0.0f64;
+        for (out, bins) in absolute.iter_mut().zip(&self.bands) {
+            let mut sum = 0.0f64;
+            for &v in &spectrum[bins.clone()] {
+                let p = f64::from(power(v));
+                sum += p;
+                total += p;
+            }
+            *out = (sum * self.bin_hz) as f32;
+        }
+        if self.tiled {
+            return total;
+        }
+        // Gaps or overlaps: the span's own pass.
+        spectrum[self.span.clone()]
+            .iter()
+            .map(|&v| f64::from(power(v)))
+            .fold(0.0, |total, p| total + p)
+    }
+}
+
+/// The first of `len` bins whose frequency `k * bin_hz` is at least `hz`
+/// (`len` if none): bin `k` lies in `[lo, hi)` exactly when
+/// `first_bin_at(lo) <= k < first_bin_at(hi)`. The estimate from a division
+/// is corrected with the very product the definition uses.
+fn first_bin_at(hz: f64, bin_hz: f64, len: usize) -> usize {
+    let at = |k: usize| k as f64 * bin_hz >= hz;
+    let mut k = (hz / bin_hz).ceil().clamp(0.0, len as f64) as usize;
+    while k > 0 && at(k - 1) {
+        k -= 1;
+    }
+    while k < len && !at(k) {
+        k += 1;
+    }
+    k
 }
 
 #[cfg(test)]
@@ -345,5 +492,99 @@ mod tests {
             BandSet::default(),
             BandSet::new(BandSet::eeg().bands().to_vec()).expect("valid")
         );
+    }
+
+    /// The computation before bin maps: every band rescans every bin and
+    /// tests its frequency; the span total likewise.
+    fn scan(set: &BandSet, power: &[f32], bin_hz: f64) -> (Vec<f32>, f64) {
+        let in_band = |k: usize, lo: f64, hi: f64| {
+            let f = k as f64 * bin_hz;
+            f >= lo && f < hi
+        };
+        let sum = |lo, hi| -> f64 {
+            let owned = power
+                .iter()
+                .enumerate()
+                .filter(|&(k, _)| in_band(k, lo, hi));
+            owned.fold(0.0, |acc, (_, &p)| acc + f64::from(p))
+        };
+        let absolute = set
+            .bands
+            .iter()
+            .map(|b| (sum(b.lo_hz, b.hi_hz) * bin_hz) as f32);
+        (
+            absolute.collect(),
+            sum(set.span_lo_hz, set.span_hi_hz) * bin_hz,
+        )
+    }
+
+    #[test]
+    fn bin_maps_give_the_bits_of_the_full_scan() {
+        let sets = [
+            BandSet::eeg(),
+            BandSet::from_edges(&[0.0, 0.5, 7.3, 7.4, 60.0, 200.0]).expect("edges"),
+            // A gap (4-8 Hz) and an overlap (20-30 Hz in two bands).
+            BandSet::new(vec![
+                Band::new("a", 1.0, 4.0),
+                Band::new("b", 8.0, 30.0),
+                Band::new("c", 20.0, 45.0),
+            ])
+            .expect("bands"),
+        ];
+        let mut seed = 12345u64;
+        for set in &sets {
+            for (fs, size) in [
+                (250.0, 256),
+                (1000.0, 256),
+                (256.0, 256),
+                (500.0, 99),
+                (1e3, 7),
+            ] {
+                let bins = size / 2 + 1;
+                let bin_hz = fs / size as f64;
+                let power: Vec<f32> = (0..bins)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        (seed >> 40) as f32 / 1024.0
+                    })
+                    .collect();
+                let magnitude: Vec<f32> = power.iter().map(|p| p.sqrt()).collect();
+                let squared: Vec<f32> = magnitude.iter().map(|m| m * m).collect();
+                let map = set.bin_map(bin_hz, bins).expect("valid spacing");
+                let (want, total) = scan(set, &power, bin_hz);
+                let mut abs = vec![0.0; set.len()];
+                let mut rel = vec![0.0; set.len()];
+                map.compute(&power, Spectrum::Power, &mut abs, &mut rel)
+                    .expect("valid");
+                assert_eq!(abs, want, "fs {fs}, size {size}, {set:?}");
+                let want_rel: Vec<f32> = want
+                    .iter()
+                    .map(|&a| {
+                        if total > 0.0 {
+                            (f64::from(a) / total) as f32
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                assert_eq!(rel, want_rel);
+                let (want, _) = scan(set, &squared, bin_hz);
+                map.absolute(&magnitude, Spectrum::Magnitude, &mut abs)
+                    .expect("valid");
+                assert_eq!(abs, want, "from magnitude: fs {fs}, size {size}");
+            }
+        }
+        let mut map = BinMap::unset(5);
+        assert!(map.update(&sets[0], f64::NAN, 9).is_err());
+        map.update(&sets[0], 1.0, 9).expect("valid");
+        assert_eq!(
+            map.absolute(&[0.0; 8], Spectrum::Power, &mut [0.0; 5]),
+            Err(BandError::SpectrumLength {
+                expected: 9,
+                got: 8
+            })
+        );
+        assert!(map.tiled);
+        assert!(!sets[2].bin_map(1.0, 50).expect("valid").tiled);
     }
 }

@@ -21,7 +21,7 @@ use serde::Deserialize;
 // author wrote it.
 mod bands;
 
-use bands::BandSet;
+use bands::{BandSet, BinMap, Spectrum};
 
 /// `[stage.config]` of `bandpower`.
 #[derive(Debug, Deserialize, StageConfig)]
@@ -71,10 +71,14 @@ fn require_input(input: Option<&StreamFormat>) -> Result<&StreamFormat, StageErr
 /// Band power of every channel of a spectrum stream.
 pub struct Bandpower {
     bands: BandSet,
+    /// The bins of every band, for the bin spacing and length of the
+    /// spectra: made in `new` for the input format, again only if a frame
+    /// comes with another spacing or length.
+    bins: BinMap,
     relative: bool,
     channels: usize,
-    /// One channel's spectrum as power, when it arrives as magnitudes.
-    power: Vec<f32>,
+    /// Most bins per channel the input format allows.
+    max_bins: usize,
     /// Absolute powers, when relative ones are emitted.
     absolute: Vec<f32>,
 }
@@ -109,12 +113,22 @@ impl Stage for Bandpower {
     fn new(config: BandpowerConfig, input: Option<&StreamFormat>) -> Result<Self, StageError> {
         let input = require_input(input)?;
         let bands = band_set(&config, Some(input))?;
+        let max_bins = input.values_per_channel();
+        // Spectra of `size / 2 + 1` bins from an even-sized FFT are spaced
+        // `rate / size` apart. A format that says otherwise (or has no
+        // rate) leaves the map to the first frame, which checks its spacing.
+        let mut bins = BinMap::unset(bands.len());
+        if max_bins >= 2 {
+            let expected_hz = input.sample_rate_hz / (2 * (max_bins - 1)) as f64;
+            bins.update(&bands, expected_hz, max_bins).ok();
+        }
         Ok(Self {
             absolute: vec![0.0; bands.len()],
             bands,
+            bins,
             relative: config.relative,
             channels: input.channels(),
-            power: vec![0.0; input.values_per_channel()],
+            max_bins,
         })
     }
 
@@ -134,35 +148,32 @@ impl Stage for Bandpower {
             )));
         }
         let bins = input.values_per_channel();
-        if input.scale == SpectrumScale::Magnitude && bins > self.power.len() {
+        if input.scale == SpectrumScale::Magnitude && bins > self.max_bins {
             return Err(StageError::new(format!(
                 "bandpower: got {bins} bins per channel, the input format allows {}",
-                self.power.len()
+                self.max_bins
             )));
         }
         output
             .set_shape(self.channels, self.bands.len())
             .map_err(|e| StageError::new(format!("bandpower: output packet: {e}")))?;
+        let error = |e| StageError::new(format!("bandpower: {e}"));
+        self.bins
+            .update(&self.bands, input.bin_hz, bins)
+            .map_err(error)?;
+        let holds = match input.scale {
+            SpectrumScale::Power => Spectrum::Power,
+            SpectrumScale::Magnitude => Spectrum::Magnitude,
+        };
         for channel in 0..self.channels {
             let spectrum = input.channel(channel);
-            let power = match input.scale {
-                SpectrumScale::Power => spectrum,
-                SpectrumScale::Magnitude => {
-                    let power = &mut self.power[..bins];
-                    for (p, &m) in power.iter_mut().zip(spectrum) {
-                        *p = m * m;
-                    }
-                    power
-                }
-            };
             let row = output.channel_mut(channel);
             let result = if self.relative {
-                self.bands
-                    .compute(power, input.bin_hz, &mut self.absolute, row)
+                self.bins.compute(spectrum, holds, &mut self.absolute, row)
             } else {
-                self.bands.absolute(power, input.bin_hz, row)
+                self.bins.absolute(spectrum, holds, row)
             };
-            result.map_err(|e| StageError::new(format!("bandpower: {e}")))?;
+            result.map_err(error)?;
         }
         output.stream_id = input.stream_id;
         output.sequence = input.sequence;

@@ -309,20 +309,26 @@ impl SlidingSpectrum {
         let bins = size / 2 + 1;
         let ring = &self.ring[channel * size..(channel + 1) * size];
         let pos = self.write_pos[channel];
-        let ordered = ring[pos..].iter().chain(&ring[..pos]);
-        for ((dst, &x), &w) in self.fft_in.iter_mut().zip(ordered).zip(&self.window) {
+        // Oldest sample first: the ring from `pos`, then its start. Two
+        // plain loops rather than one over a chained iterator, so that
+        // each compiles to SIMD.
+        let (older, newer) = (&ring[pos..], &ring[..pos]);
+        let (to_older, to_newer) = self.fft_in.split_at_mut(older.len());
+        let (w_older, w_newer) = self.window.split_at(older.len());
+        for ((dst, &x), &w) in to_older.iter_mut().zip(older).zip(w_older) {
+            *dst = f64::from(x) * w;
+        }
+        for ((dst, &x), &w) in to_newer.iter_mut().zip(newer).zip(w_newer) {
             *dst = f64::from(x) * w;
         }
         self.fft
             .process_with_scratch(&mut self.fft_in, &mut self.fft_out, &mut self.scratch)
             .map_err(|e| SpectrumError::Fft(e.to_string()))?;
         let out = &mut self.frames[channel * bins..(channel + 1) * bins];
-        for (dst, c) in out.iter_mut().zip(&self.fft_out) {
-            let power = c.norm_sqr();
-            *dst = match self.scale {
-                Scale::Power => power as f32,
-                Scale::Magnitude => power.sqrt() as f32,
-            };
+        let bins = out.iter_mut().zip(&self.fft_out);
+        match self.scale {
+            Scale::Power => bins.for_each(|(dst, c)| *dst = c.norm_sqr() as f32),
+            Scale::Magnitude => bins.for_each(|(dst, c)| *dst = c.norm_sqr().sqrt() as f32),
         }
         Ok(())
     }

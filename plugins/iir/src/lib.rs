@@ -17,8 +17,9 @@ use serde::Deserialize;
 use std::marker::PhantomData;
 
 // A complete DSP module with its own tests; the stage uses part of its API
-// (no live retuning), and the rest stays as its author wrote it.
-mod design;
+// (no live retuning), and the rest stays as its author wrote it. Public for
+// the benchmarks (`benches/iir.rs`), which time its kernels directly.
+pub mod design;
 
 use design::{DesignError, FilterKind, MAX_ORDER, Sos, SosFilter, butterworth, iirnotch};
 
