@@ -12,8 +12,8 @@ Run from the repository root (numpy and scipy in a local venv, which git
 ignores):
 
     python3 -m venv .venv && .venv/bin/pip install numpy scipy
-    nice -n 10 .venv/bin/python bench/eeg_vs_scipy.py        # scipy/numpy only
-    nice -n 10 .venv/bin/python bench/eeg_vs_scipy.py --hsp  # and hsp's benches, with ratios
+    nice -n 10 .venv/bin/python tests/bench/eeg_vs_scipy.py        # scipy/numpy only
+    nice -n 10 .venv/bin/python tests/bench/eeg_vs_scipy.py --hsp  # and hsp's benches, with ratios
 
 `--hsp` runs `nice -n 10 cargo bench` for the three crates right after the
 Python timings, so both sides see the same machine load (printed with
@@ -143,7 +143,7 @@ def main():
     print(f"  numpy relative band power, slice sums:          {scipy_bp:8.2f} us per frame")
     if not args.hsp:
         return
-    os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
     iir_us = hsp_medians("hsp-iir", "iir", {"bandpass_then_notch"})["bandpass_then_notch"]
     fft_us = hsp_medians("hsp-fft", "fft", {"power"})["power"]
     bp_us = hsp_medians("hsp-bandpower", "bandpower", {"relative"})["relative"]
