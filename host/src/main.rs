@@ -115,6 +115,8 @@ enum NewPluginKind {
     Sink,
     /// On the control plane: band powers in, events out.
     Control,
+    /// Two EEG inputs, one EEG output (a stage with several ports).
+    Mix,
 }
 
 #[derive(Debug, Subcommand)]
@@ -283,6 +285,7 @@ fn new_plugin(name: &str, dir: Option<PathBuf>, kind: NewPluginKind) -> ExitCode
         NewPluginKind::Filter => hsp_host::template::TemplateKind::Filter,
         NewPluginKind::Sink => hsp_host::template::TemplateKind::Sink,
         NewPluginKind::Control => hsp_host::template::TemplateKind::Control,
+        NewPluginKind::Mix => hsp_host::template::TemplateKind::Mix,
     };
     let dir = dir.unwrap_or_else(|| PathBuf::from(name));
     match hsp_host::template::generate(name, &dir, kind) {

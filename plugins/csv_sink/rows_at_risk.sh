@@ -1,7 +1,7 @@
 #!/bin/sh
 # Rows of a live CSV recording that a crash loses: runs a live pipeline
 # (synthetic 4-channel EEG at 250 Hz in blocks of 25, low-passed, written by
-# `csv_sink_filtered`), sends it SIGKILL after SECONDS, and counts the whole
+# `csv_sink`), sends it SIGKILL after SECONDS, and counts the whole
 # rows on disk, for three flush settings:
 #
 #   default          flush_interval_s = 1.0 (the default)
@@ -44,11 +44,10 @@ cutoff_hz = [30.0]
 
 [[stage]]
 id = "csv"
-plugin = "csv_sink_filtered"
+plugin = "csv_sink"
 inputs = ["lowpass"]
 [stage.config]
 path = "$work/out.csv"
-channel_names = "Fz,Cz,Pz,Oz"
 $1
 EOF
 }

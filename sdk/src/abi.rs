@@ -23,17 +23,32 @@ use abi_stable::StableAbi;
 use abi_stable::library::RootModule;
 use abi_stable::package_version_strings;
 use abi_stable::sabi_types::VersionStrings;
-use abi_stable::std_types::{RBox, ROption, RResult, RStr, RString, RVec};
+use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec};
 
 /// Bumped by hand on an intentional ABI break that layout checks cannot see
 /// (a change of meaning). Checked by the host after abi_stable's own checks.
-pub const HSP_ABI_VERSION: u32 = 2;
+pub const HSP_ABI_VERSION: u32 = 3;
 
-/// The shape of a stream on one edge: what a stage produces, given what it
-/// gets. The host computes these along the graph before anything runs, to
-/// size pools and to reject mismatched edges.
+/// What flows on one edge: the packets' kind and shape, and what the
+/// stream is (its rate, its channels, where and when it began). A stage
+/// says what it outputs given what it gets; the host negotiates these
+/// along the graph once, before anything runs, to size pools, reject
+/// mismatched edges and tell sinks what they write. Nothing here travels
+/// with the packets.
+///
+/// ```
+/// use hsp_sdk::{ChannelInfo, ChannelType, PacketKind, StreamFormat};
+///
+/// let format = StreamFormat::eeg(PacketKind::RawEeg, 2, 250.0, 25)
+///     .with_channels([ChannelInfo::eeg("Fz"), ChannelInfo::new("EOG1", "uV", ChannelType::Eog)]);
+/// assert_eq!(format.packet_rate_hz, 10.0);
+/// assert_eq!(format.channel(1).label.as_str(), "EOG1");
+/// // A stream that does not name its channels gets `ch1`, `ch2`, ...
+/// let plain = StreamFormat::eeg(PacketKind::RawEeg, 2, 250.0, 25);
+/// assert_eq!(plain.channel(1).label.as_str(), "ch2");
+/// ```
 #[repr(C)]
-#[derive(StableAbi, Debug, Clone, Copy, PartialEq)]
+#[derive(StableAbi, Debug, Clone, PartialEq)]
 pub struct StreamFormat {
     /// Packet type on the edge.
     pub kind: PacketKind,
@@ -46,11 +61,20 @@ pub struct StreamFormat {
     pub sample_rate_hz: f64,
     /// Packets per second on the edge (0 when unknown or irregular).
     pub packet_rate_hz: f64,
+    /// One entry per channel (row), in order: empty when the source did not
+    /// say (then [`channel`](Self::channel) gives `ch1`, `ch2`, ... in uV).
+    pub channel_info: RVec<ChannelInfo>,
+    /// When the stream's first sample was taken, in ns since the UNIX epoch;
+    /// 0 when unknown.
+    pub start_time_ns: u64,
+    /// Where the stream comes from: a file name, a device, a stream name;
+    /// empty when unknown.
+    pub source: RString,
 }
 
 impl StreamFormat {
     /// An EEG stream of `channels` at `sample_rate_hz`, in blocks of
-    /// `block_size` samples per channel.
+    /// `block_size` samples per channel, with no channel names yet.
     pub fn eeg(kind: PacketKind, channels: usize, sample_rate_hz: f64, block_size: usize) -> Self {
         Self {
             kind,
@@ -62,7 +86,66 @@ impl StreamFormat {
             } else {
                 sample_rate_hz / block_size as f64
             },
+            channel_info: RVec::new(),
+            start_time_ns: 0,
+            source: RString::new(),
         }
+    }
+
+    /// The same stream with the packets' kind and shape changed (a stage
+    /// that reshapes: an FFT, band power); the channels and the rest stay.
+    pub fn reshaped(
+        &self,
+        kind: PacketKind,
+        values_per_channel: usize,
+        packet_rate_hz: f64,
+    ) -> Self {
+        Self {
+            kind,
+            values_per_channel: values_per_channel as u32,
+            packet_rate_hz,
+            ..self.clone()
+        }
+    }
+
+    /// The same stream with these channels, one per row (their count must
+    /// be [`channels`](Self::channels); the host checks).
+    pub fn with_channels(mut self, channels: impl IntoIterator<Item = ChannelInfo>) -> Self {
+        self.channel_info = channels.into_iter().collect();
+        self
+    }
+
+    /// The same stream, begun at `start_time_ns` from `source`.
+    pub fn with_origin(mut self, start_time_ns: u64, source: &str) -> Self {
+        self.start_time_ns = start_time_ns;
+        self.source = source.into();
+        self
+    }
+
+    /// An event stream (markers, annotations): one event per packet, at no
+    /// fixed rate.
+    pub fn events() -> Self {
+        Self {
+            kind: PacketKind::Event,
+            channels: 1,
+            values_per_channel: 1,
+            sample_rate_hz: 0.0,
+            packet_rate_hz: 0.0,
+            channel_info: RVec::new(),
+            start_time_ns: 0,
+            source: RString::new(),
+        }
+    }
+
+    /// Whether `other` carries the same packets: the same kind, shape and
+    /// rates, whatever the channels are called and wherever it came from.
+    /// What a live change of a running stage must keep.
+    pub fn same_shape(&self, other: &Self) -> bool {
+        self.kind == other.kind
+            && self.channels == other.channels
+            && self.values_per_channel == other.values_per_channel
+            && self.sample_rate_hz == other.sample_rate_hz
+            && self.packet_rate_hz == other.packet_rate_hz
     }
 
     /// Channels, as `usize`.
@@ -73,6 +156,117 @@ impl StreamFormat {
     /// Values per channel, as `usize`.
     pub fn values_per_channel(&self) -> usize {
         self.values_per_channel as usize
+    }
+
+    /// Channel `index`'s description: the source's, or `ch<index + 1>` in
+    /// uV when the source named none.
+    pub fn channel(&self, index: usize) -> ChannelInfo {
+        match self.channel_info.get(index) {
+            Some(info) => info.clone(),
+            None => ChannelInfo::eeg(&format!("ch{}", index + 1)),
+        }
+    }
+
+    /// Every channel's description, in row order (see [`channel`](Self::channel)).
+    pub fn channel_list(&self) -> Vec<ChannelInfo> {
+        (0..self.channels()).map(|i| self.channel(i)).collect()
+    }
+
+    /// The index of the channel labelled `label` (exact match first, then
+    /// ignoring case).
+    pub fn channel_index(&self, label: &str) -> Option<usize> {
+        let labels = self.channel_list();
+        labels
+            .iter()
+            .position(|c| c.label.as_str() == label)
+            .or_else(|| {
+                labels
+                    .iter()
+                    .position(|c| c.label.as_str().eq_ignore_ascii_case(label))
+            })
+    }
+}
+
+/// What one channel of a stream is: its label, unit and type, and for
+/// recordings, the sensor and the filtering it went through.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq)]
+pub struct ChannelInfo {
+    /// Its name: `Fz`, `Cz`, `EOG1`.
+    pub label: RString,
+    /// The unit of its values: `uV`, `mV`, `a.u.`.
+    pub unit: RString,
+    /// What it measures.
+    pub kind: ChannelType,
+    /// The sensor (EDF's transducer type), empty when unknown.
+    pub transducer: RString,
+    /// Filtering applied before or along the pipeline (EDF's prefiltering,
+    /// e.g. `HP:0.1Hz LP:75Hz`), empty when none is known.
+    pub prefilter: RString,
+}
+
+impl ChannelInfo {
+    /// A channel labelled `label`, in `unit`, of type `kind`.
+    pub fn new(label: &str, unit: &str, kind: ChannelType) -> Self {
+        Self {
+            label: label.into(),
+            unit: unit.into(),
+            kind,
+            transducer: RString::new(),
+            prefilter: RString::new(),
+        }
+    }
+
+    /// An EEG channel labelled `label`, in uV.
+    pub fn eeg(label: &str) -> Self {
+        Self::new(label, "uV", ChannelType::Eeg)
+    }
+}
+
+/// What a channel measures.
+#[repr(u8)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelType {
+    /// Electroencephalogram.
+    Eeg,
+    /// Electrooculogram.
+    Eog,
+    /// Electromyogram.
+    Emg,
+    /// Electrocardiogram.
+    Ecg,
+    /// Trigger or status lines.
+    Stim,
+    /// Anything else.
+    Misc,
+}
+
+impl ChannelType {
+    /// Its name in pipeline files and reports: `eeg`, `eog`, `emg`, `ecg`,
+    /// `stim`, `misc`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Eeg => "eeg",
+            Self::Eog => "eog",
+            Self::Emg => "emg",
+            Self::Ecg => "ecg",
+            Self::Stim => "stim",
+            Self::Misc => "misc",
+        }
+    }
+
+    /// The type named `name` (as [`name`](Self::name) gives, any case).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Eeg,
+            Self::Eog,
+            Self::Emg,
+            Self::Ecg,
+            Self::Stim,
+            Self::Misc,
+        ]
+        .into_iter()
+        .find(|t| t.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -134,6 +328,18 @@ pub enum Outcome {
     Finished,
 }
 
+/// What one `process` call did, as it crosses the boundary: the
+/// [`Outcome`], and which output ports have a packet to send (bit `i` for
+/// port `i`).
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Processed {
+    /// Whether to call again, or the stage has finished.
+    pub outcome: Outcome,
+    /// The output ports whose packet was filled, one bit per port.
+    pub sent: u32,
+}
+
 /// The type of a config value, as the host checks it before a stage is built.
 #[repr(u8)]
 #[derive(StableAbi, Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +354,10 @@ pub enum ConfigType {
     String,
     /// A list of numbers.
     FloatList,
+    /// A list of whole numbers (channel indices).
+    IntegerList,
+    /// A list of strings (channel labels, montages).
+    StringList,
 }
 
 impl ConfigType {
@@ -159,6 +369,8 @@ impl ConfigType {
             Self::Float => "float",
             Self::String => "string",
             Self::FloatList => "list of floats",
+            Self::IntegerList => "list of integers",
+            Self::StringList => "list of strings",
         }
     }
 }
@@ -190,6 +402,17 @@ pub enum StageRole {
     Control,
 }
 
+/// One input or output port of a stage kind.
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, PartialEq)]
+pub struct PortDescriptor {
+    /// Its name: what a pipeline writes after the dot in `inputs = ["stage.port"]`.
+    pub name: RString,
+    /// The packet kinds it takes (input) or can produce (output); the edge's
+    /// kind is settled when formats are negotiated.
+    pub kinds: RVec<PacketKind>,
+}
+
 /// One stage kind a plugin provides.
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone, PartialEq)]
@@ -200,18 +423,31 @@ pub struct StageDescriptor {
     pub doc: RString,
     /// Where it runs.
     pub role: StageRole,
-    /// Control stages: the packet kinds it takes on its inputs (empty: none).
-    /// Data-plane stages: its input kind, if any (the same as `input`).
-    pub accepts: RVec<PacketKind>,
-    /// Packet type it takes, `None` for a source.
-    pub input: ROption<PacketKind>,
-    /// Packet type it produces, `None` for a sink.
-    pub output: ROption<PacketKind>,
+    /// Its input ports, in order (none for a source). A control stage has
+    /// one, which any number of stages may feed.
+    pub inputs: RVec<PortDescriptor>,
+    /// Its output ports, in order (none for a sink).
+    pub outputs: RVec<PortDescriptor>,
     /// It can turn its input packet into its output without a copy
     /// ([`Stage::process_in_place`](crate::Stage::process_in_place)).
     pub in_place: bool,
+    /// It may block (files, sockets, devices): the host runs it on a thread
+    /// of its own ([`Stage::MAY_BLOCK`](crate::Stage::MAY_BLOCK)).
+    pub may_block: bool,
     /// Its config keys.
     pub config: RVec<ConfigField>,
+}
+
+impl StageDescriptor {
+    /// Input port `name`'s index.
+    pub fn input_port(&self, name: &str) -> Option<usize> {
+        self.inputs.iter().position(|p| p.name.as_str() == name)
+    }
+
+    /// Output port `name`'s index.
+    pub fn output_port(&self, name: &str) -> Option<usize> {
+        self.outputs.iter().position(|p| p.name.as_str() == name)
+    }
 }
 
 /// What a plugin library declares about itself.
@@ -275,9 +511,9 @@ pub struct ControlOutputs {
 // flags as `non_local_definitions`; allowed on this module only.
 #[allow(non_local_definitions)]
 mod ffi_stage {
-    use super::{ControlOutputs, Outcome, PacketMut, PacketRef};
+    use super::{ControlOutputs, Outcome, PacketMut, PacketRef, Processed};
     use abi_stable::sabi_trait;
-    use abi_stable::std_types::{RResult, RStr, RString};
+    use abi_stable::std_types::{RResult, RSliceMut, RStr, RString};
 
     /// The stage object as the host sees it. Every method runs the plugin's
     /// code under `catch_unwind` (see `export.rs`): a panic comes back as
@@ -290,12 +526,14 @@ mod ffi_stage {
         /// Called instead of `start` when taking over from a running instance.
         fn resume(&mut self) -> RResult<(), RString>;
 
-        /// Takes one input (or none) and may fill the output.
+        /// Takes one input packet on input port `port` (or none) and may
+        /// fill any of `outputs`, one packet per output port.
         fn process(
             &mut self,
+            port: u32,
             input: PacketRef<'_>,
-            output: PacketMut<'_>,
-        ) -> RResult<Outcome, RString>;
+            outputs: RSliceMut<'_, PacketMut<'_>>,
+        ) -> RResult<Processed, RString>;
 
         /// Turns the input in `packet` into the output, in place.
         fn process_in_place(&mut self, packet: PacketMut<'_>) -> RResult<Outcome, RString>;
@@ -343,18 +581,19 @@ mod ffi_stage {
 pub struct PluginModule {
     /// The plugin's manifest.
     pub manifest: extern "C" fn() -> Manifest,
-    /// What stage `kind` with `config_json` outputs given `input`
-    /// (`None` for a sink); an error names the key or value at fault.
+    /// What stage `kind` with `config_json` outputs on each output port
+    /// given what comes in on each input port; an error names the key or
+    /// value at fault.
     pub output_format: extern "C" fn(
         kind: RStr<'_>,
         config_json: RStr<'_>,
-        input: ROption<StreamFormat>,
-    ) -> RResult<ROption<StreamFormat>, RString>,
-    /// Builds a stage of `kind` from its config, for input of `input`.
+        inputs: RSlice<'_, StreamFormat>,
+    ) -> RResult<RVec<StreamFormat>, RString>,
+    /// Builds a stage of `kind` from its config, for inputs of `inputs`.
     pub create_stage: extern "C" fn(
         kind: RStr<'_>,
         config_json: RStr<'_>,
-        input: ROption<StreamFormat>,
+        inputs: RSlice<'_, StreamFormat>,
     ) -> RResult<FfiStageBox, RString>,
     /// Builds a control stage of `kind` from its config.
     #[sabi(last_prefix_field)]

@@ -97,6 +97,8 @@ config_values!(ConfigType::Integer => i8, i16, i32, i64, isize, u8, u16, u32, u6
 config_values!(ConfigType::Float => f32, f64);
 config_values!(ConfigType::String => String);
 config_values!(ConfigType::FloatList => Vec<f32>, Vec<f64>);
+config_values!(ConfigType::IntegerList => Vec<i32>, Vec<i64>, Vec<u32>, Vec<u64>, Vec<usize>);
+config_values!(ConfigType::StringList => Vec<String>);
 
 impl ConfigType {
     /// Whether `value` is a value of this type: the one rule the host applies
@@ -112,6 +114,10 @@ impl ConfigType {
     /// assert!(!ConfigType::Integer.fits(&json!(4.5)));
     /// assert!(ConfigType::FloatList.fits(&json!([8, 13.5])));
     /// assert!(!ConfigType::FloatList.fits(&json!([8, "13"])));
+    /// assert!(ConfigType::IntegerList.fits(&json!([0, 3])));
+    /// assert!(!ConfigType::IntegerList.fits(&json!([0, 3.5])));
+    /// assert!(ConfigType::StringList.fits(&json!(["Fz", "Cz"])));
+    /// assert!(!ConfigType::StringList.fits(&json!(["Fz", 3])));
     /// ```
     pub fn fits(self, value: &serde_json::Value) -> bool {
         use serde_json::Value;
@@ -123,6 +129,12 @@ impl ConfigType {
             Self::FloatList => value
                 .as_array()
                 .is_some_and(|items| items.iter().all(Value::is_number)),
+            Self::IntegerList => value
+                .as_array()
+                .is_some_and(|items| items.iter().all(|v| v.is_i64() || v.is_u64())),
+            Self::StringList => value
+                .as_array()
+                .is_some_and(|items| items.iter().all(Value::is_string)),
         }
     }
 

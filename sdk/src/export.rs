@@ -7,15 +7,18 @@
 
 use crate::abi::{
     ControlOutputs, FfiControlStage, FfiControlStage_TO, FfiControlStageBox, FfiStage, FfiStage_TO,
-    FfiStageBox, HSP_ABI_VERSION, Manifest, Outcome, PacketMut, PacketRef, SDK_VERSION,
-    StageDescriptor, StageRole, StreamFormat,
+    FfiStageBox, HSP_ABI_VERSION, Manifest, Outcome, PacketMut, PacketRef, PortDescriptor,
+    Processed, SDK_VERSION, StageDescriptor, StageRole, StreamFormat,
 };
 use crate::config::{StageConfig, parse_config};
 use crate::control::{ControlContext, ControlStage};
-use crate::stage::{DataPlaneStage, PacketTag, Stage, StageError};
+use crate::data::PacketKind;
+use crate::ports::{InputPorts, OutputPorts, Port};
+use crate::stage::{DataPlaneStage, Stage, StageError};
 use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{RErr, RNone, ROk, ROption, RResult, RSome, RStr, RString, RVec};
+use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RSliceMut, RStr, RString, RVec};
 use std::any::Any;
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// The message of a panic payload (`&str` or `String`, as `panic!` makes).
@@ -112,45 +115,83 @@ impl<S: Stage> DataPlaneStage for StageAdapter<S> {
     #[inline]
     fn process(
         &mut self,
+        port: u32,
         input: PacketRef<'_>,
-        output: PacketMut<'_>,
-    ) -> Result<Outcome, StageError> {
+        outputs: &mut [PacketMut<'_>],
+    ) -> Result<Processed, StageError> {
         let input = match input {
             PacketRef::None => None,
-            packet => Some(S::Input::from_ref(packet).ok_or_else(|| {
-                StageError::new(format!(
-                    "process: got a {:?} packet, `{}` takes {:?}",
-                    packet.kind(),
-                    S::KIND,
-                    S::Input::KIND
-                ))
-            })?),
+            packet => Some(
+                <S::Input as InputPorts>::from_ref(port as usize, packet)
+                    .ok_or_else(|| wrong_input::<S>(port, packet))?,
+            ),
         };
-        let output = S::Output::from_mut(output).ok_or_else(|| {
+        let sent = Cell::new(0);
+        let output = <S::Output as OutputPorts>::from_muts(outputs, &sent).ok_or_else(|| {
             StageError::new(format!(
-                "process: wrong output packet type, `{}` produces {:?}",
-                S::KIND,
-                S::Output::KIND
+                "process: the output packets do not fit `{}`'s output ports",
+                S::KIND
             ))
         })?;
-        self.call("process", |stage| stage.process(input, output))
+        let outcome = self.call("process", |stage| stage.process(input, output))?;
+        let sent = if <S::Output as OutputPorts>::SENDS_EACH {
+            sent.get()
+        } else {
+            match outcome {
+                Outcome::Emitted | Outcome::MoreOutput => {
+                    u32::from(!<S::Output as OutputPorts>::PORTS.is_empty())
+                }
+                Outcome::NoOutput | Outcome::Finished => 0,
+            }
+        };
+        Ok(Processed { outcome, sent })
     }
 
     #[inline]
     fn process_in_place(&mut self, packet: PacketMut<'_>) -> Result<Outcome, StageError> {
-        let packet = S::Output::from_mut(packet).ok_or_else(|| {
-            StageError::new(format!(
-                "process_in_place: wrong packet type, `{}` works on {:?}",
-                S::KIND,
-                S::Output::KIND
-            ))
-        })?;
+        let mut packets = [packet];
+        let sent = Cell::new(0);
+        let packet =
+            <S::Output as OutputPorts>::from_muts(&mut packets, &sent).ok_or_else(|| {
+                StageError::new(format!(
+                    "process_in_place: wrong packet type for `{}`",
+                    S::KIND
+                ))
+            })?;
         self.call("process_in_place", |stage| stage.process_in_place(packet))
     }
 
     fn stop(&mut self) -> Result<(), StageError> {
         self.call("stop", S::stop)
     }
+}
+
+/// Why input `packet` on `port` was refused (off the hot path).
+#[cold]
+fn wrong_input<S: Stage>(port: u32, packet: PacketRef<'_>) -> StageError {
+    let ports = <S::Input as InputPorts>::PORTS;
+    match ports.get(port as usize) {
+        Some(found) => StageError::new(format!(
+            "process: got a {} packet on port `{}`, which takes {}",
+            packet.kind().map_or("no", PacketKind::name),
+            found.name,
+            kind_list(found.kinds)
+        )),
+        None => StageError::new(format!(
+            "process: got a packet on input port {port}, but `{}` has {} input port(s)",
+            S::KIND,
+            ports.len()
+        )),
+    }
+}
+
+/// `raw_eeg or filtered_eeg`.
+fn kind_list(kinds: &[PacketKind]) -> String {
+    kinds
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(" or ")
 }
 
 impl<S: Stage> FfiStage for StageAdapter<S> {
@@ -165,10 +206,11 @@ impl<S: Stage> FfiStage for StageAdapter<S> {
     #[inline]
     fn process(
         &mut self,
+        port: u32,
         input: PacketRef<'_>,
-        output: PacketMut<'_>,
-    ) -> RResult<Outcome, RString> {
-        into_rresult(DataPlaneStage::process(self, input, output))
+        mut outputs: RSliceMut<'_, PacketMut<'_>>,
+    ) -> RResult<Processed, RString> {
+        into_rresult(DataPlaneStage::process(self, port, input, &mut outputs))
     }
 
     #[inline]
@@ -194,10 +236,11 @@ impl DataPlaneStage for FfiStageBox {
     #[inline]
     fn process(
         &mut self,
+        port: u32,
         input: PacketRef<'_>,
-        output: PacketMut<'_>,
-    ) -> Result<Outcome, StageError> {
-        from_rresult(FfiStage_TO::process(self, input, output))
+        outputs: &mut [PacketMut<'_>],
+    ) -> Result<Processed, StageError> {
+        from_rresult(FfiStage_TO::process(self, port, input, outputs.into()))
     }
 
     #[inline]
@@ -230,49 +273,107 @@ fn parse<S: Stage>(config_json: &str) -> Result<S::Config, StageError> {
 /// Builds stage `S` behind the ABI. Used by [`export_plugin!`](crate::export_plugin).
 pub fn create<S: Stage>(
     config_json: &str,
-    input: ROption<StreamFormat>,
+    inputs: RSlice<'_, StreamFormat>,
 ) -> RResult<FfiStageBox, RString> {
     into_rresult(guarded(|| {
-        let input = input.into_option();
         let config = parse::<S>(config_json)?;
-        let stage = S::new(config, input.as_ref())?;
+        let stage = S::new(config, inputs.as_slice())?;
         Ok(FfiStage_TO::from_value(StageAdapter::new(stage), TD_Opaque))
     }))
 }
 
-/// Stage `S`'s output format for `config_json` and `input`. Used by [`export_plugin!`](crate::export_plugin).
+/// Stage `S`'s output formats for `config_json` and `inputs`, after checking
+/// that the inputs fit its ports and the outputs its output ports. Used by
+/// [`export_plugin!`](crate::export_plugin).
 pub fn output_format<S: Stage>(
     config_json: &str,
-    input: ROption<StreamFormat>,
-) -> RResult<ROption<StreamFormat>, RString> {
+    inputs: RSlice<'_, StreamFormat>,
+) -> RResult<RVec<StreamFormat>, RString> {
     into_rresult(guarded(|| {
-        let input = input.into_option();
-        if let (Some(expected), Some(got)) = (S::Input::KIND, input.as_ref()) {
-            if expected != got.kind {
-                return Err(StageError::new(format!(
-                    "takes {expected} packets but its input carries {}",
-                    got.kind
-                )));
-            }
-        }
-        let config = parse::<S>(config_json)?;
-        Ok(match S::output_format(&config, input.as_ref())? {
-            Some(format) => RSome(format),
-            None => RNone,
-        })
+        let formats = output_formats::<S>(config_json, inputs.as_slice())?;
+        Ok(formats.into())
     }))
+}
+
+/// See [`output_format`]; plain Rust, for the harness.
+pub(crate) fn output_formats<S: Stage>(
+    config_json: &str,
+    inputs: &[StreamFormat],
+) -> Result<Vec<StreamFormat>, StageError> {
+    let ports = <S::Input as InputPorts>::PORTS;
+    if inputs.len() != ports.len() {
+        return Err(StageError::new(format!(
+            "takes {} input(s) ({}), given {}",
+            ports.len(),
+            port_names(ports),
+            inputs.len()
+        )));
+    }
+    for (port, input) in ports.iter().zip(inputs) {
+        if !port.kinds.contains(&input.kind) {
+            return Err(StageError::new(format!(
+                "input `{}` takes {} packets but gets {}",
+                port.name,
+                kind_list(port.kinds),
+                input.kind
+            )));
+        }
+    }
+    let config = parse::<S>(config_json)?;
+    let outputs = S::output_formats(&config, inputs)?;
+    let ports = <S::Output as OutputPorts>::PORTS;
+    if outputs.len() != ports.len() {
+        return Err(StageError::new(format!(
+            "`{}` declared {} output format(s) for its {} output port(s) (a bug in the stage)",
+            S::KIND,
+            outputs.len(),
+            ports.len()
+        )));
+    }
+    for (port, output) in ports.iter().zip(&outputs) {
+        if !port.kinds.contains(&output.kind) {
+            return Err(StageError::new(format!(
+                "`{}` declared {} for output `{}`, which makes {} (a bug in the stage)",
+                S::KIND,
+                output.kind,
+                port.name,
+                kind_list(port.kinds)
+            )));
+        }
+    }
+    Ok(outputs)
+}
+
+/// `signal, markers`.
+fn port_names(ports: &[Port]) -> String {
+    if ports.is_empty() {
+        return "none".to_string();
+    }
+    ports.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+}
+
+fn describe_ports(ports: &[Port]) -> RVec<PortDescriptor> {
+    ports
+        .iter()
+        .map(|port| PortDescriptor {
+            name: port.name.into(),
+            kinds: port.kinds.iter().copied().collect(),
+        })
+        .collect()
 }
 
 /// Stage `S`'s entry in the manifest. Used by [`export_plugin!`](crate::export_plugin).
 pub fn describe<S: Stage>() -> StageDescriptor {
+    let inputs = <S::Input as InputPorts>::PORTS;
+    let outputs = <S::Output as OutputPorts>::PORTS;
     StageDescriptor {
         kind: S::KIND.into(),
         doc: S::DOC.into(),
         role: StageRole::DataPlane,
-        accepts: S::Input::KIND.into_iter().collect(),
-        input: S::Input::KIND.map_or(RNone, RSome),
-        output: S::Output::KIND.map_or(RNone, RSome),
-        in_place: S::IN_PLACE && S::Input::KIND.is_some() && S::Input::KIND == S::Output::KIND,
+        inputs: describe_ports(inputs),
+        outputs: describe_ports(outputs),
+        in_place: S::IN_PLACE && inputs.len() == 1 && outputs.len() == 1,
+        may_block: S::MAY_BLOCK,
         config: <S::Config as StageConfig>::FIELDS
             .iter()
             .map(|spec| spec.to_field())
@@ -286,14 +387,24 @@ pub fn describe_control<C: ControlStage>() -> StageDescriptor {
         kind: C::KIND.into(),
         doc: C::DOC.into(),
         role: StageRole::Control,
-        accepts: C::ACCEPTS.iter().copied().collect(),
-        input: RNone,
-        output: if C::EMITS_EVENTS {
-            RSome(crate::data::PacketKind::Event)
+        inputs: if C::ACCEPTS.is_empty() {
+            RVec::new()
         } else {
-            RNone
+            RVec::from(vec![PortDescriptor {
+                name: "in".into(),
+                kinds: C::ACCEPTS.iter().copied().collect(),
+            }])
+        },
+        outputs: if C::EMITS_EVENTS {
+            RVec::from(vec![PortDescriptor {
+                name: "events".into(),
+                kinds: RVec::from(vec![PacketKind::Event]),
+            }])
+        } else {
+            RVec::new()
         },
         in_place: false,
+        may_block: false,
         config: <C::Config as StageConfig>::FIELDS
             .iter()
             .map(|spec| spec.to_field())
@@ -432,20 +543,14 @@ pub fn create_control<C: ControlStage>(config_json: &str) -> RResult<FfiControlS
 /// an event stream when it emits events. Used by [`export_plugin!`](crate::export_plugin).
 pub fn control_output_format<C: ControlStage>(
     config_json: &str,
-) -> RResult<ROption<StreamFormat>, RString> {
+) -> RResult<RVec<StreamFormat>, RString> {
     into_rresult(guarded(|| {
         let config = parse_config::<C::Config>(config_json)?;
         drop(C::new(config)?);
         Ok(if C::EMITS_EVENTS {
-            RSome(StreamFormat {
-                kind: crate::data::PacketKind::Event,
-                channels: 1,
-                values_per_channel: 1,
-                sample_rate_hz: 0.0,
-                packet_rate_hz: 0.0,
-            })
+            RVec::from(vec![StreamFormat::events()])
         } else {
-            RNone
+            RVec::new()
         })
     }))
 }

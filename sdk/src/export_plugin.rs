@@ -23,7 +23,7 @@
 ///     type Config = serde_json::Value;
 ///     type Input = EegPacket;
 ///     type Output = EegPacket;
-///     fn new(_: serde_json::Value, _: Option<&StreamFormat>) -> Result<Self, StageError> {
+///     fn new(_: serde_json::Value, _: &[StreamFormat]) -> Result<Self, StageError> {
 ///         Ok(Identity)
 ///     }
 ///     fn process(&mut self, input: Option<&EegPacket>, output: &mut EegPacket) -> Result<Outcome, StageError> {
@@ -86,15 +86,15 @@ macro_rules! export_plugin {
         extern "C" fn hsp_plugin_output_format(
             kind: ::abi_stable::std_types::RStr<'_>,
             config_json: ::abi_stable::std_types::RStr<'_>,
-            input: ::abi_stable::std_types::ROption<$crate::abi::StreamFormat>,
+            inputs: ::abi_stable::std_types::RSlice<'_, $crate::abi::StreamFormat>,
         ) -> ::abi_stable::std_types::RResult<
-            ::abi_stable::std_types::ROption<$crate::abi::StreamFormat>,
+            ::abi_stable::std_types::RVec<$crate::abi::StreamFormat>,
             ::abi_stable::std_types::RString,
         > {
             $crate::export::guard_ffi("output_format", || {
                 $(
                     if kind.as_str() == <$stage as $crate::Stage>::KIND {
-                        return $crate::export::output_format::<$stage>(config_json.as_str(), input);
+                        return $crate::export::output_format::<$stage>(config_json.as_str(), inputs);
                     }
                 )*
                 $($(
@@ -102,7 +102,7 @@ macro_rules! export_plugin {
                         return $crate::export::control_output_format::<$control>(config_json.as_str());
                     }
                 )+)?
-                let _ = (config_json, input);
+                let _ = (config_json, inputs);
                 ::abi_stable::std_types::RErr(
                     ::std::format!("no stage kind `{}` in plugin {}", kind, env!("CARGO_PKG_NAME")).into(),
                 )
@@ -113,7 +113,7 @@ macro_rules! export_plugin {
         extern "C" fn hsp_plugin_create_stage(
             kind: ::abi_stable::std_types::RStr<'_>,
             config_json: ::abi_stable::std_types::RStr<'_>,
-            input: ::abi_stable::std_types::ROption<$crate::abi::StreamFormat>,
+            inputs: ::abi_stable::std_types::RSlice<'_, $crate::abi::StreamFormat>,
         ) -> ::abi_stable::std_types::RResult<
             $crate::abi::FfiStageBox,
             ::abi_stable::std_types::RString,
@@ -121,10 +121,10 @@ macro_rules! export_plugin {
             $crate::export::guard_ffi("create_stage", || {
                 $(
                     if kind.as_str() == <$stage as $crate::Stage>::KIND {
-                        return $crate::export::create::<$stage>(config_json.as_str(), input);
+                        return $crate::export::create::<$stage>(config_json.as_str(), inputs);
                     }
                 )*
-                let _ = (config_json, input);
+                let _ = (config_json, inputs);
                 ::abi_stable::std_types::RErr(
                     ::std::format!("no data-plane stage kind `{}` in plugin {}", kind, env!("CARGO_PKG_NAME")).into(),
                 )

@@ -40,7 +40,7 @@
 //!     type Input = EegPacket;
 //!     type Output = EegPacket;
 //!
-//!     fn new(config: ClipConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
+//!     fn new(config: ClipConfig, _input: &[StreamFormat]) -> Result<Self, StageError> {
 //!         if config.limit_uv <= 0.0 {
 //!             return Err(StageError::new("`limit_uv` must be positive"));
 //!         }
@@ -65,12 +65,12 @@
 //! let format = StreamFormat::eeg(PacketKind::RawEeg, 1, 250.0, 3);
 //! let mut block = EegPacket::with_capacity(1, 3);
 //! block.values_mut().copy_from_slice(&[-500.0, 5.0, 500.0]);
-//! let mut harness = StageHarness::<Clip>::new(r#"{"limit_uv": 50.0}"#, Some(format)).unwrap();
+//! let mut harness = StageHarness::<Clip>::new(r#"{"limit_uv": 50.0}"#, &[format.clone()]).unwrap();
 //! let out = harness.run([&block]).unwrap();
 //! assert_eq!(out[0].values(), &[-50.0, 5.0, 50.0]);
 //!
 //! // A config mistake names the key.
-//! let error = StageHarness::<Clip>::new(r#"{"limit": 50.0}"#, Some(format)).err().unwrap();
+//! let error = StageHarness::<Clip>::new(r#"{"limit": 50.0}"#, &[format]).err().unwrap();
 //! assert!(error.to_string().contains("unknown key `limit`"));
 //! ```
 //!
@@ -130,7 +130,9 @@ mod packet;
 mod pipeline_data;
 mod polled_queue;
 mod pool;
+mod ports;
 mod queue;
+mod shared_queue;
 mod stage;
 mod sync;
 pub mod testing;
@@ -140,9 +142,10 @@ pub use data::{
     PacketKind, PlanarBlock, ShapeError, SpectrumScale,
 };
 
-pub use abi::{ConfigType, Outcome, PacketRef, StreamFormat};
+pub use abi::{ChannelInfo, ChannelType, ConfigType, Outcome, PacketRef, StreamFormat};
 pub use config::{ConfigSpec, ConfigValue, NoConfig, StageConfig, parse_config};
 pub use control::{ControlContext, ControlStage};
+pub use ports::{AnyPacket, InputPorts, Out, OutputPorts, Port};
 pub use stage::{NoPacket, PacketTag, PortPacket, Stage, StageError};
 
 /// Everything a stage's code names, in one import:
@@ -165,7 +168,7 @@ pub use stage::{NoPacket, PacketTag, PortPacket, Stage, StageError};
 ///     type Input = EegPacket;
 ///     type Output = EegPacket;
 ///
-///     fn new(_: HalfConfig, _: Option<&StreamFormat>) -> Result<Self, StageError> {
+///     fn new(_: HalfConfig, _: &[StreamFormat]) -> Result<Self, StageError> {
 ///         Ok(Half)
 ///     }
 ///
@@ -179,9 +182,10 @@ pub use stage::{NoPacket, PacketTag, PortPacket, Stage, StageError};
 /// ```
 pub mod prelude {
     pub use crate::{
-        ConfigType, ConfigValue, ControlContext, ControlStage, EegPacket, Event, FeaturePacket,
-        FftPacket, FilteredEegPacket, NoConfig, NoPacket, Outcome, PacketKind, PacketRef,
-        PlanarBlock, PortPacket, SpectrumScale, Stage, StageConfig, StageError, StreamFormat,
+        AnyPacket, ChannelInfo, ChannelType, ConfigType, ConfigValue, ControlContext, ControlStage,
+        EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, InputPorts, NoConfig,
+        NoPacket, Out, Outcome, OutputPorts, PacketKind, PacketRef, PacketTag, PlanarBlock,
+        PortPacket, SpectrumScale, Stage, StageConfig, StageError, StreamFormat,
     };
 }
 
@@ -199,5 +203,6 @@ pub mod runtime {
     pub use crate::queue::{
         Input, Output, PushError, QueueConsumer, QueueProducer, SendError, StageQueue,
     };
+    pub use crate::shared_queue::{SharedConsumer, SharedProducer, SharedQueue};
     pub use crate::stage::DataPlaneStage;
 }

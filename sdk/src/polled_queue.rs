@@ -93,6 +93,12 @@ impl<T> PolledConsumer<T> {
         self.ring.pop().ok()
     }
 
+    /// The oldest item, left in the queue, if any.
+    #[inline]
+    pub fn peek(&self) -> Option<&T> {
+        self.ring.peek().ok()
+    }
+
     /// `true` if nothing is queued right now.
     #[inline]
     pub fn is_empty(&self) -> bool {

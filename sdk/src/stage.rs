@@ -1,12 +1,13 @@
 //! The stage traits: [`Stage`], what a plugin author implements, and
 //! [`DataPlaneStage`], what the runtime drives (plugin and built-in alike).
 
-use crate::abi::{Outcome, PacketMut, PacketRef, StreamFormat};
+use crate::abi::{Outcome, PacketMut, PacketRef, Processed, StreamFormat};
 use crate::config::StageConfig;
 use crate::data::{
     EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, PacketKind, PlanarBlock,
     ShapeError,
 };
+use crate::ports::{InputPorts, OutputPorts};
 use std::fmt;
 
 /// A stage's error: a message for the person running the pipeline. The host
@@ -74,21 +75,34 @@ impl From<&str> for StageError {
 /// A stage of a pipeline, as a plugin author writes it: built from config,
 /// started, fed one packet per `process` call, stopped.
 ///
-/// **Guarantees the host gives.** `output_format` is called before anything
-/// runs, with the format of the upstream edge, to check the graph and size
-/// the output pool. `new`, then `start` (or `resume`, when it takes over
-/// from a running instance that was just stopped), then `process` (or
+/// **Guarantees the host gives.** `output_formats` is called before
+/// anything runs, with the negotiated format of each input port, to check
+/// the graph, size the output pools and tell downstream stages what they
+/// get. Then `new`, then `start` (or `resume`, when it takes over from a
+/// running instance that was just stopped), then `process` (or
 /// `process_in_place`) any number of times, then `stop`, all on one thread
-/// at a time. Every output packet handed to
-/// `process` has room for the format the stage declared. A panic in any of
-/// these is caught at the library boundary and reported with its message.
+/// at a time. Every output packet handed to `process` has room for the
+/// format the stage declared for its port. A panic in any of these is
+/// caught at the library boundary and reported with its message.
 ///
-/// **What the stage must do.** Not allocate, lock or block in `process`: it
-/// runs on the data-plane thread. Fill every field of the output it emits
-/// (pooled packets come back with old contents).
+/// **What the stage must do, for each port shape** (see [`InputPorts`] and
+/// [`OutputPorts`] for the types):
+/// - *Source* (`Input = NoPacket`): called with `None` whenever its output
+///   has room; returns `NoOutput` when nothing is ready yet, `Finished` at
+///   its end.
+/// - *Filter* (one input, one output): called once per input packet;
+///   returns `Emitted` to send the output, `NoOutput` while it buffers,
+///   `MoreOutput` to be called again with no input and a fresh output.
+/// - *Sink* (`Output = NoPacket`): called once per input packet.
+/// - *Several inputs* (a derived enum): called once per packet, from
+///   whichever port has the oldest one waiting.
+/// - *Several outputs* (a derived struct): sends each port's packet with
+///   [`Out::send`](crate::Out::send); unsent packets stay for the next call.
 ///
-/// Sources use [`NoPacket`] as `Input` and are called with `None`; sinks use
-/// [`NoPacket`] as `Output`.
+/// Unless it sets [`MAY_BLOCK`](Stage::MAY_BLOCK), a stage runs on the
+/// data-plane thread and must not allocate, lock or block in `process`.
+/// Fill every field of the output it sends (pooled packets come back with
+/// old contents).
 ///
 /// ```
 /// use hsp_sdk::{EegPacket, Outcome, PlanarBlock, Stage, StageConfig, StageError, StreamFormat};
@@ -111,7 +125,7 @@ impl From<&str> for StageError {
 ///     type Input = EegPacket;
 ///     type Output = EegPacket;
 ///
-///     fn new(config: GainConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
+///     fn new(config: GainConfig, _inputs: &[StreamFormat]) -> Result<Self, StageError> {
 ///         Ok(Gain { gain: config.gain })
 ///     }
 ///
@@ -123,6 +137,123 @@ impl From<&str> for StageError {
 ///     }
 /// }
 /// ```
+///
+/// A stage with two inputs and two outputs: it passes the signal on and
+/// sends an event, with the marker's code, for every marker it is given.
+///
+/// ```
+/// use hsp_sdk::prelude::*;
+///
+/// #[derive(InputPorts)]
+/// pub enum MarkInput<'a> {
+///     Signal(&'a EegPacket),
+///     Markers(&'a Event),
+/// }
+///
+/// #[derive(OutputPorts)]
+/// pub struct MarkOutput<'a> {
+///     signal: Out<'a, EegPacket>,
+///     events: Out<'a, Event>,
+/// }
+///
+/// pub struct Mark;
+///
+/// impl Stage for Mark {
+///     const KIND: &'static str = "mark";
+///     const DOC: &'static str = "Passes the signal on and echoes markers as events.";
+///     type Config = NoConfig;
+///     type Input = MarkInput<'static>;
+///     type Output = MarkOutput<'static>;
+///
+///     fn output_formats(_: &NoConfig, inputs: &[StreamFormat]) -> Result<Vec<StreamFormat>, StageError> {
+///         Ok(vec![inputs[0].clone(), inputs[1].clone()])
+///     }
+///
+///     fn new(_: NoConfig, _: &[StreamFormat]) -> Result<Self, StageError> {
+///         Ok(Mark)
+///     }
+///
+///     fn process(&mut self, input: Option<MarkInput<'_>>, mut out: MarkOutput<'_>) -> Result<Outcome, StageError> {
+///         match input {
+///             Some(MarkInput::Signal(block)) => {
+///                 out.signal.copy_from(block).map_err(|e| StageError::new(e.to_string()))?;
+///                 out.signal.send();
+///             }
+///             Some(MarkInput::Markers(marker)) => {
+///                 *out.events = Event::new(marker.code, "marker");
+///                 out.events.timestamp_ns = marker.timestamp_ns;
+///                 out.events.send();
+///             }
+///             None => {}
+///         }
+///         Ok(Outcome::Emitted)
+///     }
+/// }
+/// ```
+///
+/// A sink that may block: it writes each block's first sample to a file,
+/// so it runs on a thread of its own and may wait on the disk.
+///
+/// ```
+/// use hsp_sdk::prelude::*;
+/// use hsp_sdk::testing::StageHarness;
+/// use std::io::Write;
+///
+/// #[derive(serde::Deserialize, StageConfig)]
+/// #[serde(deny_unknown_fields)]
+/// pub struct FirstSamplesConfig {
+///     /// File to write.
+///     path: String,
+/// }
+///
+/// pub struct FirstSamples {
+///     path: String,
+///     file: Option<std::io::BufWriter<std::fs::File>>,
+/// }
+///
+/// impl Stage for FirstSamples {
+///     const KIND: &'static str = "first_samples";
+///     const DOC: &'static str = "Writes each block's first sample to a file.";
+///     type Config = FirstSamplesConfig;
+///     type Input = EegPacket;
+///     type Output = NoPacket;
+///     const MAY_BLOCK: bool = true;
+///
+///     fn new(config: FirstSamplesConfig, _: &[StreamFormat]) -> Result<Self, StageError> {
+///         Ok(FirstSamples { path: config.path, file: None })
+///     }
+///
+///     fn start(&mut self) -> Result<(), StageError> {
+///         let file = std::fs::File::create(&self.path).map_err(|e| StageError::new(e.to_string()))?;
+///         self.file = Some(std::io::BufWriter::new(file));
+///         Ok(())
+///     }
+///
+///     fn process(&mut self, input: Option<&EegPacket>, _: &mut NoPacket) -> Result<Outcome, StageError> {
+///         if let (Some(block), Some(file)) = (input, &mut self.file) {
+///             let first = block.values().first().copied().unwrap_or(f32::NAN);
+///             writeln!(file, "{} {first}", block.timestamp_ns).map_err(|e| StageError::new(e.to_string()))?;
+///         }
+///         Ok(Outcome::NoOutput)
+///     }
+///
+///     fn stop(&mut self) -> Result<(), StageError> {
+///         match self.file.take() {
+///             Some(mut file) => file.flush().map_err(|e| StageError::new(e.to_string())),
+///             None => Ok(()),
+///         }
+///     }
+/// }
+///
+/// let path = std::env::temp_dir().join(format!("first-samples-{}.txt", std::process::id()));
+/// let config = format!(r#"{{"path": {:?}}}"#, path.to_str().unwrap());
+/// let format = StreamFormat::eeg(PacketKind::RawEeg, 1, 250.0, 2);
+/// let mut block = EegPacket::with_capacity(1, 2);
+/// block.values_mut().copy_from_slice(&[7.0, 8.0]);
+/// StageHarness::<FirstSamples>::new(&config, &[format]).unwrap().run([&block]).unwrap();
+/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "0 7\n");
+/// # std::fs::remove_file(&path).unwrap();
+/// ```
 pub trait Stage: Send + Sized + 'static {
     /// The stage kind's name, as pipelines write it in `plugin = "..."`.
     const KIND: &'static str;
@@ -131,43 +262,64 @@ pub trait Stage: Send + Sized + 'static {
     /// Its typed config, declared once: `#[derive(serde::Deserialize,
     /// StageConfig)]` with `#[serde(deny_unknown_fields)]`, or [`NoConfig`](crate::NoConfig).
     type Config: StageConfig;
-    /// The packet type it takes ([`NoPacket`] for a source).
-    type Input: PortPacket;
-    /// The packet type it produces ([`NoPacket`] for a sink).
-    type Output: PortPacket;
+    /// Its input ports: [`NoPacket`] for a source, a packet type for one
+    /// port, [`AnyPacket`](crate::AnyPacket), or a derived enum.
+    type Input: InputPorts;
+    /// Its output ports: [`NoPacket`] for a sink, a packet type for one
+    /// port, or a derived struct.
+    type Output: OutputPorts;
 
-    /// What it outputs given what it gets, before it is built. The default
-    /// keeps the input's shape and rate (a filter) and has no output for a
-    /// sink; sources and reshaping stages override it.
-    fn output_format(
+    /// Whether it may block: wait on a file, a socket or a device, or sleep
+    /// until data is due. Such a stage runs on a thread of its own, joined
+    /// to the data plane by the same bounded queues, so the data-plane
+    /// thread never waits on it; it may then also allocate in `process`.
+    const MAY_BLOCK: bool = false;
+
+    /// What it outputs on each output port, in order, given what comes in on
+    /// each input port, before it is built. The default, for one input and
+    /// one output, keeps the input's stream (shape, rate, channels) and its
+    /// kind when the output port can carry it (a filter); it has no output
+    /// for a sink. Sources and stages that reshape override it.
+    fn output_formats(
         config: &Self::Config,
-        input: Option<&StreamFormat>,
-    ) -> Result<Option<StreamFormat>, StageError> {
+        inputs: &[StreamFormat],
+    ) -> Result<Vec<StreamFormat>, StageError> {
         let _ = config;
-        match (Self::Output::KIND, input) {
-            (None, _) => Ok(None),
-            (Some(kind), Some(input)) => Ok(Some(StreamFormat { kind, ..*input })),
-            (Some(_), None) => Err(StageError::new(format!(
-                "stage `{}` has no input, so it must say what it outputs (override Stage::output_format)",
+        match (<Self::Output as OutputPorts>::PORTS, inputs) {
+            ([], _) => Ok(Vec::new()),
+            ([port], [input]) => {
+                let kind = if port.kinds.contains(&input.kind) {
+                    input.kind
+                } else {
+                    port.kinds[0]
+                };
+                Ok(vec![StreamFormat {
+                    kind,
+                    ..input.clone()
+                }])
+            }
+            _ => Err(StageError::new(format!(
+                "stage `{}` must say what it outputs (override Stage::output_formats)",
                 Self::KIND
             ))),
         }
     }
 
-    /// Builds the stage for input of format `input` (`None` for a source).
-    fn new(config: Self::Config, input: Option<&StreamFormat>) -> Result<Self, StageError>;
+    /// Builds the stage for inputs of formats `inputs`, one per input port
+    /// (none for a source).
+    fn new(config: Self::Config, inputs: &[StreamFormat]) -> Result<Self, StageError>;
 
     /// Called once before the first `process`: open files, reset clocks.
     fn start(&mut self) -> Result<(), StageError> {
         Ok(())
     }
 
-    /// Takes one input (`None` for a source, or when drained after
-    /// [`Outcome::MoreOutput`]) and may fill `output`.
+    /// Takes one input packet (`None` for a source, or when drained after
+    /// [`Outcome::MoreOutput`]) and may fill the output.
     fn process(
         &mut self,
-        input: Option<&Self::Input>,
-        output: &mut Self::Output,
+        input: Option<<Self::Input as InputPorts>::Ref<'_>>,
+        output: <Self::Output as OutputPorts>::Mut<'_>,
     ) -> Result<Outcome, StageError>;
 
     /// Called instead of [`start`](Stage::start) when this stage takes over
@@ -181,7 +333,8 @@ pub trait Stage: Send + Sized + 'static {
     }
 
     /// Whether the stage implements [`process_in_place`](Stage::process_in_place).
-    /// Only honoured when its input and output are the same packet type.
+    /// Honoured for a stage with one input and one output port when the
+    /// negotiated input and output kinds are the same.
     const IN_PLACE: bool = false;
 
     /// Transforms one input packet into the output in the same packet, with
@@ -191,7 +344,10 @@ pub trait Stage: Send + Sized + 'static {
     /// `on_error = "bypass"`, which must forward an untouched input). Return
     /// `Emitted` to forward the packet, `NoOutput` to drop it; `MoreOutput`
     /// is not allowed in place.
-    fn process_in_place(&mut self, packet: &mut Self::Output) -> Result<Outcome, StageError> {
+    fn process_in_place(
+        &mut self,
+        packet: <Self::Output as OutputPorts>::Mut<'_>,
+    ) -> Result<Outcome, StageError> {
         let _ = packet;
         Err(StageError::new(format!(
             "stage `{}` does not process in place (it does not set IN_PLACE)",
@@ -205,17 +361,34 @@ pub trait Stage: Send + Sized + 'static {
     }
 }
 
-/// The ABI side of a port's packet type: its [`PacketKind`] and its variant
-/// of [`PacketRef`] and [`PacketMut`]. Generated from
+/// The ABI side of a port's packet type: the [`PacketKind`]s a port of
+/// this type takes or makes, and its variant of [`PacketRef`] and
+/// [`PacketMut`]. Generated from
 /// [`for_each_packet_kind!`](crate::for_each_packet_kind) for every packet
 /// type, written out for [`NoPacket`]; not meant to be implemented elsewhere.
+///
+/// [`EegPacket`] stands for any EEG signal: a port of that type takes raw
+/// and filtered EEG alike (a [`FilteredEegPacket`] is an `EegPacket`
+/// underneath), and an output of that type carries the kind negotiated for
+/// it. A [`FilteredEegPacket`] port takes filtered EEG only.
+///
+/// ```
+/// use hsp_sdk::{EegPacket, FilteredEegPacket, PacketKind, PacketTag};
+///
+/// assert_eq!(EegPacket::KINDS, [PacketKind::RawEeg, PacketKind::FilteredEeg]);
+/// assert_eq!(FilteredEegPacket::KINDS, [PacketKind::FilteredEeg]);
+/// let filtered = FilteredEegPacket::default();
+/// assert!(EegPacket::from_ref(filtered.as_packet_ref()).is_some());
+/// ```
 pub trait PacketTag: Sized + 'static {
-    /// The packet kind on the wire; `None` for [`NoPacket`].
-    const KIND: Option<PacketKind>;
-    /// The packet, if `packet` is one of this type.
+    /// The kinds a port of this type takes or makes; empty for [`NoPacket`].
+    const KINDS: &'static [PacketKind];
+    /// The packet, if `packet` is one of this type (or, for [`EegPacket`],
+    /// any EEG).
     fn from_ref(packet: PacketRef<'_>) -> Option<&Self>;
-    /// The packet, if `packet` is one of this type.
-    fn from_mut(packet: PacketMut<'_>) -> Option<&mut Self>;
+    /// The packet, if `packet` is one of this type (or, for [`EegPacket`],
+    /// any EEG).
+    fn from_mut<'a>(packet: &'a mut PacketMut<'_>) -> Option<&'a mut Self>;
     /// Borrows it as the ABI's tagged reference.
     fn as_packet_ref(&self) -> PacketRef<'_>;
     /// Borrows it as the ABI's tagged mutable reference.
@@ -257,11 +430,11 @@ impl<T: PlanarBlock + PacketTag> PortPacket for T {
 pub struct NoPacket;
 
 impl PacketTag for NoPacket {
-    const KIND: Option<PacketKind> = None;
+    const KINDS: &'static [PacketKind] = &[];
     fn from_ref(packet: PacketRef<'_>) -> Option<&Self> {
         matches!(packet, PacketRef::None).then_some(&NoPacket)
     }
-    fn from_mut(packet: PacketMut<'_>) -> Option<&mut Self> {
+    fn from_mut<'a>(packet: &'a mut PacketMut<'_>) -> Option<&'a mut Self> {
         // A zero-sized `Box` does not allocate, and leaking it leaks nothing.
         matches!(packet, PacketMut::None).then(|| Box::leak(Box::new(NoPacket)))
     }
@@ -285,22 +458,53 @@ impl PortPacket for NoPacket {
     }
 }
 
+/// The kinds a port of the packet type of kind `kind` covers: EEG covers
+/// filtered EEG too.
+const fn port_kinds(kind: PacketKind) -> &'static [PacketKind] {
+    match kind {
+        PacketKind::RawEeg => &[PacketKind::RawEeg, PacketKind::FilteredEeg],
+        other => other.as_slice(),
+    }
+}
+
+/// A filtered EEG packet seen as the [`EegPacket`] it wraps, when `T` is
+/// `EegPacket`: how an EEG port takes filtered EEG. The type test is
+/// resolved at compile time.
+#[inline]
+fn eeg_from_filtered<T: 'static>(packet: PacketRef<'_>) -> Option<&T> {
+    match packet {
+        PacketRef::FilteredEeg(filtered) => (&filtered.0 as &dyn std::any::Any).downcast_ref(),
+        _ => None,
+    }
+}
+
+/// See [`eeg_from_filtered`].
+#[inline]
+fn eeg_from_filtered_mut<'a, T: 'static>(packet: &'a mut PacketMut<'_>) -> Option<&'a mut T> {
+    match packet {
+        PacketMut::FilteredEeg(filtered) => {
+            (&mut filtered.0 as &mut dyn std::any::Any).downcast_mut()
+        }
+        _ => None,
+    }
+}
+
 macro_rules! packet_tags {
     ($($(#[doc = $doc:literal])* $variant:ident($type:ident) = $name:literal;)*) => {$(
         impl PacketTag for $type {
-            const KIND: Option<PacketKind> = Some(PacketKind::$variant);
+            const KINDS: &'static [PacketKind] = port_kinds(PacketKind::$variant);
             #[inline]
             fn from_ref(packet: PacketRef<'_>) -> Option<&Self> {
                 match packet {
                     PacketRef::$variant(packet) => Some(packet),
-                    _ => None,
+                    other => eeg_from_filtered(other),
                 }
             }
             #[inline]
-            fn from_mut(packet: PacketMut<'_>) -> Option<&mut Self> {
+            fn from_mut<'a>(packet: &'a mut PacketMut<'_>) -> Option<&'a mut Self> {
                 match packet {
-                    PacketMut::$variant(packet) => Some(packet),
-                    _ => None,
+                    PacketMut::$variant(packet) => Some(&mut **packet),
+                    other => eeg_from_filtered_mut(other),
                 }
             }
             #[inline]
@@ -325,12 +529,15 @@ pub trait DataPlaneStage: Send {
     fn start(&mut self) -> Result<(), StageError>;
     /// See [`Stage::resume`].
     fn resume(&mut self) -> Result<(), StageError>;
-    /// See [`Stage::process`]; packets travel as the ABI's tagged references.
+    /// See [`Stage::process`]; packets travel as the ABI's tagged
+    /// references: one input packet on input port `port` (or none), one
+    /// output packet per output port.
     fn process(
         &mut self,
+        port: u32,
         input: PacketRef<'_>,
-        output: PacketMut<'_>,
-    ) -> Result<Outcome, StageError>;
+        outputs: &mut [PacketMut<'_>],
+    ) -> Result<Processed, StageError>;
     /// See [`Stage::process_in_place`].
     fn process_in_place(&mut self, packet: PacketMut<'_>) -> Result<Outcome, StageError>;
     /// See [`Stage::stop`].

@@ -5,10 +5,12 @@
 //! adapter (so panics come back as errors), with output packets sized from
 //! the stage's declared output format, honouring [`Outcome::MoreOutput`].
 
-use crate::abi::{ControlOutputs, Outcome, PacketRef, StreamFormat};
+use crate::abi::{ControlOutputs, Outcome, PacketMut, PacketRef, StreamFormat};
 use crate::config::parse_config;
 use crate::control::ControlStage;
-use crate::export::{ControlAdapter, StageAdapter};
+use crate::data::{EegPacket, Event, FeaturePacket, FftPacket, FilteredEegPacket, PacketKind};
+use crate::export::{ControlAdapter, StageAdapter, output_formats};
+use crate::ports::{InputPorts, OutputPorts};
 use crate::stage::{DataPlaneStage, PacketTag, PortPacket, Stage, StageError};
 
 /// A stage under test.
@@ -26,10 +28,10 @@ use crate::stage::{DataPlaneStage, PacketTag, PortPacket, Stage, StageError};
 ///     type Config = serde_json::Value;
 ///     type Input = NoPacket;
 ///     type Output = EegPacket;
-///     fn output_format(_: &serde_json::Value, _: Option<&StreamFormat>) -> Result<Option<StreamFormat>, StageError> {
-///         Ok(Some(StreamFormat::eeg(PacketKind::RawEeg, 2, 100.0, 10)))
+///     fn output_formats(_: &serde_json::Value, _: &[StreamFormat]) -> Result<Vec<StreamFormat>, StageError> {
+///         Ok(vec![StreamFormat::eeg(PacketKind::RawEeg, 2, 100.0, 10)])
 ///     }
-///     fn new(_: serde_json::Value, _: Option<&StreamFormat>) -> Result<Self, StageError> {
+///     fn new(_: serde_json::Value, _: &[StreamFormat]) -> Result<Self, StageError> {
 ///         Ok(Ones { left: 3 })
 ///     }
 ///     fn process(&mut self, _: Option<&NoPacket>, out: &mut EegPacket) -> Result<Outcome, StageError> {
@@ -41,34 +43,52 @@ use crate::stage::{DataPlaneStage, PacketTag, PortPacket, Stage, StageError};
 ///     }
 /// }
 ///
-/// let mut harness = StageHarness::<Ones>::new("{}", None).unwrap();
+/// let mut harness = StageHarness::<Ones>::new("{}", &[]).unwrap();
 /// let blocks = harness.run_source(100).unwrap();
 /// assert_eq!(blocks.len(), 3);
 /// assert_eq!(blocks[2].values(), &[1.0; 20]);
 /// ```
+///
+/// A stage with several ports is fed on a named port with
+/// [`process_port`](StageHarness::process_port), and gives back what it sent
+/// on each port as [`Sent`] packets.
 pub struct StageHarness<S: Stage> {
     stage: StageAdapter<S>,
-    output_format: Option<StreamFormat>,
+    output_formats: Vec<StreamFormat>,
+    /// One packet per output port, kept between calls until sent, as the
+    /// host keeps them.
+    outputs: Vec<OwnedPacket>,
     started: bool,
+}
+
+/// One packet a stage sent, and the output port it went to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    /// The output port's name.
+    pub port: &'static str,
+    /// The packet.
+    pub packet: OwnedPacket,
 }
 
 impl<S: Stage> StageHarness<S> {
     /// Builds the stage from `config_json` (a JSON object, `"{}"` for all
-    /// defaults) for input of `input` (`None` for a source).
-    pub fn new(config_json: &str, input: Option<StreamFormat>) -> Result<Self, StageError> {
+    /// defaults) for inputs of `inputs`, one format per input port (none
+    /// for a source), after checking them as the host does.
+    pub fn new(config_json: &str, inputs: &[StreamFormat]) -> Result<Self, StageError> {
+        let output_formats = output_formats::<S>(config_json, inputs)?;
         let config = parse_config::<S::Config>(config_json)?;
-        let output_format = S::output_format(&config, input.as_ref())?;
-        let stage = S::new(config, input.as_ref())?;
+        let stage = S::new(config, inputs)?;
         Ok(Self {
             stage: StageAdapter::new(stage),
-            output_format,
+            outputs: output_formats.iter().map(OwnedPacket::for_format).collect(),
+            output_formats,
             started: false,
         })
     }
 
-    /// The output format the stage declared.
-    pub fn output_format(&self) -> Option<StreamFormat> {
-        self.output_format
+    /// The output formats the stage declared, one per output port.
+    pub fn output_formats(&self) -> &[StreamFormat] {
+        &self.output_formats
     }
 
     /// The stage itself, to inspect its state.
@@ -76,32 +96,116 @@ impl<S: Stage> StageHarness<S> {
         self.stage.stage()
     }
 
+    /// Feeds `packet` on input port `port` (by name; `None` for a source's
+    /// call or a drain) and returns every packet sent for it, in order, plus
+    /// the last outcome; calls again while the stage says `MoreOutput`.
+    pub fn process_port(
+        &mut self,
+        port: Option<&str>,
+        packet: PacketRef<'_>,
+    ) -> Result<(Vec<Sent>, Outcome), StageError> {
+        let index = match port {
+            None => 0,
+            Some(name) => <S::Input as InputPorts>::PORTS
+                .iter()
+                .position(|p| p.name == name)
+                .ok_or_else(|| {
+                    StageError::new(format!("`{}` has no input port `{name}`", S::KIND))
+                })?,
+        };
+        self.ensure_started()?;
+        let mut sent = Vec::new();
+        let mut input = packet;
+        loop {
+            let mut packets: Vec<PacketMut<'_>> = self
+                .outputs
+                .iter_mut()
+                .map(OwnedPacket::as_packet_mut)
+                .collect();
+            let processed = self.stage.process(index as u32, input, &mut packets)?;
+            drop(packets);
+            for (port, format) in self.output_formats.iter().enumerate() {
+                if processed.sent & (1 << port) != 0 {
+                    let fresh = OwnedPacket::for_format(format);
+                    sent.push(Sent {
+                        port: <S::Output as OutputPorts>::PORTS[port].name,
+                        packet: std::mem::replace(&mut self.outputs[port], fresh),
+                    });
+                }
+            }
+            input = PacketRef::None;
+            if processed.outcome != Outcome::MoreOutput {
+                return Ok((sent, processed.outcome));
+            }
+        }
+    }
+
+    /// Feeds `packet` on the first input port: for a stage whose input
+    /// takes several packet types ([`AnyPacket`](crate::AnyPacket)).
+    pub fn feed<P: PacketTag>(&mut self, packet: &P) -> Result<(Vec<Sent>, Outcome), StageError> {
+        self.process_port(None, packet.as_packet_ref())
+    }
+
+    /// Feeds every packet in turn on the first input port, then stops the
+    /// stage; returns all it sent.
+    pub fn feed_all<'a, P: PacketTag>(
+        &mut self,
+        packets: impl IntoIterator<Item = &'a P>,
+    ) -> Result<Vec<Sent>, StageError> {
+        let mut all = Vec::new();
+        for packet in packets {
+            all.extend(self.feed(packet)?.0);
+        }
+        self.stop()?;
+        Ok(all)
+    }
+
+    /// Stops the stage (flush and close).
+    pub fn stop(&mut self) -> Result<(), StageError> {
+        self.ensure_started()?;
+        self.stage.stop()
+    }
+
+    fn ensure_started(&mut self) -> Result<(), StageError> {
+        if !self.started {
+            self.started = true;
+            self.stage.start()?;
+        }
+        Ok(())
+    }
+
+    /// Starts the stage with [`Stage::resume`], as the host does when it
+    /// takes over from a running instance (call it before the first packet).
+    pub fn resume(&mut self) -> Result<(), StageError> {
+        self.started = true;
+        self.stage.resume()
+    }
+}
+
+/// The one-port shapes: a packet type (or [`NoPacket`](crate::NoPacket)) on
+/// each side.
+impl<S: Stage> StageHarness<S>
+where
+    S::Input: PacketTag,
+    S::Output: PortPacket + Clone,
+{
     /// Feeds one input (or `None` for a source) and returns every packet it
     /// emitted for it, plus the last outcome.
     pub fn process(
         &mut self,
         input: Option<&S::Input>,
     ) -> Result<(Vec<S::Output>, Outcome), StageError> {
-        self.ensure_started()?;
-        let mut emitted = Vec::new();
-        let mut input = input;
-        loop {
-            let mut output = self.fresh_output();
-            let input_ref = match input.take() {
-                Some(packet) => packet.as_packet_ref(),
-                None => crate::abi::PacketRef::None,
-            };
-            let outcome = self.stage.process(input_ref, output.as_packet_mut())?;
-            match outcome {
-                Outcome::Emitted => emitted.push(output),
-                Outcome::MoreOutput => {
-                    emitted.push(output);
-                    continue;
-                }
-                Outcome::NoOutput | Outcome::Finished => {}
-            }
-            return Ok((emitted, outcome));
-        }
+        let packet = input.map_or(PacketRef::None, PacketTag::as_packet_ref);
+        let (sent, outcome) = self.process_port(None, packet)?;
+        let emitted = sent
+            .into_iter()
+            .map(|sent| {
+                sent.packet.get::<S::Output>().cloned().ok_or_else(|| {
+                    StageError::new(format!("`{}` sent a packet of another type", S::KIND))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((emitted, outcome))
     }
 
     /// Runs the stage in place on `packet` (which holds the input and gets
@@ -144,38 +248,58 @@ impl<S: Stage> StageHarness<S> {
         self.stop()?;
         Ok(all)
     }
+}
 
-    /// Stops the stage (flush and close).
-    pub fn stop(&mut self) -> Result<(), StageError> {
-        self.ensure_started()?;
-        self.stage.stop()
-    }
-
-    fn ensure_started(&mut self) -> Result<(), StageError> {
-        if !self.started {
-            self.started = true;
-            self.stage.start()?;
+macro_rules! owned_packet {
+    ($($(#[doc = $doc:literal])* $variant:ident($type:ident) = $name:literal;)*) => {
+        /// A packet of any kind, owned: what a stage under test sent.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum OwnedPacket {
+            $(
+                $(#[doc = $doc])*
+                $variant($type),
+            )*
         }
-        Ok(())
-    }
 
-    /// Starts the stage with [`Stage::resume`], as the host does when it
-    /// takes over from a running instance (call it before the first packet).
-    pub fn resume(&mut self) -> Result<(), StageError> {
-        self.started = true;
-        self.stage.resume()
-    }
+        impl OwnedPacket {
+            /// An empty packet with room for one packet of `format`.
+            pub fn for_format(format: &StreamFormat) -> Self {
+                match format.kind {
+                    $(PacketKind::$variant => Self::$variant(<$type as PortPacket>::for_format(format)),)*
+                }
+            }
 
-    fn fresh_output(&self) -> S::Output {
-        match &self.output_format {
-            Some(format) => S::Output::for_format(format),
-            None => S::Output::for_format(&StreamFormat::eeg(
-                crate::data::PacketKind::RawEeg,
-                0,
-                0.0,
-                0,
-            )),
+            /// Its kind.
+            pub fn kind(&self) -> PacketKind {
+                match self {
+                    $(Self::$variant(_) => PacketKind::$variant,)*
+                }
+            }
+
+            /// Borrows it as the ABI's tagged reference.
+            pub fn as_packet_ref(&self) -> PacketRef<'_> {
+                match self {
+                    $(Self::$variant(packet) => PacketRef::$variant(packet),)*
+                }
+            }
+
+            /// Borrows it as the ABI's tagged mutable reference.
+            pub fn as_packet_mut(&mut self) -> PacketMut<'_> {
+                match self {
+                    $(Self::$variant(packet) => PacketMut::$variant(packet),)*
+                }
+            }
         }
+    };
+}
+
+crate::for_each_packet_kind!(owned_packet);
+
+impl OwnedPacket {
+    /// The packet as type `T`, if it is one (an EEG packet of either kind
+    /// as [`EegPacket`]).
+    pub fn get<T: PacketTag>(&self) -> Option<&T> {
+        T::from_ref(self.as_packet_ref())
     }
 }
 

@@ -70,12 +70,14 @@ realtime = false
     };
 
     assert!(src.inputs.is_empty());
-    assert_eq!(src.recipe.input_format, None);
+    assert!(src.recipe.input_formats.is_empty());
     assert_eq!(
         src.recipe.config_json,
         r#"{"channels":3,"sample_rate_hz":500,"block_size":50,"realtime":false}"#
     );
-    let raw = src.recipe.output_format.expect("synth emits");
+    let raw = src.recipe.output_format().cloned().expect("synth emits");
+    // The source names its channels; the stream carries them downstream.
+    assert_eq!(raw.channel(2).label.as_str(), "Pz");
     assert_eq!(
         (raw.kind, raw.channels, raw.values_per_channel),
         (PacketKind::RawEeg, 3, 50)
@@ -90,8 +92,8 @@ realtime = false
         (16, EdgePolicy::Block)
     );
     assert_eq!(boost.recipe.on_error, OnError::Bypass);
-    assert_eq!(boost.recipe.input_format, Some(raw));
-    assert_eq!(boost.recipe.output_format, Some(raw));
+    assert_eq!(boost.recipe.input_formats, std::slice::from_ref(&raw));
+    assert_eq!(boost.recipe.output_formats, [raw]);
 
     assert_eq!(sink.inputs[0].from, 1);
     assert_eq!(
@@ -99,7 +101,7 @@ realtime = false
         (4, EdgePolicy::DropOldest)
     );
     assert_eq!(sink.recipe.config_json, "{}");
-    assert_eq!(sink.recipe.output_format, None);
+    assert!(sink.recipe.output_formats.is_empty());
     assert_eq!(sink.stage_type, StageType::DataPlane);
     assert_eq!(graph.consumers(0), [1]);
 }

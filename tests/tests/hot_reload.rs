@@ -64,7 +64,7 @@ cutoff_hz = {filter_band}
 
 [[stage]]
 id = "csv"
-plugin = "csv_sink_filtered"
+plugin = "csv_sink"
 inputs = ["filter"]
 [stage.config]
 path = "filtered.csv"

@@ -111,6 +111,11 @@ fn a_generated_control_stage_builds_tests_installs_and_runs() {
 }
 
 #[test]
+fn a_generated_two_input_stage_builds_tests_installs_and_runs() {
+    generate_build_install_run("mix");
+}
+
+#[test]
 fn an_existing_directory_is_never_overwritten_and_bad_names_are_refused() {
     let dir = scratch_dir("new-plugin-refusals");
     std::fs::write(dir.join("keep.txt"), "mine").unwrap();

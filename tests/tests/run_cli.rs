@@ -105,7 +105,7 @@ cutoff_hz = [30.0]
 
 [[stage]]
 id = "out"
-plugin = "csv_sink_filtered"
+plugin = "csv_sink"
 inputs = ["filter"]
 [stage.config]
 path = "out.csv"
@@ -507,7 +507,7 @@ cutoff_hz = [1.0, 40.0]
 
 [[stage]]
 id = "csv"
-plugin = "csv_sink_filtered"
+plugin = "csv_sink"
 inputs = ["filter"]
 [stage.config]
 path = "filtered.csv"

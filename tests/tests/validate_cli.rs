@@ -91,10 +91,13 @@ fn the_shipped_example_pipelines_validate() {
     }
     let text = stdout(&host(&["validate", "pipelines/alpha_power.toml"]));
     for expected in [
-        "eeg       synth         -> raw_eeg, 8 ch x 32 samples @ 250 Hz, 7.8125 packets/s",
-        "spectrum  fft           -> fft, 8 ch x 129 bins from 250 Hz EEG, 2 packets/s",
-        "bands     bandpower     -> features, 8 ch x 5 features from 250 Hz EEG, 2 packets/s",
-        "csv       csv_features  -> sink",
+        "eeg       synth      -> raw_eeg, 8 ch x 32 samples @ 250 Hz, 7.8125 packets/s",
+        "channels: Fz, Cz, Pz, Oz, F3, F4, O1, O2 (uV), from synth (seed 1)",
+        "spectrum  fft        -> fft, 8 ch x 129 bins from 250 Hz EEG, 2 packets/s",
+        // Power bins, in the square of the signal's unit, and what filtered it.
+        "channels: Fz, Cz, Pz, Oz, F3, F4, O1, O2 (uV^2), filtered HP:1Hz LP:40Hz N:50Hz",
+        "bands     bandpower  -> features, 8 ch x 5 features from 250 Hz EEG, 2 packets/s",
+        "csv       csv_sink   -> sink",
     ] {
         assert!(text.contains(expected), "no `{expected}` in:\n{text}");
     }
@@ -533,8 +536,8 @@ inputs = ["a", "b"]
         &errors,
         &file,
         (10, 10),
-        "data-plane stage `both` takes one input, but `inputs` lists 2: `a`, `b`",
-        Some("one stage may feed several (fan-out), but each data-plane stage reads one stream"),
+        "stage `both` (`null_sink`) takes one input, but `inputs` lists 2: `a`, `b`",
+        Some("one stage may feed several (fan-out), but this stage reads one stream"),
     );
     assert_eq!(error_count(&errors), 1, "{errors}");
 }
@@ -566,8 +569,8 @@ plugin = "null_sink"
         &errors,
         &file,
         (10, 10),
-        "stage `sink` (`null_sink`) takes raw_eeg but has no `inputs`",
-        Some("add `inputs = [\"ID\"]`; stages here that emit raw_eeg: `src`, `src2`"),
+        "stage `sink` (`null_sink`) takes packets of any kind but has no `inputs`",
+        Some("add `inputs = [\"ID\"]`; stages here that emit packets: `src`, `src2`"),
     );
     assert_eq!(error_count(&errors), 2, "{errors}");
 }
@@ -629,7 +632,7 @@ plugin = "fft"
 inputs = ["src"]
 [[stage]]
 id = "sink"
-plugin = "null_sink"
+plugin = "gain"
 inputs = ["spectrum"]
 "#,
     );
@@ -644,7 +647,7 @@ inputs = ["spectrum"]
         &errors,
         &file,
         (11, 11),
-        "packet types do not match: stage `sink` (`null_sink`) takes raw_eeg, but its input `spectrum` (`fft`) emits fft",
+        "packet types do not match: stage `sink` (`gain`) takes raw_eeg or filtered_eeg, but its input `spectrum` (`fft`) emits fft",
         Some("stage kinds that take fft: `bandpower`"),
     );
     assert_eq!(error_count(&errors), 2, "{errors}");
@@ -766,7 +769,7 @@ plugin = "csv_sink"
 inputs = ["src"]
 [stage.config]
 path = "out.csv"
-channel_names = "Fz,Cz"
+channel_names = ["Fz", "Cz"]
 
 [[stage]]
 id = "bandpass"
@@ -799,7 +802,7 @@ edges_hz = [100, 200]
         &errors,
         &file,
         (27, 1),
-        "stage `record` (`csv_sink`): `channel_names` = \"Fz,Cz\" names 2 channels, the input has 8",
+        "stage `record` (`csv_sink`): `channel_names` = [\"Fz\", \"Cz\"] names 2 channels, the input has 8",
         Some(input),
     );
     assert_error(

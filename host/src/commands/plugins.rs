@@ -2,7 +2,7 @@
 //! `gst-inspect-1.0`: a table of everything, then one thing in full.
 
 use crate::registry::PluginRegistry;
-use hsp_sdk::abi::{ConfigField, StageDescriptor, StageRole};
+use hsp_sdk::abi::{ConfigField, PortDescriptor, StageDescriptor, StageRole};
 use std::fmt::Write as _;
 
 /// The `list` report: one line per plugin, then the files that failed.
@@ -107,42 +107,44 @@ pub fn inspect(registry: &PluginRegistry, name: &str) -> Option<String> {
 }
 
 fn describe_stage(out: &mut String, stage: &StageDescriptor) {
-    let port = |kind: Option<hsp_sdk::PacketKind>, none: &str| {
-        kind.map_or_else(|| none.to_string(), |k| k.name().to_string())
+    let kinds = |port: &PortDescriptor| {
+        port.kinds
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    let ports = |label: &str, ports: &[PortDescriptor], none: &str, out: &mut String| match ports {
+        [] => {
+            let _ = writeln!(out, "  {label} {none}");
+        }
+        [port] if port.name == "in" || port.name == "out" || stage.role == StageRole::Control => {
+            let _ = writeln!(out, "  {label} {}", kinds(port));
+        }
+        many => {
+            for port in many {
+                let _ = writeln!(out, "  {label} `{}`: {}", port.name, kinds(port));
+            }
+        }
     };
     let _ = writeln!(out, "Stage kind `{}`", stage.kind);
     let _ = writeln!(out, "  {}", stage.doc);
     if stage.role == StageRole::Control {
-        let accepts: Vec<&str> = stage.accepts.iter().map(|k| k.name()).collect();
         let _ = writeln!(
             out,
             "  runs on: the control plane (stage_type = \"control\")"
         );
-        let _ = writeln!(
-            out,
-            "  input:  {}",
-            if accepts.is_empty() {
-                "none".to_string()
-            } else {
-                accepts.join(" or ")
-            }
-        );
-        let _ = writeln!(
-            out,
-            "  output: {}",
-            port(stage.output.into_option(), "none")
-        );
+        ports("input: ", &stage.inputs, "none", out);
+        ports("output:", &stage.outputs, "none", out);
     } else {
-        let _ = writeln!(
-            out,
-            "  input:  {}",
-            port(stage.input.into_option(), "none (source)")
-        );
-        let _ = writeln!(
-            out,
-            "  output: {}",
-            port(stage.output.into_option(), "none (sink)")
-        );
+        if stage.may_block {
+            let _ = writeln!(
+                out,
+                "  runs on: a thread of its own (it may block on files, sockets or devices)"
+            );
+        }
+        ports("input: ", &stage.inputs, "none (source)", out);
+        ports("output:", &stage.outputs, "none (sink)", out);
     }
     if stage.config.is_empty() {
         let _ = writeln!(out, "  config: no keys");

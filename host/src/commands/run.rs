@@ -14,7 +14,12 @@ pub const EXIT_INVALID_INPUT: u8 = 2;
 /// Loads and validates `file`, printing every error; `None` if invalid.
 pub fn load_or_report(file: &Path, registry: &PluginRegistry) -> Option<PipelineGraph> {
     match load_pipeline(file, registry) {
-        Ok(graph) => Some(graph),
+        Ok(graph) => {
+            for warning in &graph.warnings {
+                crate::errln!("{warning}");
+            }
+            Some(graph)
+        }
         Err(errors) => {
             for error in &errors {
                 crate::errln!("{error}");

@@ -12,6 +12,9 @@ pub fn validate(registry: &PluginRegistry, file: &Path) -> Result<String, Vec<Va
     graph::load_pipeline(file, registry).map(|graph| {
         let mut out = report(file, &graph);
         out.push_str(&plugins_used(registry, &graph));
+        for warning in &graph.warnings {
+            let _ = writeln!(out, "{warning}");
+        }
         out
     })
 }
@@ -61,12 +64,16 @@ pub fn report(file: &Path, graph: &PipelineGraph) -> String {
         .unwrap_or(0)
         .min(64);
     for stage in &graph.stages {
-        let mut output = match &stage.recipe.output_format {
-            Some(format) => describe_format(format),
-            None => "sink".to_string(),
+        let outputs = &stage.recipe.output_formats;
+        let mut output = match &outputs[..] {
+            [] => "sink".to_string(),
+            [format] => describe_format(format),
+            _ => format!("{} outputs", outputs.len()),
         };
         if stage.stage_type == StageType::Control {
             output.push_str(" (control plane)");
+        } else if stage.recipe.may_block() {
+            output.push_str(" (own thread)");
         }
         let _ = writeln!(
             out,
@@ -76,6 +83,53 @@ pub fn report(file: &Path, graph: &PipelineGraph) -> String {
             iw = id_width,
             kw = kind_width
         );
+        let pad = " ".repeat(id_width + kind_width + 6);
+        for (port, format) in outputs.iter().enumerate() {
+            if outputs.len() > 1 {
+                let name = stage.recipe.output_port_name(port);
+                let _ = writeln!(out, "{pad}.{name} -> {}", describe_format(format));
+            }
+            if let Some(channels) = describe_channels(format) {
+                let _ = writeln!(out, "{pad}   {channels}");
+            }
+        }
     }
     out
+}
+
+/// `channels: Fz, Cz, Pz (uV)`, or with a unit per channel when they
+/// differ; `None` for a stream without channels (events).
+fn describe_channels(format: &hsp_sdk::StreamFormat) -> Option<String> {
+    if format.kind == hsp_sdk::PacketKind::Event || format.channels == 0 {
+        return None;
+    }
+    let channels = format.channel_list();
+    let same_unit = channels.windows(2).all(|w| w[0].unit == w[1].unit);
+    let listed: Vec<String> = channels
+        .iter()
+        .map(|c| {
+            let kind = if c.kind == hsp_sdk::ChannelType::Eeg {
+                String::new()
+            } else {
+                format!(" {}", c.kind.name())
+            };
+            if same_unit {
+                format!("{}{kind}", c.label)
+            } else {
+                format!("{} ({}{kind})", c.label, c.unit)
+            }
+        })
+        .collect();
+    let mut text = format!("channels: {}", listed.join(", "));
+    if same_unit && !channels[0].unit.is_empty() {
+        text.push_str(&format!(" ({})", channels[0].unit));
+    }
+    let prefilter = &channels[0].prefilter;
+    if !prefilter.is_empty() && channels.iter().all(|c| c.prefilter == *prefilter) {
+        text.push_str(&format!(", filtered {prefilter}"));
+    }
+    if format.source.as_str() != "" {
+        text.push_str(&format!(", from {}", format.source));
+    }
+    Some(text)
 }

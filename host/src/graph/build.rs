@@ -44,7 +44,7 @@ pub(super) fn build_graph(
     for &i in order {
         let stage = &raw.stages[i];
         // Every check passed, so every stage was ordered and negotiated.
-        let Some(formats) = formats[i] else {
+        let Some(formats) = formats[i].clone() else {
             return Err(Issue::new(
                 stage.span.clone(),
                 format!(
@@ -79,6 +79,7 @@ pub(super) fn build_graph(
                 .map_or(defaults.data_plane_threads, |t| t.into_inner()),
         },
         stages: nodes,
+        warnings: Vec::new(),
     })
 }
 
@@ -99,8 +100,9 @@ fn input_edges(
         .map_or(1, |d| *d.get_ref());
     this.inputs
         .iter()
-        .map(|(from, _)| InputEdge {
-            from: position[from],
+        .map(|up| InputEdge {
+            from: position[&up.from],
+            from_port: up.port,
             capacity,
             policy,
             decimate,
@@ -114,7 +116,7 @@ fn stage_node(
     stage: &RawStage,
     this: &Checked<'_>,
     inputs: Vec<InputEdge>,
-    (input_format, output_format): StageFormats,
+    formats: StageFormats,
     location: Location,
 ) -> Option<StageNode> {
     let (plugin, descriptor) = this.stage?;
@@ -125,7 +127,7 @@ fn stage_node(
             .on_error
             .as_ref()
             .map_or(OnError::Stop, |e| *e.get_ref()),
-        (input_format, output_format),
+        formats,
         Arc::new(plugin.entry_points()),
         KindFacts::of(descriptor),
     );

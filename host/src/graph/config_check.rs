@@ -139,10 +139,16 @@ fn type_mismatch(ty: ConfigType, value: &ConfigValue) -> Option<String> {
     if ty.fits(&value.to_json()) {
         return None;
     }
-    if let (ConfigType::FloatList, ConfigValue::Array(items)) = (ty, value) {
+    let item_type = match ty {
+        ConfigType::FloatList => Some(ConfigType::Float),
+        ConfigType::IntegerList => Some(ConfigType::Integer),
+        ConfigType::StringList => Some(ConfigType::String),
+        _ => None,
+    };
+    if let (Some(item_type), ConfigValue::Array(items)) = (item_type, value) {
         if let Some(bad) = items
             .iter()
-            .find(|item| !ConfigType::Float.fits(&item.get_ref().to_json()))
+            .find(|item| !item_type.fits(&item.get_ref().to_json()))
         {
             return Some(format!("a list holding {}", bad.get_ref().describe()));
         }
@@ -156,6 +162,12 @@ fn example(ty: ConfigType, key: &str) -> Option<String> {
     match ty {
         ConfigType::FloatList => Some(format!(
             "write a list of numbers, e.g. `{key} = [8.0, 13.0]`"
+        )),
+        ConfigType::IntegerList => Some(format!(
+            "write a list of whole numbers, e.g. `{key} = [0, 3]`"
+        )),
+        ConfigType::StringList => Some(format!(
+            "write a list of quoted strings, e.g. `{key} = [\"Fz\", \"Cz\"]`"
         )),
         ConfigType::String => Some("put the value in quotes".to_string()),
         ConfigType::Integer => Some("write a whole number without a decimal point".to_string()),

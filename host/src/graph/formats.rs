@@ -3,16 +3,17 @@
 //! a refusal is reported at the config key it names.
 
 use super::model::describe_format;
+use super::packet_types::{accepted, converters};
 use super::raw::RawStage;
 use super::report::{Issue, Span, name_of};
-use super::stage::Checked;
-use crate::registry::LoadedPlugin;
-use hsp_sdk::abi::StageDescriptor;
+use super::stage::{Checked, Upstream};
+use crate::registry::{LoadedPlugin, PluginRegistry};
+use hsp_sdk::abi::{StageDescriptor, StageRole};
 use hsp_sdk::{PacketKind, StreamFormat};
 
-/// A stage's negotiated formats: its input's (`None` for a source) and its
-/// output's (`None` for a sink).
-pub(super) type StageFormats = (Option<StreamFormat>, Option<StreamFormat>);
+/// A stage's negotiated formats: each input port's (none for a source),
+/// each output port's (none for a sink).
+pub(super) type StageFormats = (Vec<StreamFormat>, Vec<StreamFormat>);
 
 /// Negotiated (input, output) formats per stage (file order); `None` for a
 /// stage that failed or sits below one that did.
@@ -20,6 +21,7 @@ pub(super) fn negotiate(
     order: &[usize],
     stages: &[RawStage],
     checked: &[Checked<'_>],
+    registry: &PluginRegistry,
     issues: &mut Vec<Issue>,
 ) -> Vec<Option<StageFormats>> {
     let mut formats: Vec<Option<StageFormats>> = vec![None; stages.len()];
@@ -29,40 +31,156 @@ pub(super) fn negotiate(
         else {
             continue;
         };
-        // One input for a data-plane stage; a control stage with several
-        // gets the first one's format (their types were checked to match).
-        let input = match this.inputs.first() {
-            None => None,
-            Some((from, _)) => match formats[*from] {
-                Some((_, Some(format))) => Some(format),
-                _ => continue, // upstream failed: reported there
-            },
+        // A data-plane stage gets one format per input port; a control
+        // stage with several inputs gets the first one's (their types were
+        // checked to match what it accepts).
+        let listed = if found.1.role == StageRole::Control {
+            &this.inputs[..this.inputs.len().min(1)]
+        } else {
+            &this.inputs[..]
         };
-        let upstream = this.inputs.first().map(|(from, _)| &stages[*from]);
-        if let Some(output) = output_of(&stages[i], found, config_json, input, upstream, issues) {
-            formats[i] = Some((input, output));
+        let inputs: Option<Vec<StreamFormat>> = listed
+            .iter()
+            .map(|up| {
+                formats[up.from]
+                    .as_ref()
+                    .and_then(|(_, outputs)| outputs.get(up.port).cloned())
+            })
+            .collect();
+        let Some(inputs) = inputs else {
+            continue; // upstream failed: reported there
+        };
+        if !kinds_fit(
+            &stages[i], found.1, &inputs, listed, stages, registry, issues,
+        ) {
+            continue;
+        }
+        let upstreams: Vec<&RawStage> = listed.iter().map(|up| &stages[up.from]).collect();
+        if let Some(outputs) =
+            outputs_of(&stages[i], found, config_json, &inputs, &upstreams, issues)
+        {
+            formats[i] = Some((inputs, outputs));
         }
     }
     formats
 }
 
-/// What `plugin` says `stage` emits when fed `input` (from `upstream`);
-/// `None`, reported, when it refuses, or answers with packets too large to
-/// pool or of another kind than its descriptor declares.
-fn output_of(
+/// Whether each negotiated input kind is one its port takes (an upstream
+/// port that can emit several kinds settled on one); reported at the
+/// `inputs` entry when not.
+fn kinds_fit(
+    stage: &RawStage,
+    descriptor: &StageDescriptor,
+    inputs: &[StreamFormat],
+    listed: &[Upstream],
+    stages: &[RawStage],
+    registry: &PluginRegistry,
+    issues: &mut Vec<Issue>,
+) -> bool {
+    let mut ok = true;
+    for ((format, port), up) in inputs.iter().zip(descriptor.inputs.iter()).zip(listed) {
+        if !port.kinds.contains(&format.kind) {
+            let kinds: Vec<PacketKind> = port.kinds.iter().copied().collect();
+            let on_port = if descriptor.inputs.len() > 1 {
+                format!(" on input `{}`", port.name)
+            } else {
+                String::new()
+            };
+            let upstream = &stages[up.from];
+            let upstream_kind = upstream
+                .plugin
+                .as_ref()
+                .map_or("?", |p| p.get_ref().as_str());
+            issues.push(
+                Issue::new(
+                    up.span.clone(),
+                    format!(
+                        "packet types do not match: stage {} (`{}`) takes {}{on_port}, but its input {} (`{upstream_kind}`) emits {}",
+                        name_of(stage),
+                        descriptor.kind,
+                        accepted(&kinds),
+                        name_of(upstream),
+                        format.kind
+                    ),
+                )
+                .hint(converters(registry, &[format.kind], &kinds)),
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// What `plugin` says `stage` emits on each output port when fed `inputs`
+/// (from `upstreams`); `None`, reported, when it refuses, or answers with
+/// packets too large to pool, with channels that do not match its shape,
+/// or with outputs its descriptor does not declare.
+fn outputs_of(
     stage: &RawStage,
     (plugin, descriptor): (&LoadedPlugin, &StageDescriptor),
     config_json: &str,
-    input: Option<StreamFormat>,
-    upstream: Option<&RawStage>,
+    inputs: &[StreamFormat],
+    upstreams: &[&RawStage],
     issues: &mut Vec<Issue>,
-) -> Option<Option<StreamFormat>> {
+) -> Option<Vec<StreamFormat>> {
     let kind = descriptor.kind.as_str();
-    match plugin
+    let outputs = match plugin
         .entry_points()
-        .output_format(kind, config_json, input)
+        .output_formats(kind, config_json, inputs)
     {
-        Ok(Some(format)) if packet_values(&format) > MAX_PACKET_VALUES => {
+        Ok(outputs) => outputs,
+        Err(text) => {
+            let span = error_span(stage, &text);
+            let hint = (!inputs.is_empty()).then(|| {
+                inputs
+                    .iter()
+                    .zip(upstreams)
+                    .map(|(format, upstream)| {
+                        format!(
+                            "its input from {}: {}",
+                            name_of(upstream),
+                            describe_format(format)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            issues.push(
+                Issue::new(
+                    span,
+                    format!("stage {} (`{kind}`): {}", name_of(stage), text.trim()),
+                )
+                .maybe_hint(hint),
+            );
+            return None;
+        }
+    };
+    let declared = outputs.len() == descriptor.outputs.len()
+        && outputs
+            .iter()
+            .zip(descriptor.outputs.iter())
+            .all(|(format, port)| port.kinds.contains(&format.kind));
+    if !declared {
+        let names = |kinds: Vec<&str>| {
+            if kinds.is_empty() {
+                "none".to_string()
+            } else {
+                kinds.join(", ")
+            }
+        };
+        issues.push(Issue::new(
+            stage.plugin_span(),
+            format!(
+                "plugin `{}` is inconsistent: `{kind}` declares outputs {} but negotiated {} (a bug in the plugin)",
+                plugin.manifest.name,
+                names(descriptor.outputs.iter().map(|p| p.name.as_str()).collect()),
+                names(outputs.iter().map(|f| f.kind.name()).collect()),
+            ),
+        ));
+        return None;
+    }
+    for format in &outputs {
+        if packet_values(format) > MAX_PACKET_VALUES {
             issues.push(Issue::new(
                 stage.config_span(),
                 format!(
@@ -72,41 +190,22 @@ fn output_of(
                     format.values_per_channel
                 ),
             ).maybe_hint(Some("use fewer channels or a smaller block size; every output pool preallocates its packets".to_string())));
-            None
+            return None;
         }
-        Ok(output) if output.map(|f| f.kind) == descriptor.output.into_option() => Some(output),
-        Ok(output) => {
+        if !format.channel_info.is_empty() && format.channel_info.len() != format.channels() {
             issues.push(Issue::new(
                 stage.plugin_span(),
                 format!(
-                    "plugin `{}` is inconsistent: `{kind}` declares output {} but negotiated {} (a bug in the plugin)",
+                    "plugin `{}` is inconsistent: `{kind}` names {} channels for a stream of {} (a bug in the plugin)",
                     plugin.manifest.name,
-                    descriptor.output.into_option().map_or("none", PacketKind::name),
-                    output.map_or("none", |f| f.kind.name()),
+                    format.channel_info.len(),
+                    format.channels
                 ),
             ));
-            None
-        }
-        Err(text) => {
-            let span = error_span(stage, &text);
-            let hint = match (input, upstream) {
-                (Some(format), Some(upstream)) => Some(format!(
-                    "its input from {}: {}",
-                    name_of(upstream),
-                    describe_format(&format)
-                )),
-                _ => None,
-            };
-            issues.push(
-                Issue::new(
-                    span,
-                    format!("stage {} (`{kind}`): {}", name_of(stage), text.trim()),
-                )
-                .maybe_hint(hint),
-            );
-            None
+            return None;
         }
     }
+    Some(outputs)
 }
 
 /// The most values (channels x values per channel) one packet may hold:

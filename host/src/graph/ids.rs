@@ -15,6 +15,16 @@ use toml::Spanned;
 /// an id that is not there, took minutes.
 const SUGGESTION_BUDGET: usize = 1 << 22;
 
+/// One `inputs` entry, resolved to a stage: `id` or `id.port`.
+pub(super) struct Named {
+    /// The upstream stage (file order).
+    pub(super) from: usize,
+    /// The output port named after the dot, if any.
+    pub(super) port: Option<String>,
+    /// The entry's span.
+    pub(super) span: Span,
+}
+
 /// The stage ids of a file, for resolving `inputs`.
 pub(super) struct Ids<'a> {
     /// Each id's first stage (file order).
@@ -38,32 +48,44 @@ impl<'a> Ids<'a> {
         }
     }
 
-    /// The stages `listed` (the `inputs` of stage `name`) names, as indices
-    /// in file order each with the span of its entry, and whether every
-    /// entry named a stage once (each one that did not is reported).
+    /// The stages `listed` (the `inputs` of stage `name`) names, in file
+    /// order, each with the output port it names after a dot (`"src.events"`;
+    /// an id that has a dot itself is taken whole first) and the span of its
+    /// entry, and whether every entry named a stage once (each one that did
+    /// not is reported).
     pub(super) fn resolve(
         &mut self,
         name: &str,
         listed: &[Spanned<String>],
         issues: &mut Vec<Issue>,
-    ) -> (Vec<(usize, Span)>, bool) {
+    ) -> (Vec<Named>, bool) {
         let mut ok = true;
         let mut resolved = Vec::new();
         let mut seen = HashSet::new();
         for input in listed {
-            match self.index.get(input.get_ref()) {
-                Some(&from) => {
-                    if !seen.insert(from) {
+            let entry = input.get_ref();
+            let found = match self.index.get(entry) {
+                Some(&from) => Some((from, None)),
+                None => entry.rsplit_once('.').and_then(|(id, port)| {
+                    self.index
+                        .get(id)
+                        .map(|&from| (from, Some(port.to_string())))
+                }),
+            };
+            match found {
+                Some((from, port)) => {
+                    if !seen.insert((from, port.clone())) {
                         issues.push(Issue::new(
                             input.span(),
-                            format!(
-                                "stage {name} lists input `{}` twice",
-                                shown_id(input.get_ref())
-                            ),
+                            format!("stage {name} lists input `{}` twice", shown_id(entry)),
                         ));
                         ok = false;
                     } else {
-                        resolved.push((from, input.span()));
+                        resolved.push(Named {
+                            from,
+                            port,
+                            span: input.span(),
+                        });
                     }
                 }
                 None => {

@@ -4,11 +4,11 @@
 //! stage reading a control one; then the packet types along each edge
 //! (`packet_types.rs`).
 
-use super::ids::Ids;
+use super::ids::{Ids, Named};
 use super::model::StageType;
 use super::raw::RawStage;
-use super::report::{Issue, Span, listing, name_of, shown_id};
-use super::stage::{Checked, role_of};
+use super::report::{Issue, listing, name_of};
+use super::stage::{Checked, Upstream, role_of};
 use crate::registry::PluginRegistry;
 use hsp_sdk::abi::StageRole;
 use toml::Spanned;
@@ -21,8 +21,9 @@ pub(super) struct StageInputs<'a, 'r> {
     pub(super) stage: &'a RawStage,
     /// Its `inputs` entries as the file lists them.
     pub(super) listed: &'a [Spanned<String>],
-    /// The stages the entries name, once each, with each entry's span.
-    pub(super) resolved: &'a [(usize, Span)],
+    /// The stages and output ports the entries name, once each, with each
+    /// entry's span.
+    pub(super) resolved: &'a [Upstream],
     /// Every stage of the file, and what is known of each.
     pub(super) stages: &'a [RawStage],
     pub(super) checked: &'a [Checked<'r>],
@@ -40,7 +41,21 @@ pub(super) fn check_inputs(
 ) {
     let name = name_of(stage);
     let listed: &[Spanned<String>] = stage.inputs.as_ref().map_or(&[], |i| i.get_ref());
-    let (resolved, mut ok) = ids.resolve(&name, listed, issues);
+    let (named, mut ok) = ids.resolve(&name, listed, issues);
+    let resolved: Vec<Upstream> = named
+        .into_iter()
+        .filter_map(|entry| match output_port(&entry, stages, checked, issues) {
+            Some(port) => Some(Upstream {
+                from: entry.from,
+                port,
+                span: entry.span,
+            }),
+            None => {
+                ok = false;
+                None
+            }
+        })
+        .collect();
     let inputs = StageInputs {
         name,
         stage,
@@ -65,28 +80,13 @@ pub(super) fn check_inputs(
 }
 
 impl StageInputs<'_, '_> {
-    /// `inputs` and `queue` as a stage of `stage_type` may have them: one
-    /// input into a data-plane stage, a `queue` only where there are
-    /// inputs, `decimate` only into a control stage. False when the edges
-    /// cannot be built (a stray `queue` or `decimate` is only reported).
+    /// `queue` as a stage of `stage_type` may have it: only where there are
+    /// inputs, and `decimate` only into a control stage. Never false: a
+    /// stray `queue` or `decimate` is only reported.
     fn check_queue(&self, stage_type: StageType, issues: &mut Vec<Issue>) -> bool {
         let (name, stage, listed) = (&self.name, self.stage, self.listed);
-        let mut ok = true;
-        if let Some(inputs) = &stage.inputs {
-            if stage_type == StageType::DataPlane && listed.len() > 1 {
-                issues.push(
-                    Issue::new(
-                        inputs.span(),
-                        format!(
-                            "data-plane stage {name} takes one input, but `inputs` lists {}: {}",
-                            listed.len(),
-                            listing(listed.iter().map(|i| format!("`{}`", shown_id(i.get_ref()))))
-                        ),
-                    )
-                    .hint("one stage may feed several (fan-out), but each data-plane stage reads one stream"),
-                );
-                ok = false;
-            }
+        let ok = true;
+        if stage.inputs.is_some() {
             if let Some(queue) = &stage.queue {
                 if listed.is_empty() {
                     issues.push(Issue::new(
@@ -148,7 +148,7 @@ impl StageInputs<'_, '_> {
         }
         let name = &self.name;
         let mut ok = true;
-        for (from, span) in self.resolved {
+        for Upstream { from, span, .. } in self.resolved {
             if role_of(&self.stages[*from], &self.checked[*from]) == StageType::Control {
                 issues.push(
                     Issue::new(
@@ -165,4 +165,49 @@ impl StageInputs<'_, '_> {
         }
         ok
     }
+}
+
+/// The output port of its upstream stage that `entry` names: the first one
+/// when it names none. `None`, reported, when the upstream has no port of
+/// that name.
+fn output_port(
+    entry: &Named,
+    stages: &[RawStage],
+    checked: &[Checked<'_>],
+    issues: &mut Vec<Issue>,
+) -> Option<usize> {
+    let Some(port) = &entry.port else {
+        return Some(0);
+    };
+    let Some((_, upstream)) = checked[entry.from].stage else {
+        return Some(0); // an unknown kind, reported at that stage
+    };
+    if let Some(index) = upstream.output_port(port) {
+        return Some(index);
+    }
+    let ports: Vec<String> = upstream
+        .outputs
+        .iter()
+        .map(|p| format!("`{}`", p.name))
+        .collect();
+    let hint = if ports.is_empty() {
+        format!("`{}` has no outputs", upstream.kind)
+    } else {
+        format!(
+            "the outputs of `{}`: {}",
+            upstream.kind,
+            listing(ports.into_iter())
+        )
+    };
+    issues.push(
+        Issue::new(
+            entry.span.clone(),
+            format!(
+                "stage {} has no output `{port}`",
+                name_of(&stages[entry.from])
+            ),
+        )
+        .hint(hint),
+    );
+    None
 }

@@ -59,12 +59,12 @@ pub(crate) struct StageShape {
     /// The stage's plugin can work in place and the stage is not under
     /// `on_error = "bypass"`.
     pub can_work_in_place: bool,
-    /// Negotiated formats; `None` for a stage that failed validation (it
-    /// then counts for nothing).
-    pub input: Option<StreamFormat>,
-    pub output: Option<StreamFormat>,
-    /// The stages it reads.
-    pub inputs: Vec<usize>,
+    /// Negotiated formats, per input port and per output port; empty for a
+    /// stage that failed validation (it then counts for nothing).
+    pub input: Vec<StreamFormat>,
+    pub output: Vec<StreamFormat>,
+    /// The stages and output ports it reads.
+    pub inputs: Vec<(usize, usize)>,
     /// Its `queue.capacity`.
     pub capacity: usize,
 }
@@ -106,37 +106,46 @@ pub(crate) fn estimate(
     let n = stages.len();
     let in_place: Vec<bool> = stages
         .iter()
-        .map(|s| !s.control && s.can_work_in_place && s.input.is_some() && s.input == s.output)
+        .map(|s| !s.control && s.can_work_in_place && s.input.len() == 1 && s.input == s.output)
         .collect();
-    let mut data_consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut feeds_control = vec![false; n];
+    // Per stage and output port: the data-plane stages it feeds, and
+    // whether a control stage reads it.
+    let mut data_consumers: Vec<Vec<Vec<usize>>> = stages
+        .iter()
+        .map(|s| vec![Vec::new(); s.output.len()])
+        .collect();
+    let mut feeds_control: Vec<Vec<bool>> =
+        stages.iter().map(|s| vec![false; s.output.len()]).collect();
     for (index, stage) in stages.iter().enumerate() {
-        for &from in &stage.inputs {
-            if from >= n {
+        for &(from, port) in &stage.inputs {
+            if from >= n || port >= stages[from].output.len() {
                 continue;
             }
             if stage.control {
-                feeds_control[from] = true;
+                feeds_control[from][port] = true;
             } else {
-                data_consumers[from].push(index);
+                data_consumers[from][port].push(index);
             }
         }
     }
-    // Packets of a stage's pool that can be away at once, downstream first
-    // (without recursion: chains may be long).
-    let mut queued = vec![0u64; n];
+    // Packets of each output pool that can be away at once, downstream
+    // first (without recursion: chains may be long). An in-place stage
+    // forwards what it gets on its one output.
+    let mut queued: Vec<Vec<u64>> = stages.iter().map(|s| vec![0; s.output.len()]).collect();
     for &index in order.iter().rev() {
-        queued[index] = data_consumers[index]
-            .iter()
-            .map(|&c| {
-                let edge = stages[c].capacity as u64 + 1;
-                if in_place[c] {
-                    edge.saturating_add(queued[c])
-                } else {
-                    edge
-                }
-            })
-            .fold(0u64, u64::saturating_add);
+        for port in 0..stages[index].output.len() {
+            queued[index][port] = data_consumers[index][port]
+                .iter()
+                .map(|&c| {
+                    let edge = stages[c].capacity as u64 + 1;
+                    if in_place[c] {
+                        edge.saturating_add(queued[c].first().copied().unwrap_or(0))
+                    } else {
+                        edge
+                    }
+                })
+                .fold(0u64, u64::saturating_add);
+        }
     }
 
     let mut memory = vec![StageMemory::default(); n];
@@ -148,12 +157,9 @@ pub(crate) fn estimate(
             // One pool of copies per input, sized for that input's packets,
             // and the channel's messages.
             let copies = stage.capacity as u64 + 1;
-            for &from in &stage.inputs {
-                if let Some(format) = stages.get(from).and_then(|s| s.output) {
-                    add(
-                        &mut this.bytes,
-                        copies.saturating_mul(packet_bytes(&format)),
-                    );
+            for &(from, port) in &stage.inputs {
+                if let Some(format) = stages.get(from).and_then(|s| s.output.get(port)) {
+                    add(&mut this.bytes, copies.saturating_mul(packet_bytes(format)));
                 }
             }
             add(
@@ -162,29 +168,27 @@ pub(crate) fn estimate(
             );
             continue;
         }
-        // Its input queue.
-        if !stage.inputs.is_empty() {
-            let slot = size_of::<PipelineData>().max(16) as u64;
-            add(
-                &mut this.bytes,
-                (stage.capacity as u64 + 1).saturating_mul(slot),
-            );
-        }
-        let Some(format) = stage.output else {
-            continue;
-        };
-        let per_packet = packet_bytes(&format);
-        let needs_pool = !in_place[index] || data_consumers[index].len() > 1;
-        if needs_pool {
-            let wanted = queued[index].saturating_add(4);
-            let packets = (pool_size as u64).max(wanted);
-            this.pool_packets = packets;
-            this.packet_bytes = per_packet;
-            this.sized_by_pool_size = pool_size as u64 > wanted;
-            add(&mut this.bytes, packets.saturating_mul(per_packet));
-        }
-        if feeds_control[index] {
-            add(&mut this.bytes, BRIDGE_PACKETS.saturating_mul(per_packet));
+        // Its input queues.
+        let slot = size_of::<PipelineData>().max(16) as u64;
+        add(
+            &mut this.bytes,
+            (stage.inputs.len() as u64)
+                .saturating_mul((stage.capacity as u64 + 1).saturating_mul(slot)),
+        );
+        for (port, format) in stage.output.iter().enumerate() {
+            let per_packet = packet_bytes(format);
+            let needs_pool = !in_place[index] || data_consumers[index][port].len() > 1;
+            if needs_pool {
+                let wanted = queued[index][port].saturating_add(4);
+                let packets = (pool_size as u64).max(wanted);
+                this.pool_packets += packets;
+                this.packet_bytes = this.packet_bytes.max(per_packet);
+                this.sized_by_pool_size |= pool_size as u64 > wanted;
+                add(&mut this.bytes, packets.saturating_mul(per_packet));
+            }
+            if feeds_control[index][port] {
+                add(&mut this.bytes, BRIDGE_PACKETS.saturating_mul(per_packet));
+            }
         }
     }
     if any_control {
@@ -291,7 +295,7 @@ pub(crate) fn depths(stages: &[StageShape], order: &[usize]) -> Vec<usize> {
         let deepest = stage
             .inputs
             .iter()
-            .filter_map(|&from| depth.get(from).copied())
+            .filter_map(|&(from, _)| depth.get(from).copied())
             .max()
             .unwrap_or(0);
         depth[index] = deepest + 1;
@@ -337,29 +341,29 @@ mod tests {
         )
     }
 
-    fn source(format: StreamFormat) -> StageShape {
+    fn source(format: &StreamFormat) -> StageShape {
         StageShape {
-            output: Some(format),
+            output: vec![format.clone()],
             capacity: 16,
             ..StageShape::default()
         }
     }
 
-    fn filter(from: usize, format: StreamFormat, in_place: bool, capacity: usize) -> StageShape {
+    fn filter(from: usize, format: &StreamFormat, in_place: bool, capacity: usize) -> StageShape {
         StageShape {
             can_work_in_place: in_place,
-            input: Some(format),
-            output: Some(format),
-            inputs: vec![from],
+            input: vec![format.clone()],
+            output: vec![format.clone()],
+            inputs: vec![(from, 0)],
             capacity,
             ..StageShape::default()
         }
     }
 
-    fn sink(from: usize, format: StreamFormat) -> StageShape {
+    fn sink(from: usize, format: &StreamFormat) -> StageShape {
         StageShape {
-            input: Some(format),
-            inputs: vec![from],
+            input: vec![format.clone()],
+            inputs: vec![(from, 0)],
             capacity: 16,
             ..StageShape::default()
         }
@@ -372,14 +376,14 @@ mod tests {
         assert!(per >= 8 * 32 * 4, "{per}");
         // source -> in-place filter (capacity 100) -> sink (capacity 16):
         // the source's packets can sit in both queues; the filter has no pool.
-        let stages = [source(f), filter(0, f, true, 100), sink(1, f)];
+        let stages = [source(&f), filter(0, &f, true, 100), sink(1, &f)];
         let memory = estimate(&stages, &[0, 1, 2], 64);
         assert_eq!(memory[0].pool_packets, 101 + 17 + 4);
         assert!(!memory[0].sized_by_pool_size);
         assert_eq!(memory[1].pool_packets, 0);
         assert_eq!(memory[2].pool_packets, 0);
         // Not in place: each has its own pool of pool_size.
-        let stages = [source(f), filter(0, f, false, 4), sink(1, f)];
+        let stages = [source(&f), filter(0, &f, false, 4), sink(1, &f)];
         let memory = estimate(&stages, &[0, 1, 2], 64);
         assert_eq!((memory[0].pool_packets, memory[1].pool_packets), (64, 64));
         assert!(memory[0].sized_by_pool_size);
@@ -390,7 +394,7 @@ mod tests {
     fn a_pool_of_a_million_packets_of_1024_channels_is_over_any_sane_limit() {
         // The pipeline of the issue: 2^20 packets of 1024 ch x 32 samples.
         let f = eeg(1024, 32);
-        let stages = [source(f), sink(0, f)];
+        let stages = [source(&f), sink(0, &f)];
         let memory = estimate(&stages, &[0, 1], 1 << 20);
         let total: u64 = memory.iter().map(|m| m.bytes).sum();
         assert!(total >= 128 << 30, "{}", bytes_text(total));
@@ -448,11 +452,11 @@ mod tests {
         let per = packet_bytes(&f);
         let reader = StageShape {
             control: true,
-            inputs: vec![0],
+            inputs: vec![(0, 0)],
             capacity: 1000,
             ..StageShape::default()
         };
-        let stages = [source(f), reader];
+        let stages = [source(&f), reader];
         let memory = estimate(&stages, &[0, 1], 64);
         assert_eq!(memory[0].bytes, (64 + BRIDGE_PACKETS) * per);
         assert!(memory[1].bytes >= 1001 * per);
@@ -461,16 +465,16 @@ mod tests {
     #[test]
     fn depth_counts_data_plane_stages_along_the_longest_chain() {
         let f = eeg(1, 1);
-        let mut stages = vec![source(f)];
+        let mut stages = vec![source(&f)];
         for i in 0..10 {
-            stages.push(filter(i, f, true, 1));
+            stages.push(filter(i, &f, true, 1));
         }
         stages.push(StageShape {
             control: true,
-            inputs: vec![10],
+            inputs: vec![(10, 0)],
             ..StageShape::default()
         });
-        stages.push(filter(0, f, true, 1));
+        stages.push(filter(0, &f, true, 1));
         let order: Vec<usize> = (0..stages.len()).collect();
         let depth = depths(&stages, &order);
         assert_eq!(depth[0], 1);

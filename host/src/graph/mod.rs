@@ -46,7 +46,9 @@ pub use model::{
 };
 #[cfg(test)]
 pub(crate) use recipe::testing::recipe as recipe_for_tests;
-pub use recipe::{AllocationCounter, BuildError, KindFacts, StageFactory, StageRecipe};
+pub use recipe::{
+    AllocationCounter, BuildError, KindFacts, StageFactory, StageRecipe, same_shapes,
+};
 pub use report::ValidationError;
 pub(crate) use report::closest;
 

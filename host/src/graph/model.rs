@@ -17,6 +17,9 @@ pub struct PipelineGraph {
     pub settings: PipelineSettings,
     /// The stages, upstream before downstream.
     pub stages: Vec<StageNode>,
+    /// What the file should change though it runs (a deprecated stage
+    /// kind), each with its place: `file:line:col: warning: ...`.
+    pub warnings: Vec<String>,
 }
 
 /// `[pipeline]` settings, with their defaults.
@@ -86,6 +89,8 @@ pub enum EdgePolicy {
 pub struct InputEdge {
     /// Index in [`PipelineGraph::stages`] of the upstream stage.
     pub from: usize,
+    /// Which of its output ports.
+    pub from_port: usize,
     /// Queue capacity in packets (`queue.capacity`, default 16).
     pub capacity: usize,
     /// Full-queue policy (`queue.policy`).
@@ -127,6 +132,18 @@ impl StageNode {
 }
 
 impl PipelineGraph {
+    /// The name of output port `port` of stage `index` as the control plane
+    /// knows the stream: the stage's id for its first port, `id.port` for
+    /// the others.
+    pub fn stream_name(&self, index: usize, port: usize) -> String {
+        let stage = &self.stages[index];
+        if port == 0 {
+            stage.id.clone()
+        } else {
+            format!("{}.{}", stage.id, stage.recipe.output_port_name(port))
+        }
+    }
+
     /// Indices of the stages that read from stage `index`.
     pub fn consumers(&self, index: usize) -> Vec<usize> {
         self.stages

@@ -59,10 +59,11 @@ fn topological_order(checked: &[Checked<'_>]) -> Result<Vec<usize>, Vec<Vec<usiz
         walked[start] = true;
         let mut current = start;
         let cycle_start = loop {
-            let Some(&(next, _)) = checked[current]
+            let Some(next) = checked[current]
                 .inputs
                 .iter()
-                .find(|(from, _)| !placed[*from])
+                .map(|up| up.from)
+                .find(|from| !placed[*from])
             else {
                 break None;
             };
@@ -104,14 +105,14 @@ fn topological_order(checked: &[Checked<'_>]) -> Result<Vec<usize>, Vec<Vec<usiz
 
 /// The stages that can be ordered (all of them, without cycles): Kahn's
 /// algorithm, taking the ready stage earliest in the file each time, in
-/// time linear in the edges (a stage's inputs are distinct).
+/// time linear in the edges.
 fn partial_order(checked: &[Checked<'_>]) -> Vec<usize> {
     let n = checked.len();
     let mut waiting: Vec<usize> = checked.iter().map(|c| c.inputs.len()).collect();
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, stage) in checked.iter().enumerate() {
-        for (from, _) in &stage.inputs {
-            consumers[*from].push(i);
+        for up in &stage.inputs {
+            consumers[up.from].push(i);
         }
     }
     let mut ready: BinaryHeap<Reverse<usize>> =
@@ -144,8 +145,8 @@ fn report_cycle(
     let span = checked[first]
         .inputs
         .iter()
-        .find(|(from, _)| *from == upstream)
-        .map_or(stages[first].span.clone(), |(_, span)| span.clone());
+        .find(|up| up.from == upstream)
+        .map_or(stages[first].span.clone(), |up| up.span.clone());
     let message = if cycle.len() == 1 {
         format!("stage {} reads from itself", ids[0])
     } else {
@@ -182,8 +183,8 @@ pub(super) fn check_depth(
         let span = checked[index]
             .inputs
             .iter()
-            .max_by_key(|(from, _)| depth[*from])
-            .map_or(stage.span.clone(), |(_, span)| span.clone());
+            .max_by_key(|up| depth[up.from])
+            .map_or(stage.span.clone(), |up| up.span.clone());
         issues.push(
             Issue::new(
                 span,
@@ -211,7 +212,14 @@ mod tests {
                 .map(|from| Checked {
                     stage: None,
                     config_json: None,
-                    inputs: from.iter().map(|&f| (f, 0..0)).collect(),
+                    inputs: from
+                        .iter()
+                        .map(|&f| super::super::stage::Upstream {
+                            from: f,
+                            port: 0,
+                            span: 0..0,
+                        })
+                        .collect(),
                     ok: true,
                 })
                 .collect()

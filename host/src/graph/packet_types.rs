@@ -1,10 +1,11 @@
-//! Do the packet types match along each edge? A stage has inputs exactly
-//! when its kind takes some, and each upstream stage emits what it takes:
-//! the one type a data-plane stage takes, or one of those a control stage
-//! accepts.
+//! Do the packet types match along each edge? A data-plane stage has one
+//! input per input port of its kind, a control stage inputs exactly when
+//! it takes some, and each upstream port can emit a kind the port it feeds
+//! takes. (Which kind it does emit is settled when formats are negotiated.)
 
 use super::inputs::StageInputs;
 use super::report::{Issue, Span, listing, name_of, shown_id};
+use super::stage::Upstream;
 use crate::registry::PluginRegistry;
 use hsp_sdk::PacketKind;
 use hsp_sdk::abi::StageDescriptor;
@@ -17,7 +18,11 @@ impl<'r> StageInputs<'_, 'r> {
         descriptor: &StageDescriptor,
         issues: &mut Vec<Issue>,
     ) -> bool {
-        let accepts: Vec<PacketKind> = descriptor.accepts.iter().copied().collect();
+        let accepts: Vec<PacketKind> = descriptor
+            .inputs
+            .first()
+            .map(|port| port.kinds.iter().copied().collect())
+            .unwrap_or_default();
         let mut ok = self.check_control_count(descriptor, &accepts, issues);
         ok &= self.check_control_edges(descriptor, &accepts, issues);
         ok
@@ -37,12 +42,24 @@ impl<'r> StageInputs<'_, 'r> {
     }
 
     /// The resolved inputs whose kind is known (an unknown one is reported
-    /// already), each with its entry's span, its name and its descriptor.
-    fn known_upstreams(&self) -> impl Iterator<Item = (&Span, String, &'r StageDescriptor)> {
-        self.resolved.iter().filter_map(|(from, span)| {
-            let (_, upstream) = self.checked[*from].stage?;
-            Some((span, name_of(&self.stages[*from]), upstream))
-        })
+    /// already), each with its place in `inputs`, its entry's span, its
+    /// name, the kinds its output port can emit (none for a sink) and its
+    /// descriptor.
+    fn known_upstreams(
+        &self,
+    ) -> impl Iterator<Item = (usize, &Span, String, Vec<PacketKind>, &'r StageDescriptor)> {
+        self.resolved
+            .iter()
+            .enumerate()
+            .filter_map(|(place, Upstream { from, port, span })| {
+                let (_, upstream) = self.checked[*from].stage?;
+                let kinds = upstream
+                    .outputs
+                    .get(*port)
+                    .map(|p| p.kinds.iter().copied().collect())
+                    .unwrap_or_default();
+                Some((place, span, name_of(&self.stages[*from]), kinds, upstream))
+            })
     }
 
     /// Inputs listed to a control stage that accepts none, or none listed
@@ -94,17 +111,18 @@ impl<'r> StageInputs<'_, 'r> {
         let name = &self.name;
         let kind = descriptor.kind.as_str();
         let mut ok = true;
-        for (span, from_name, upstream) in self.known_upstreams() {
-            match upstream.output.into_option() {
-                Some(emitted) if accepts.contains(&emitted) => {}
-                Some(emitted) => {
+        for (_, span, from_name, emitted, upstream) in self.known_upstreams() {
+            match emitted.first() {
+                Some(_) if emitted.iter().any(|k| accepts.contains(k)) => {}
+                Some(_) => {
                     issues.push(
                         Issue::new(
                             span.clone(),
                             format!(
-                                "packet types do not match: control stage {name} (`{kind}`) takes {}, but its input {from_name} (`{}`) emits {emitted}",
+                                "packet types do not match: control stage {name} (`{kind}`) takes {}, but its input {from_name} (`{}`) emits {}",
                                 accepted(accepts),
-                                upstream.kind
+                                upstream.kind,
+                                accepted(&emitted)
                             ),
                         )
                         .hint(format!("read from a stage that emits {}", accepted(accepts))),
@@ -129,13 +147,15 @@ impl<'r> StageInputs<'_, 'r> {
         ok
     }
 
-    /// Inputs listed to a source, or none listed to a stage that takes a
-    /// packet type (with the stages here that emit it, for the hint).
+    /// Inputs listed to a source, or not one per input port to a stage
+    /// that has some (with the stages here that emit what is missing, for
+    /// the hint).
     fn check_data_count(&self, descriptor: &StageDescriptor, issues: &mut Vec<Issue>) -> bool {
         let (name, stage, listed) = (&self.name, self.stage, self.listed);
         let kind = descriptor.kind.as_str();
-        match (descriptor.input.into_option(), &stage.inputs) {
-            (None, Some(inputs)) if !listed.is_empty() => {
+        let ports = &descriptor.inputs;
+        if ports.is_empty() {
+            if let (Some(inputs), false) = (&stage.inputs, listed.is_empty()) {
                 issues.push(
                     Issue::new(
                         inputs.span(),
@@ -143,38 +163,89 @@ impl<'r> StageInputs<'_, 'r> {
                     )
                     .hint("remove `inputs` from this stage"),
                 );
-                false
+                return false;
             }
-            (Some(wanted), _) if listed.is_empty() => {
-                issues.push(
-                    Issue::new(
-                        stage.plugin_span(),
-                        format!("stage {name} (`{kind}`) takes {wanted} but has no `inputs`"),
-                    )
-                    .hint(self.producers_hint(wanted)),
-                );
-                false
-            }
-            _ => true,
+            return true;
         }
+        if listed.len() == ports.len() {
+            return true;
+        }
+        let names = listing(ports.iter().map(|p| format!("`{}`", p.name)));
+        if listed.is_empty() {
+            let wanted: Vec<PacketKind> = ports[0].kinds.iter().copied().collect();
+            let takes = if ports.len() == 1 {
+                accepted(&wanted)
+            } else {
+                format!("{} inputs ({names})", ports.len())
+            };
+            issues.push(
+                Issue::new(
+                    stage.plugin_span(),
+                    format!("stage {name} (`{kind}`) takes {takes} but has no `inputs`"),
+                )
+                .hint(self.producers_hint(&wanted)),
+            );
+            return false;
+        }
+        let span = stage
+            .inputs
+            .as_ref()
+            .map_or(stage.plugin_span(), |i| i.span());
+        let (takes, hint) = if ports.len() == 1 {
+            (
+                "one input".to_string(),
+                "one stage may feed several (fan-out), but this stage reads one stream".to_string(),
+            )
+        } else {
+            (
+                format!("{} inputs ({names})", ports.len()),
+                format!(
+                    "list one input per port, in this order: {names}; `id.port` names another stage's output port"
+                ),
+            )
+        };
+        issues.push(
+            Issue::new(
+                span,
+                format!(
+                    "stage {name} (`{kind}`) takes {takes}, but `inputs` lists {}: {}",
+                    listed.len(),
+                    listing(
+                        listed
+                            .iter()
+                            .map(|i| format!("`{}`", shown_id(i.get_ref())))
+                    )
+                ),
+            )
+            .hint(hint),
+        );
+        false
     }
 
     /// How to give a stage that takes `wanted` its input: the stages of the
     /// file that emit it, when there are any.
-    fn producers_hint(&self, wanted: PacketKind) -> String {
+    fn producers_hint(&self, wanted: &[PacketKind]) -> String {
         let producers: Vec<String> = self
             .stages
             .iter()
             .zip(self.checked.iter())
             .filter(|(_, c)| {
-                c.stage
-                    .is_some_and(|(_, d)| d.output.into_option() == Some(wanted))
+                c.stage.is_some_and(|(_, d)| {
+                    d.outputs
+                        .iter()
+                        .any(|p| p.kinds.iter().any(|k| wanted.contains(k)))
+                })
             })
             .filter_map(|(s, _)| {
                 s.id.as_ref()
                     .map(|id| format!("`{}`", shown_id(id.get_ref())))
             })
             .collect();
+        let wanted = if PacketKind::ALL.iter().all(|k| wanted.contains(k)) {
+            "packets".to_string()
+        } else {
+            accepted(wanted)
+        };
         if producers.is_empty() {
             format!("add `inputs = [\"ID\"]` naming a stage that emits {wanted}")
         } else {
@@ -185,45 +256,50 @@ impl<'r> StageInputs<'_, 'r> {
         }
     }
 
-    /// Packet types along each edge into a data-plane stage.
+    /// Packet types along each edge into a data-plane stage: each upstream
+    /// port can emit a kind of the input port it feeds.
     fn check_data_edges(
         &self,
         descriptor: &StageDescriptor,
         registry: &PluginRegistry,
         issues: &mut Vec<Issue>,
     ) -> bool {
-        let Some(wanted) = descriptor.input.into_option() else {
-            return true;
-        };
         let name = &self.name;
         let kind = descriptor.kind.as_str();
         let mut ok = true;
-        for (span, from_name, upstream) in self.known_upstreams() {
-            match upstream.output.into_option() {
-                Some(emitted) if emitted == wanted => {}
-                Some(emitted) => {
-                    issues.push(
-                        Issue::new(
-                            span.clone(),
-                            format!(
-                                "packet types do not match: stage {name} (`{kind}`) takes {wanted}, but its input {from_name} (`{}`) emits {emitted}",
-                                upstream.kind
-                            ),
-                        )
-                        .hint(converters(registry, emitted, wanted)),
-                    );
-                    ok = false;
-                }
-                None => {
-                    issues.push(
-                        Issue::new(
-                            span.clone(),
-                            format!("stage {name} reads from {from_name}, but `{}` is a sink and emits nothing", upstream.kind),
-                        )
-                        .hint("read from the stage that feeds the sink instead"),
-                    );
-                    ok = false;
-                }
+        for (place, span, from_name, emitted, upstream) in self.known_upstreams() {
+            let Some(port) = descriptor.inputs.get(place) else {
+                continue; // too many inputs, reported by the count
+            };
+            let wanted: Vec<PacketKind> = port.kinds.iter().copied().collect();
+            let on_port = if descriptor.inputs.len() > 1 {
+                format!(" on input `{}`", port.name)
+            } else {
+                String::new()
+            };
+            if emitted.is_empty() {
+                issues.push(
+                    Issue::new(
+                        span.clone(),
+                        format!("stage {name} reads from {from_name}, but `{}` is a sink and emits nothing", upstream.kind),
+                    )
+                    .hint("read from the stage that feeds the sink instead"),
+                );
+                ok = false;
+            } else if !emitted.iter().any(|k| wanted.contains(k)) {
+                issues.push(
+                    Issue::new(
+                        span.clone(),
+                        format!(
+                            "packet types do not match: stage {name} (`{kind}`) takes {}{on_port}, but its input {from_name} (`{}`) emits {}",
+                            accepted(&wanted),
+                            upstream.kind,
+                            accepted(&emitted)
+                        ),
+                    )
+                    .hint(converters(registry, &emitted, &wanted)),
+                );
+                ok = false;
             }
         }
         ok
@@ -231,7 +307,10 @@ impl<'r> StageInputs<'_, 'r> {
 }
 
 /// "a or b": the packet types a control stage accepts, for messages.
-fn accepted(accepts: &[PacketKind]) -> String {
+pub(super) fn accepted(accepts: &[PacketKind]) -> String {
+    if PacketKind::ALL.iter().all(|k| accepts.contains(k)) {
+        return "packets of any kind".to_string();
+    }
     accepts
         .iter()
         .map(|k| k.name())
@@ -239,21 +318,33 @@ fn accepted(accepts: &[PacketKind]) -> String {
         .join(" or ")
 }
 
-/// A hint on which stage kinds could sit between `emitted` and `wanted`.
-fn converters(registry: &PluginRegistry, emitted: PacketKind, wanted: PacketKind) -> String {
+/// A hint on which stage kinds could sit between `emitted` and `wanted`: a
+/// stage that takes what is emitted and makes what is wanted, and cannot
+/// make what is emitted (a stage that can keeps its input's kind).
+pub(super) fn converters(
+    registry: &PluginRegistry,
+    emitted: &[PacketKind],
+    wanted: &[PacketKind],
+) -> String {
     let mut direct = Vec::new();
     let mut takers = Vec::new();
+    let overlaps = |kinds: &hsp_sdk::abi::PortDescriptor, set: &[PacketKind]| {
+        kinds.kinds.iter().any(|k| set.contains(k))
+    };
     for kind in registry.stage_kinds() {
         let Some((_, d)) = registry.stage(kind) else {
             continue;
         };
-        if d.input.into_option() == Some(emitted) {
-            takers.push(format!("`{kind}`"));
-            if d.output.into_option() == Some(wanted) {
-                direct.push(format!("`{kind}`"));
+        if let ([input], [output, ..]) = (&d.inputs[..], &d.outputs[..]) {
+            if overlaps(input, emitted) {
+                takers.push(format!("`{kind}`"));
+                if overlaps(output, wanted) && !overlaps(output, emitted) {
+                    direct.push(format!("`{kind}`"));
+                }
             }
         }
     }
+    let (emitted, wanted) = (accepted(emitted), accepted(wanted));
     if !direct.is_empty() {
         format!(
             "put a stage that turns {emitted} into {wanted} between them: {}",

@@ -402,7 +402,11 @@ cutoff_hz = [1, 40.5]
         let f = &raw.stages[1];
         assert_eq!(&text[f.span.clone()], "[[stage]]");
         let inputs = f.inputs.as_ref().unwrap().get_ref();
-        assert_eq!(inputs[0].get_ref(), "src");
+        assert_eq!(
+            inputs[0].get_ref(),
+            "src.out",
+            "resolved once the ports are known"
+        );
         assert_eq!(&text[inputs[0].span()], "\"src.out\"");
         let queue = f.queue.as_ref().unwrap();
         assert_eq!(queue.capacity.as_ref().map(|c| *c.get_ref()), Some(4));

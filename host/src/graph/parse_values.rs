@@ -5,7 +5,7 @@
 
 use super::model::{EdgePolicy, IdleStrategy, OnError, StageType};
 use super::raw::{ConfigValue, RawQueue};
-use super::report::{Issue, Span, backticked, did_you_mean, shown_id};
+use super::report::{Issue, Span, backticked, did_you_mean};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
@@ -86,19 +86,8 @@ pub(super) fn read_inputs(
             ));
             continue;
         };
-        let id = match text.rsplit_once('.') {
-            None => text.as_ref(),
-            Some((id, "out")) => id,
-            Some((id, port)) => {
-                let (entry, port, stage) = (shown_id(text), shown_id(port), shown_id(id));
-                issues.push(
-                    Issue::new(item.span(), format!("`{entry}` names output port `{port}` of stage `{stage}`, but stages have one output port, `out`"))
-                        .hint(format!("write `\"{stage}\"` or `\"{stage}.out\"`")),
-                );
-                id
-            }
-        };
-        inputs.push(Spanned::new(item.span(), id.to_string()));
+        // `id` or `id.port`: resolved once the stages' ports are known.
+        inputs.push(Spanned::new(item.span(), text.to_string()));
     }
     Some(Spanned::new(value.span(), inputs))
 }

@@ -23,20 +23,21 @@ pub type AllocationCounter = extern "C" fn() -> u64;
 /// Each call may run plugin code, caught at the library boundary: an error
 /// (or a panic) comes back as the plugin's message.
 pub trait StageFactory: Send + Sync {
-    /// What stage `kind` emits with `config_json`, given `input`.
-    fn output_format(
+    /// What stage `kind` emits with `config_json` on each output port,
+    /// given `inputs`, one per input port.
+    fn output_formats(
         &self,
         kind: &str,
         config_json: &str,
-        input: Option<StreamFormat>,
-    ) -> Result<Option<StreamFormat>, String>;
+        inputs: &[StreamFormat],
+    ) -> Result<Vec<StreamFormat>, String>;
 
     /// A data-plane stage of `kind`, built, not started.
     fn create_stage(
         &self,
         kind: &str,
         config_json: &str,
-        input: Option<StreamFormat>,
+        inputs: &[StreamFormat],
     ) -> Result<FfiStageBox, String>;
 
     /// A control stage of `kind`, built, not started.
@@ -57,6 +58,12 @@ pub trait StageFactory: Send + Sync {
 pub struct KindFacts {
     /// The plugin's code can work on its input packet in place.
     pub can_work_in_place: bool,
+    /// It may block: it runs on a thread of its own.
+    pub may_block: bool,
+    /// Its input ports' names.
+    pub input_ports: Arc<[String]>,
+    /// Its output ports' names.
+    pub output_ports: Arc<[String]>,
     /// Each config key with its type, for values sent by a program.
     pub key_types: Arc<[(String, ConfigType)]>,
 }
@@ -66,6 +73,17 @@ impl KindFacts {
     pub fn of(descriptor: &StageDescriptor) -> Self {
         Self {
             can_work_in_place: descriptor.in_place,
+            may_block: descriptor.may_block,
+            input_ports: descriptor
+                .inputs
+                .iter()
+                .map(|p| p.name.to_string())
+                .collect(),
+            output_ports: descriptor
+                .outputs
+                .iter()
+                .map(|p| p.name.to_string())
+                .collect(),
             key_types: descriptor
                 .config
                 .iter()
@@ -109,10 +127,10 @@ pub struct StageRecipe {
     pub config_json: String,
     /// `on_error`.
     pub on_error: OnError,
-    /// Format of its input edge (`None` for a source).
-    pub input_format: Option<StreamFormat>,
-    /// Format of what it emits (`None` for a sink).
-    pub output_format: Option<StreamFormat>,
+    /// Format of each input port's edge, in port order (none for a source).
+    pub input_formats: Vec<StreamFormat>,
+    /// Format of what it emits on each output port (none for a sink).
+    pub output_formats: Vec<StreamFormat>,
     factory: Arc<dyn StageFactory>,
     facts: KindFacts,
 }
@@ -123,8 +141,8 @@ impl fmt::Debug for StageRecipe {
             .field("kind", &self.kind)
             .field("config_json", &self.config_json)
             .field("on_error", &self.on_error)
-            .field("input_format", &self.input_format)
-            .field("output_format", &self.output_format)
+            .field("input_formats", &self.input_formats)
+            .field("output_formats", &self.output_formats)
             .finish_non_exhaustive()
     }
 }
@@ -136,7 +154,7 @@ impl StageRecipe {
         kind: String,
         config_json: String,
         on_error: OnError,
-        formats: (Option<StreamFormat>, Option<StreamFormat>),
+        formats: (Vec<StreamFormat>, Vec<StreamFormat>),
         factory: Arc<dyn StageFactory>,
         facts: KindFacts,
     ) -> Self {
@@ -144,8 +162,8 @@ impl StageRecipe {
             kind,
             config_json,
             on_error,
-            input_format: formats.0,
-            output_format: formats.1,
+            input_formats: formats.0,
+            output_formats: formats.1,
             factory,
             facts,
         }
@@ -154,7 +172,7 @@ impl StageRecipe {
     /// Builds the data-plane stage (on the calling thread; not started).
     pub fn build(&self) -> Result<FfiStageBox, BuildError> {
         self.factory
-            .create_stage(&self.kind, &self.config_json, self.input_format)
+            .create_stage(&self.kind, &self.config_json, &self.input_formats)
             .map_err(BuildError::Refused)
     }
 
@@ -176,8 +194,36 @@ impl StageRecipe {
     /// came, and `restart` must give it, intact, to the fresh stage).
     pub fn runs_in_place(&self) -> bool {
         self.facts.can_work_in_place
+            && !self.facts.may_block
             && self.on_error == OnError::Stop
-            && self.input_format == self.output_format
+            && self.input_formats.len() == 1
+            && self.input_formats == self.output_formats
+    }
+
+    /// Whether it may block, and so runs on a thread of its own.
+    pub fn may_block(&self) -> bool {
+        self.facts.may_block
+    }
+
+    /// The name of output port `port`.
+    pub fn output_port_name(&self, port: usize) -> &str {
+        self.facts
+            .output_ports
+            .get(port)
+            .map_or("out", String::as_str)
+    }
+
+    /// The name of input port `port`.
+    pub fn input_port_name(&self, port: usize) -> &str {
+        self.facts
+            .input_ports
+            .get(port)
+            .map_or("in", String::as_str)
+    }
+
+    /// Its first output's format: what a one-output stage emits.
+    pub fn output_format(&self) -> Option<&StreamFormat> {
+        self.output_formats.first()
     }
 
     /// The same stage with `config_json` and `on_error`, for a live change:
@@ -186,20 +232,31 @@ impl StageRecipe {
     pub fn changed(&self, config_json: String, on_error: OnError) -> Result<Self, BuildError> {
         let output = self
             .factory
-            .output_format(&self.kind, &config_json, self.input_format)
+            .output_formats(&self.kind, &config_json, &self.input_formats)
             .map_err(BuildError::Refused)?;
-        if output != self.output_format {
-            let describe = |format: Option<StreamFormat>| {
-                format.map_or("nothing".into(), |f| super::describe_format(&f))
+        if !same_shapes(&output, &self.output_formats) {
+            let describe = |formats: &[StreamFormat]| {
+                if formats.is_empty() {
+                    return "nothing".to_string();
+                }
+                formats
+                    .iter()
+                    .map(super::describe_format)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             };
             return Err(BuildError::OutputWouldChange {
-                old: describe(self.output_format),
-                new: describe(output),
+                old: describe(&self.output_formats),
+                new: describe(&output),
             });
         }
+        // The channels' descriptions may change (a filter's band is part of
+        // what it says it did); downstream stages keep the ones they were
+        // built with until the pipeline restarts.
         let changed = Self {
             config_json,
             on_error,
+            output_formats: output,
             ..self.clone()
         };
         if changed.runs_in_place() != self.runs_in_place() {
@@ -219,23 +276,29 @@ impl StageRecipe {
     }
 }
 
+/// Whether two stages' formats carry the same packets, port by port (see
+/// [`StreamFormat::same_shape`]).
+pub fn same_shapes(a: &[StreamFormat], b: &[StreamFormat]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.same_shape(b))
+}
+
 impl StageFactory for EntryPoints {
-    fn output_format(
+    fn output_formats(
         &self,
         kind: &str,
         config_json: &str,
-        input: Option<StreamFormat>,
-    ) -> Result<Option<StreamFormat>, String> {
-        EntryPoints::output_format(self, kind, config_json, input)
+        inputs: &[StreamFormat],
+    ) -> Result<Vec<StreamFormat>, String> {
+        EntryPoints::output_formats(self, kind, config_json, inputs)
     }
 
     fn create_stage(
         &self,
         kind: &str,
         config_json: &str,
-        input: Option<StreamFormat>,
+        inputs: &[StreamFormat],
     ) -> Result<FfiStageBox, String> {
-        EntryPoints::create_stage(self, kind, config_json, input)
+        EntryPoints::create_stage(self, kind, config_json, inputs)
     }
 
     fn create_control_stage(
@@ -261,20 +324,20 @@ pub(crate) mod testing {
     struct NoPlugin;
 
     impl StageFactory for NoPlugin {
-        fn output_format(
+        fn output_formats(
             &self,
             _: &str,
             _: &str,
-            input: Option<StreamFormat>,
-        ) -> Result<Option<StreamFormat>, String> {
-            Ok(input)
+            inputs: &[StreamFormat],
+        ) -> Result<Vec<StreamFormat>, String> {
+            Ok(inputs.to_vec())
         }
 
         fn create_stage(
             &self,
             kind: &str,
             _: &str,
-            _: Option<StreamFormat>,
+            _: &[StreamFormat],
         ) -> Result<FfiStageBox, String> {
             Err(format!("no plugin behind `{kind}` in this test"))
         }
@@ -290,10 +353,13 @@ pub(crate) mod testing {
             kind.into(),
             config_json.into(),
             OnError::Stop,
-            (None, None),
+            (Vec::new(), Vec::new()),
             Arc::new(NoPlugin),
             KindFacts {
                 can_work_in_place: false,
+                may_block: false,
+                input_ports: Arc::from([]),
+                output_ports: Arc::from([]),
                 key_types: Arc::from([]),
             },
         )

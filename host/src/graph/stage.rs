@@ -9,7 +9,6 @@ use super::parse::STAGE_KEYS;
 use super::raw::RawStage;
 use super::report::{Issue, Span, backticked, closest, did_you_mean, name_of};
 use crate::registry::{LoadedPlugin, PluginRegistry};
-use hsp_sdk::PacketKind;
 use hsp_sdk::abi::{StageDescriptor, StageRole};
 use toml::Spanned;
 
@@ -19,11 +18,22 @@ pub(super) struct Checked<'r> {
     pub(super) stage: Option<(&'r LoadedPlugin, &'r StageDescriptor)>,
     /// `[stage.config]` as JSON, when it passed the schema checks.
     pub(super) config_json: Option<String>,
-    /// Upstream stages (indices in file order) with the span of the
-    /// `inputs` entry naming each.
-    pub(super) inputs: Vec<(usize, Span)>,
+    /// Its `inputs`, resolved: in the order listed, which for a data-plane
+    /// stage is the order of its input ports.
+    pub(super) inputs: Vec<Upstream>,
     /// False once any check about this stage failed.
     pub(super) ok: bool,
+}
+
+/// One `inputs` entry, resolved.
+#[derive(Debug, Clone)]
+pub(super) struct Upstream {
+    /// The upstream stage (file order).
+    pub(super) from: usize,
+    /// Its output port.
+    pub(super) port: usize,
+    /// The span of the entry naming it.
+    pub(super) span: Span,
 }
 
 /// Where a stage runs: its plugin's role when the kind is known (a
@@ -219,9 +229,27 @@ fn check_bypass(
     if *on_error.get_ref() != OnError::Bypass || descriptor.role != StageRole::DataPlane {
         return;
     }
-    let input = descriptor.input.into_option();
-    let output = descriptor.output.into_option();
-    let bypassable = input.is_some() && (output.is_none() || output == input);
+    let ports = |ports: &[hsp_sdk::abi::PortDescriptor], none: &str| {
+        if ports.is_empty() {
+            return none.to_string();
+        }
+        ports
+            .iter()
+            .map(|p| {
+                p.kinds
+                    .iter()
+                    .map(|k| k.name())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let bypassable = match (&descriptor.inputs[..], &descriptor.outputs[..]) {
+        ([_], []) => true,
+        ([input], [output]) => output.kinds.iter().any(|k| input.kinds.contains(k)),
+        _ => false,
+    };
     if !bypassable {
         issues.push(
             Issue::new(
@@ -229,8 +257,8 @@ fn check_bypass(
                 format!(
                     "`on_error = \"bypass\"` forwards a stage's input in place of its output, but `{}` takes {} and emits {}",
                     descriptor.kind,
-                    input.map_or("nothing (a source)", PacketKind::name),
-                    output.map_or("nothing", PacketKind::name),
+                    ports(&descriptor.inputs, "nothing (a source)"),
+                    ports(&descriptor.outputs, "nothing"),
                 ),
             )
             .hint("use \"stop\" or \"restart\" for this stage"),

@@ -16,10 +16,11 @@ use super::memory_limit::MemoryLimit;
 use super::model::{OnError, PipelineGraph, PipelineSettings, StageType};
 use super::order::{check_depth, run_order};
 use super::raw::{RawPipeline, RawStage};
-use super::report::{Issue, Span, ValidationError, name_of, to_errors};
+use super::report::{Issue, LineIndex, Span, ValidationError, name_of, to_errors};
 use super::stage::{Checked, check_stage, role_of};
 use crate::registry::PluginRegistry;
 use std::path::Path;
+use toml::Spanned;
 
 /// Checks `raw` (read from `file`, whose text is `text`) against `registry`.
 pub(crate) fn validate(
@@ -33,10 +34,11 @@ pub(crate) fn validate(
         return Err(to_errors(file, text, issues));
     }
     let memory_limit = memory_limit(&raw, &mut issues);
+    let warnings = rename_deprecated_kinds(file, text, &mut raw.stages, registry);
     let stages = &raw.stages;
     let mut checked = check_stages(text, stages, registry, &mut issues);
     let order = run_order(stages, &mut checked, &mut issues);
-    let formats = negotiate(&order, stages, &checked, &mut issues);
+    let formats = negotiate(&order, stages, &checked, registry, &mut issues);
     let shapes = shapes(stages, &checked, &formats);
     check_depth(stages, &shapes, &checked, &order, &mut issues);
     if let Some(limit) = memory_limit {
@@ -45,8 +47,62 @@ pub(crate) fn validate(
     if !issues.is_empty() {
         return Err(to_errors(file, text, issues));
     }
-    build_graph(file, text, raw, &checked, &order, &formats)
-        .map_err(|issue| to_errors(file, text, vec![issue]))
+    let mut graph = build_graph(file, text, raw, &checked, &order, &formats)
+        .map_err(|issue| to_errors(file, text, vec![issue]))?;
+    graph.warnings = warnings;
+    Ok(graph)
+}
+
+/// Stage kinds that were merged into one that takes several packet kinds:
+/// the old name, the kind it is now, and what changed.
+const DEPRECATED_KINDS: &[(&str, &str, &str)] = &[
+    ("iir_filtered", "iir", "which takes raw and filtered EEG"),
+    (
+        "csv_sink_filtered",
+        "csv_sink",
+        "which writes raw or filtered EEG and features",
+    ),
+    (
+        "csv_features",
+        "csv_sink",
+        "which writes raw or filtered EEG and features",
+    ),
+];
+
+/// Rewrites each deprecated stage kind to the kind it is now (unless a
+/// loaded plugin still provides the old name), and says so: one warning
+/// per stage, with its place in the file.
+fn rename_deprecated_kinds(
+    file: &Path,
+    text: &str,
+    stages: &mut [RawStage],
+    registry: &PluginRegistry,
+) -> Vec<String> {
+    let lines = LineIndex::new(text);
+    let mut warnings = Vec::new();
+    for stage in stages {
+        let Some(plugin) = &mut stage.plugin else {
+            continue;
+        };
+        let Some(&(old, new, why)) = DEPRECATED_KINDS
+            .iter()
+            .find(|(old, _, _)| *old == plugin.get_ref())
+        else {
+            continue;
+        };
+        if registry.stage(old).is_some() {
+            continue;
+        }
+        let at = lines.location(plugin.span().start);
+        warnings.push(format!(
+            "{}:{}:{}: warning: stage kind `{old}` is deprecated: use `{new}`, {why}",
+            file.display(),
+            at.line,
+            at.column
+        ));
+        *plugin = Spanned::new(plugin.span(), new.to_string());
+    }
+    warnings
 }
 
 /// A file without stages, or with more than [`MAX_STAGES`]. False for too
@@ -129,9 +185,15 @@ fn shapes(
             control: role_of(stage, this) == StageType::Control,
             can_work_in_place: this.stage.is_some_and(|(_, d)| d.in_place)
                 && stage.on_error.as_ref().map(|e| *e.get_ref()) != Some(OnError::Bypass),
-            input: format.and_then(|(input, _)| input),
-            output: format.and_then(|(_, output)| output),
-            inputs: this.inputs.iter().map(|(from, _)| *from).collect(),
+            input: format
+                .as_ref()
+                .map(|(input, _)| input.clone())
+                .unwrap_or_default(),
+            output: format
+                .as_ref()
+                .map(|(_, output)| output.clone())
+                .unwrap_or_default(),
+            inputs: this.inputs.iter().map(|up| (up.from, up.port)).collect(),
             capacity: capacity_of(stage),
         })
         .collect()

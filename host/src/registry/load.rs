@@ -358,27 +358,28 @@ impl LoadedPlugin {
 pub struct EntryPoints(PluginModuleRef);
 
 impl EntryPoints {
-    /// What stage `kind` outputs with `config_json` given `input`.
-    pub fn output_format(
+    /// What stage `kind` outputs on each output port with `config_json`
+    /// given `inputs`, one per input port.
+    pub fn output_formats(
         &self,
         kind: &str,
         config_json: &str,
-        input: Option<hsp_sdk::StreamFormat>,
-    ) -> Result<Option<hsp_sdk::StreamFormat>, String> {
-        (self.0.output_format())(kind.into(), config_json.into(), input.into())
+        inputs: &[hsp_sdk::StreamFormat],
+    ) -> Result<Vec<hsp_sdk::StreamFormat>, String> {
+        (self.0.output_format())(kind.into(), config_json.into(), inputs.into())
             .into_result()
-            .map(|format| format.into_option())
+            .map(|formats| formats.into_vec())
             .map_err(|e| e.into_string())
     }
 
-    /// Builds a stage of `kind` from `config_json` for input of `input`.
+    /// Builds a stage of `kind` from `config_json` for inputs of `inputs`.
     pub fn create_stage(
         &self,
         kind: &str,
         config_json: &str,
-        input: Option<hsp_sdk::StreamFormat>,
+        inputs: &[hsp_sdk::StreamFormat],
     ) -> Result<hsp_sdk::abi::FfiStageBox, String> {
-        (self.0.create_stage())(kind.into(), config_json.into(), input.into())
+        (self.0.create_stage())(kind.into(), config_json.into(), inputs.into())
             .into_result()
             .map_err(|e| e.into_string())
     }

@@ -2,7 +2,7 @@
 //! stage by stage (as Vector diffs its topology), and whether the running
 //! pipeline can take it without a restart.
 
-use crate::graph::{PipelineGraph, StageNode, StageType};
+use crate::graph::{PipelineGraph, StageNode, StageType, same_shapes};
 use std::collections::HashSet;
 
 /// The changes from one graph to the next.
@@ -67,6 +67,9 @@ pub fn diff(old: &PipelineGraph, new: &PipelineGraph, reloaded: &HashSet<String>
         let same_inputs = input_ids(old, old_index) == input_ids(new, new_index);
         match after.stage_type {
             StageType::DataPlane => {
+                let changed = changed_code
+                    || before.recipe.config_json != after.recipe.config_json
+                    || before.recipe.on_error != after.recipe.on_error;
                 if before.kind() != after.kind() {
                     diff.needs_restart.push(format!(
                         "data-plane stage `{}` changed kind (`{}` to `{}`)",
@@ -79,17 +82,19 @@ pub fn diff(old: &PipelineGraph, new: &PipelineGraph, reloaded: &HashSet<String>
                         "the edges into data-plane stage `{}` changed",
                         before.id
                     ));
-                } else if before.recipe.input_format != after.recipe.input_format
-                    || before.recipe.output_format != after.recipe.output_format
+                } else if !same_shapes(&before.recipe.input_formats, &after.recipe.input_formats)
+                    || !same_shapes(&before.recipe.output_formats, &after.recipe.output_formats)
                 {
                     diff.needs_restart.push(format!(
                         "data-plane stage `{}` would change the shape of its stream",
                         before.id
                     ));
-                } else if changed_code
-                    || before.recipe.config_json != after.recipe.config_json
-                    || before.recipe.on_error != after.recipe.on_error
-                {
+                } else if before.recipe.may_block() != after.recipe.may_block() {
+                    diff.needs_restart.push(format!(
+                        "data-plane stage `{}` would move between the data-plane thread and a thread of its own",
+                        before.id
+                    ));
+                } else if changed {
                     diff.data_plane.push(after.id.clone());
                 }
             }
@@ -150,6 +155,7 @@ mod tests {
             inputs: from
                 .map(|from| InputEdge {
                     from,
+                    from_port: 0,
                     capacity: 16,
                     policy: EdgePolicy::Block,
                     decimate: 1,
@@ -167,6 +173,7 @@ mod tests {
             file: "test.toml".into(),
             settings: PipelineSettings::default(),
             stages,
+            warnings: Vec::new(),
         }
     }
 

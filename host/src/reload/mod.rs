@@ -358,8 +358,9 @@ async fn apply_file(
         for edge in &consumer.inputs {
             let from = &new.stages[edge.from];
             if from.stage_type == StageType::DataPlane {
-                if let Err(error) = pipeline.ensure_bridge(&from.id) {
-                    tracing::error!("cannot bridge `{}` to the control plane: {error}", from.id);
+                let stream = new.stream_name(edge.from, edge.from_port);
+                if let Err(error) = pipeline.ensure_bridge(&from.id, edge.from_port, &stream) {
+                    tracing::error!("cannot bridge `{stream}` to the control plane: {error}");
                 }
             }
         }

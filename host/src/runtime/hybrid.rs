@@ -144,10 +144,10 @@ impl HybridRuntime {
         }
         let (data_plane, mut link) = DataPlane::build(&graph, options.stats_interval)?;
         let (mut control, params, fatal) = ControlPlane::new();
-        let dp_ids = data_plane_ids(&graph, &link);
-        for (index, receiver) in std::mem::take(&mut link.taps) {
-            control.add_bridge(&dp_ids[index], receiver);
+        for (graph_index, port, receiver) in std::mem::take(&mut link.taps) {
+            control.add_bridge(&graph.stream_name(graph_index, port), receiver);
         }
+        let graph_index = graph_indices(&link);
         for (spec, stage) in control_stages {
             control.start_stage(spec, stage);
         }
@@ -163,10 +163,10 @@ impl HybridRuntime {
             let _ = done_tx.send(());
             result
         });
-        let dp_index = dp_ids
+        let dp_index = graph_index
             .iter()
             .enumerate()
-            .map(|(index, id)| (id.clone(), index))
+            .map(|(index, &node)| (graph.stages[node].id.clone(), index))
             .collect();
         let running: HashMap<String, StageRecipe> = graph
             .stages
@@ -329,17 +329,18 @@ impl HybridRuntime {
 }
 
 /// Data-plane index -> stage id.
-fn data_plane_ids(graph: &PipelineGraph, link: &DataPlaneLink) -> Vec<String> {
-    let mut ids = Vec::new();
+/// The graph index of each data-plane stage.
+fn graph_indices(link: &DataPlaneLink) -> Vec<usize> {
+    let mut indices = Vec::new();
     for (graph_index, index) in link.index_of.iter().enumerate() {
         if let Some(index) = index {
-            if ids.len() <= *index {
-                ids.resize(index + 1, String::new());
+            if indices.len() <= *index {
+                indices.resize(index + 1, 0);
             }
-            ids[*index] = graph.stages[graph_index].id.clone();
+            indices[*index] = graph_index;
         }
     }
-    ids
+    indices
 }
 
 /// Resolves once `duration` has passed (never without one).

@@ -234,25 +234,33 @@ impl HybridRuntime {
         }
     }
 
-    /// Puts a bridge on data-plane stage `id` if none is there.
-    pub fn ensure_bridge(&mut self, id: &str) -> Result<(), ChangeError> {
-        if self.control.bridged().any(|b| b == id) {
+    /// Puts a bridge on output port `port` of data-plane stage `id`, known
+    /// to the control plane as `stream`, if none is there.
+    pub fn ensure_bridge(
+        &mut self,
+        id: &str,
+        port: usize,
+        stream: &str,
+    ) -> Result<(), ChangeError> {
+        if self.control.bridged().any(|b| b == stream) {
             return Ok(());
         }
         let node = self.graph.stages.iter().find(|n| n.id == id);
         let Some(node) = node else {
             return Err(ChangeError::NoSuchStage(id.into()));
         };
-        let (Some(&index), Some(format)) = (self.dp_index.get(id), node.recipe.output_format)
+        let (Some(&index), Some(format)) =
+            (self.dp_index.get(id), node.recipe.output_formats.get(port))
         else {
-            return Err(ChangeError::NoOutput(id.into()));
+            return Err(ChangeError::NoOutput(stream.into()));
         };
-        let (tap, receiver) = super::bridge::tap(&format);
+        let (tap, receiver) = super::bridge::tap(format);
         self.send(Command::SetTap {
             stage: index,
+            port,
             tap: Some(tap),
         })?;
-        self.control.add_bridge(id, receiver);
+        self.control.add_bridge(stream, receiver);
         Ok(())
     }
 }

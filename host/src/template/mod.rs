@@ -14,6 +14,8 @@ pub enum TemplateKind {
     Sink,
     /// On the control plane: band powers in, events out.
     Control,
+    /// Two EEG inputs, one EEG output.
+    Mix,
 }
 
 impl TemplateKind {
@@ -28,6 +30,13 @@ impl TemplateKind {
                  tokio control plane's blocking pool: it may allocate and block, and a slow call\n\
                  delays only its own messages), and `export_plugin!(; control: ...)`, which\n\
                  publishes it to the host."
+            }
+            Self::Mix => {
+                "`src/lib.rs` holds one `Stage` implementation with two input ports: its config\n\
+                 struct, an enum with `#[derive(InputPorts)]` (one variant per port, named in\n\
+                 snake case: `a`, `b`), `output_formats` (checks the two streams fit together),\n\
+                 `process` (one packet per call, from whichever port has the oldest waiting: it\n\
+                 pairs them itself, with no allocation, lock or blocking), and `export_plugin!`."
             }
             _ => {
                 "`src/lib.rs` holds one `Stage` implementation: its config struct (keys,\n\
@@ -46,6 +55,7 @@ impl TemplateKind {
             Self::Control => {
                 "a control stage: an event when a band power's mean over a window exceeds a level"
             }
+            Self::Mix => "a stage with two inputs: the first stream plus a scaled second",
         }
     }
 }
@@ -146,6 +156,10 @@ pub fn generate(name: &str, dir: &Path, kind: TemplateKind) -> Result<Vec<PathBu
         TemplateKind::Control => (
             include_str!("files/control.rs.tmpl"),
             include_str!("files/pipeline_control.toml.tmpl"),
+        ),
+        TemplateKind::Mix => (
+            include_str!("files/mix.rs.tmpl"),
+            include_str!("files/pipeline_mix.toml.tmpl"),
         ),
     };
     let files = [

@@ -38,12 +38,13 @@ fn frame_of_64_channels(bencher: Bencher, mode: &str) {
         values_per_channel: BINS as u32,
         sample_rate_hz: FS,
         packet_rate_hz: FS / 128.0,
+        ..StreamFormat::events()
     };
     let config = BandpowerConfig {
         edges_hz: Vec::new(),
         relative: mode != "absolute",
     };
-    let mut stage = Bandpower::new(config, Some(&format)).unwrap();
+    let mut stage = Bandpower::new(config, std::slice::from_ref(&format)).unwrap();
     let scale = if mode == "relative_from_magnitude" {
         SpectrumScale::Magnitude
     } else {

@@ -64,8 +64,10 @@ fn band_set(config: &BandpowerConfig, input: Option<&StreamFormat>) -> Result<Ba
     BandSet::from_edges(edges).map_err(|e| StageError::new(format!("`edges_hz` = {edges:?}: {e}")))
 }
 
-fn require_input(input: Option<&StreamFormat>) -> Result<&StreamFormat, StageError> {
-    input.ok_or_else(|| StageError::new("`bandpower` needs an input stream of spectra"))
+fn require_input(inputs: &[StreamFormat]) -> Result<&StreamFormat, StageError> {
+    inputs
+        .first()
+        .ok_or_else(|| StageError::new("`bandpower` needs an input stream of spectra"))
 }
 
 /// Band power of every channel of a spectrum stream.
@@ -97,21 +99,24 @@ impl Stage for Bandpower {
     type Input = FftPacket;
     type Output = FeaturePacket;
 
-    fn output_format(
+    fn output_formats(
         config: &BandpowerConfig,
-        input: Option<&StreamFormat>,
-    ) -> Result<Option<StreamFormat>, StageError> {
-        let input = require_input(input)?;
+        inputs: &[StreamFormat],
+    ) -> Result<Vec<StreamFormat>, StageError> {
+        let input = require_input(inputs)?;
         let bands = band_set(config, Some(input))?;
-        Ok(Some(StreamFormat {
-            kind: PacketKind::Features,
-            values_per_channel: bands.len() as u32,
-            ..*input
-        }))
+        let mut output = input.reshaped(PacketKind::Features, bands.len(), input.packet_rate_hz);
+        if config.relative {
+            // A fraction of the total: no unit.
+            for channel in output.channel_info.iter_mut() {
+                channel.unit = "".into();
+            }
+        }
+        Ok(vec![output])
     }
 
-    fn new(config: BandpowerConfig, input: Option<&StreamFormat>) -> Result<Self, StageError> {
-        let input = require_input(input)?;
+    fn new(config: BandpowerConfig, inputs: &[StreamFormat]) -> Result<Self, StageError> {
+        let input = require_input(inputs)?;
         let bands = band_set(&config, Some(input))?;
         let max_bins = input.values_per_channel();
         // Spectra of `size / 2 + 1` bins from an even-sized FFT are spaced
@@ -220,8 +225,9 @@ mod tests {
     /// Runs the sines through `fft` with `fft_config`, then `bandpower`.
     fn run(fft_config: &str, bandpower_config: &str) -> Vec<FeaturePacket> {
         let eeg = StreamFormat::eeg(PacketKind::FilteredEeg, 2, FS, 32);
-        let mut fft = StageHarness::<Fft>::new(fft_config, Some(eeg)).unwrap();
-        let mut bp = StageHarness::<Bandpower>::new(bandpower_config, fft.output_format()).unwrap();
+        let mut fft = StageHarness::<Fft>::new(fft_config, &[eeg]).unwrap();
+        let mut bp =
+            StageHarness::<Bandpower>::new(bandpower_config, fft.output_formats()).unwrap();
         let spectra = fft.run(&sines()).unwrap();
         assert!(!spectra.is_empty());
         let features = bp.run(&spectra).unwrap();
@@ -266,13 +272,15 @@ mod tests {
     #[test]
     fn custom_edges_make_the_bands() {
         let eeg = StreamFormat::eeg(PacketKind::FilteredEeg, 2, FS, 32);
-        let fft = StageHarness::<Fft>::new("{}", Some(eeg)).unwrap();
-        let bp =
-            StageHarness::<Bandpower>::new(r#"{"edges_hz": [8, 12, 16, 24]}"#, fft.output_format())
-                .unwrap();
+        let fft = StageHarness::<Fft>::new("{}", &[eeg]).unwrap();
+        let bp = StageHarness::<Bandpower>::new(
+            r#"{"edges_hz": [8, 12, 16, 24]}"#,
+            fft.output_formats(),
+        )
+        .unwrap();
         assert_eq!(bp.stage().band_count(), 3);
-        assert_eq!(bp.output_format().unwrap().values_per_channel, 3);
-        assert_eq!(bp.output_format().unwrap().kind, PacketKind::Features);
+        assert_eq!(bp.output_formats()[0].values_per_channel, 3);
+        assert_eq!(bp.output_formats()[0].kind, PacketKind::Features);
 
         let features = run("{}", r#"{"edges_hz": [8, 12, 16, 24], "relative": true}"#);
         let last = features.last().unwrap();
@@ -288,6 +296,7 @@ mod tests {
             values_per_channel: 129,
             sample_rate_hz: FS,
             packet_rate_hz: FS / 128.0,
+            ..StreamFormat::events()
         };
         for (config, needle) in [
             (r#"{"edges_hz": [8]}"#, "`edges_hz` = [8.0]"),
@@ -298,7 +307,7 @@ mod tests {
             (r#"{"relative": 1}"#, "`relative`"),
             (r#"{"bands": "alpha"}"#, "unknown key `bands`"),
         ] {
-            let e = StageHarness::<Bandpower>::new(config, Some(spectra))
+            let e = StageHarness::<Bandpower>::new(config, std::slice::from_ref(&spectra))
                 .err()
                 .unwrap();
             assert!(e.to_string().contains(needle), "{config}: {e}");
@@ -313,8 +322,9 @@ mod tests {
             values_per_channel: 9,
             sample_rate_hz: FS,
             packet_rate_hz: 1.0,
+            ..StreamFormat::events()
         };
-        let mut h = StageHarness::<Bandpower>::new("{}", Some(spectra)).unwrap();
+        let mut h = StageHarness::<Bandpower>::new("{}", &[spectra]).unwrap();
         let mut three = FftPacket::with_capacity(3, 9);
         three.bin_hz = 1.0;
         assert!(h.process(Some(&three)).is_err());

@@ -1,8 +1,12 @@
-//! `csv_sink`, `csv_sink_filtered` and `csv_features`: write a stream to a
-//! CSV file. EEG (raw or filtered) becomes one row per sample,
-//! `timestamp_ns,<channel>...`, each sample stamped with its block's
-//! timestamp plus its offset at the block's sample rate. Features become one
-//! row per packet, `timestamp_ns,<channel>_f0,<channel>_f1,...`.
+//! `csv_sink`: writes a stream to a CSV file. EEG (raw or filtered) becomes
+//! one row per sample, `timestamp_ns,Fz [uV],Cz [uV],...`, each sample
+//! stamped with its block's timestamp plus its offset at the block's sample
+//! rate. Features become one row per packet,
+//! `timestamp_ns,Fz_f0,Fz_f1,...`. Column names are the stream's channel
+//! labels (and units), or `channel_names` when given.
+//!
+//! It may block (a disk can be slow): the host runs it on a thread of its
+//! own, fed by a queue, so the data-plane thread never waits on the file.
 //!
 //! The file is created (or truncated) in `start`, written through a buffer
 //! sized once (64 KiB, more for very wide rows), and flushed, synced and
@@ -30,13 +34,12 @@
 
 use hsp_sdk::line_file::{DiskFile, LineFile};
 use hsp_sdk::{
-    EegPacket, FeaturePacket, FilteredEegPacket, NoPacket, Outcome, PlanarBlock, PortPacket, Stage,
-    StageConfig, StageError, StreamFormat,
+    AnyPacket, EegPacket, Event, FeaturePacket, NoPacket, Outcome, PacketKind, PacketRef,
+    PlanarBlock, Stage, StageConfig, StageError, StreamFormat,
 };
 use serde::Deserialize;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -56,9 +59,10 @@ const MAX_STAMP_BYTES: usize = 21;
 pub struct CsvConfig {
     /// CSV file to write (created or truncated); its directory must exist
     pub path: String,
-    /// Comma-separated channel names, one per channel; empty = ch0,ch1,...
-    #[config(default = "")]
-    pub channel_names: String,
+    /// Column names, one per channel, in place of the stream's channel labels and units; empty =
+    /// the stream's
+    #[config(default = [])]
+    pub channel_names: Vec<String>,
     /// Flush the file every this many packets; 0 = not by count
     #[config(default = 0)]
     pub flush_every: i64,
@@ -79,13 +83,7 @@ struct Settings {
 }
 
 impl Settings {
-    fn new(
-        config: &CsvConfig,
-        input: Option<&StreamFormat>,
-        kind: &str,
-    ) -> Result<Self, StageError> {
-        let input = input
-            .ok_or_else(|| StageError::new(format!("`{kind}` needs an input stream to write")))?;
+    fn new(config: &CsvConfig, input: &StreamFormat) -> Result<Self, StageError> {
         if config.path.trim().is_empty() {
             return Err(StageError::new("`path` must name a file, got \"\""));
         }
@@ -108,12 +106,19 @@ impl Settings {
             }
         };
         let channels = input.channels();
-        let names: Vec<String> = if config.channel_names.trim().is_empty() {
-            (0..channels).map(|c| format!("ch{c}")).collect()
+        let names: Vec<String> = if config.channel_names.is_empty() {
+            input
+                .channel_list()
+                .iter()
+                .map(|c| match (c.unit.as_str(), input.kind) {
+                    ("", _) | (_, PacketKind::Features) => c.label.to_string(),
+                    (unit, _) => format!("{} [{unit}]", c.label),
+                })
+                .collect()
         } else {
             config
                 .channel_names
-                .split(',')
+                .iter()
                 .map(|n| n.trim().to_string())
                 .collect()
         };
@@ -127,11 +132,15 @@ impl Settings {
         // Names go into the header unquoted: refuse what would break a row.
         if let Some(bad) = names
             .iter()
-            .find(|n| n.is_empty() || n.contains(['"', '\n', '\r']))
+            .find(|n| n.is_empty() || n.contains(['"', '\n', '\r', ',']))
         {
+            let whose = if config.channel_names.is_empty() {
+                "the stream's channel label".to_string()
+            } else {
+                format!("`channel_names` = {:?}: name", config.channel_names)
+            };
             return Err(StageError::new(format!(
-                "`channel_names` = {:?}: name {bad:?} is empty or holds a quote or line break",
-                config.channel_names
+                "{whose} {bad:?} is empty or holds a comma, quote or line break"
             )));
         }
         Ok(Self {
@@ -165,37 +174,63 @@ fn write_error(path: &Path, error: std::io::Error) -> StageError {
     StageError::new(format!("writing {:?}: {error}", path.display().to_string()))
 }
 
-/// A packet a CSV sink can write: ties each input type to its stage kind
-/// and its row layout.
-pub trait CsvInput: PortPacket + Send {
-    /// The stage kind writing this input.
-    const STAGE_KIND: &'static str;
-    /// One line on that stage kind.
-    const STAGE_DOC: &'static str;
+/// How a stream becomes rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// EEG: one row per sample, a column per channel.
+    Eeg,
+    /// Features: one row per packet, a column per channel and feature.
+    Features,
+    /// Events: one row per event, `timestamp_ns,code,value,label`.
+    Events,
+}
 
-    /// Values in one row, after the timestamp, for `channels` channels of
-    /// the input format's `values_per_channel`.
-    fn values_per_row(channels: usize, values_per_channel: usize) -> usize;
+impl Layout {
+    fn of(kind: PacketKind) -> Result<Self, StageError> {
+        match kind {
+            PacketKind::RawEeg | PacketKind::FilteredEeg => Ok(Self::Eeg),
+            PacketKind::Features => Ok(Self::Features),
+            PacketKind::Event => Ok(Self::Events),
+            other => Err(StageError::new(format!(
+                "`csv_sink` writes EEG (raw or filtered), features or events, not {other}"
+            ))),
+        }
+    }
+
+    /// Values in one row, after the timestamp.
+    fn values_per_row(self, channels: usize, values_per_channel: usize) -> usize {
+        match self {
+            Self::Eeg => channels,
+            Self::Features => channels * values_per_channel,
+            // Code, value and a label of at most 48 bytes (96 with its
+            // quotes doubled): the room of four values.
+            Self::Events => 4,
+        }
+    }
 
     /// Writes the header line: `timestamp_ns` then one column per value.
-    /// `values_per_channel` is the input format's.
     fn write_header(
+        self,
         out: &mut impl Write,
         names: &[String],
         values_per_channel: usize,
-    ) -> std::io::Result<()>;
-
-    /// Writes the packet's rows; returns how many. `fallback_rate_hz` is the
-    /// format's rate, for a packet that leaves its own unset.
-    fn write_rows(&self, out: &mut impl Write, fallback_rate_hz: f64) -> std::io::Result<u64>;
-}
-
-fn write_eeg_header(out: &mut impl Write, names: &[String]) -> std::io::Result<()> {
-    out.write_all(b"timestamp_ns")?;
-    for name in names {
-        write!(out, ",{name}")?;
+    ) -> std::io::Result<()> {
+        out.write_all(b"timestamp_ns")?;
+        if self == Self::Events {
+            return out.write_all(b",code,value,label\n");
+        }
+        for name in names {
+            match self {
+                Self::Eeg | Self::Events => write!(out, ",{name}")?,
+                Self::Features => {
+                    for feature in 0..values_per_channel {
+                        write!(out, ",{name}_f{feature}")?;
+                    }
+                }
+            }
+        }
+        out.write_all(b"\n")
     }
-    out.write_all(b"\n")
 }
 
 /// One row per sample, `timestamp_ns` then each channel's sample.
@@ -224,93 +259,45 @@ fn write_eeg_rows(
     Ok(n as u64)
 }
 
-impl CsvInput for EegPacket {
-    const STAGE_KIND: &'static str = "csv_sink";
-    const STAGE_DOC: &'static str = "Writes raw EEG to a CSV file, one row per sample: timestamp_ns, then one column per channel.";
-
-    fn values_per_row(channels: usize, _: usize) -> usize {
-        channels
+/// One row per packet, `timestamp_ns` then every value.
+fn write_feature_row(features: &FeaturePacket, out: &mut impl Write) -> std::io::Result<u64> {
+    write!(out, "{}", features.timestamp_ns)?;
+    for value in features.values() {
+        write!(out, ",{value}")?;
     }
-
-    fn write_header(out: &mut impl Write, names: &[String], _: usize) -> std::io::Result<()> {
-        write_eeg_header(out, names)
-    }
-
-    fn write_rows(&self, out: &mut impl Write, fallback_rate_hz: f64) -> std::io::Result<u64> {
-        write_eeg_rows(self, out, fallback_rate_hz)
-    }
+    out.write_all(b"\n")?;
+    Ok(1)
 }
 
-impl CsvInput for FilteredEegPacket {
-    const STAGE_KIND: &'static str = "csv_sink_filtered";
-    const STAGE_DOC: &'static str = "Writes filtered EEG to a CSV file, one row per sample: timestamp_ns, then one column per channel.";
-
-    fn values_per_row(channels: usize, _: usize) -> usize {
-        channels
-    }
-
-    fn write_header(out: &mut impl Write, names: &[String], _: usize) -> std::io::Result<()> {
-        write_eeg_header(out, names)
-    }
-
-    fn write_rows(&self, out: &mut impl Write, fallback_rate_hz: f64) -> std::io::Result<u64> {
-        write_eeg_rows(self, out, fallback_rate_hz)
-    }
-}
-
-impl CsvInput for FeaturePacket {
-    const STAGE_KIND: &'static str = "csv_features";
-    const STAGE_DOC: &'static str = "Writes features to a CSV file, one row per packet: timestamp_ns, then <channel>_f0, <channel>_f1, ... for every channel.";
-
-    fn values_per_row(channels: usize, values_per_channel: usize) -> usize {
-        channels * values_per_channel
-    }
-
-    fn write_header(
-        out: &mut impl Write,
-        names: &[String],
-        values_per_channel: usize,
-    ) -> std::io::Result<()> {
-        out.write_all(b"timestamp_ns")?;
-        for name in names {
-            for feature in 0..values_per_channel {
-                write!(out, ",{name}_f{feature}")?;
-            }
+/// One row per event, its label quoted (doubling any quote in it).
+fn write_event_row(event: &Event, out: &mut impl Write) -> std::io::Result<u64> {
+    write!(
+        out,
+        "{},{},{},\"",
+        event.timestamp_ns, event.code, event.value
+    )?;
+    for (i, part) in event.label().split('"').enumerate() {
+        if i > 0 {
+            out.write_all(b"\"\"")?;
         }
-        out.write_all(b"\n")
+        out.write_all(part.as_bytes())?;
     }
-
-    fn write_rows(&self, out: &mut impl Write, _: f64) -> std::io::Result<u64> {
-        write!(out, "{}", self.timestamp_ns)?;
-        for value in self.values() {
-            write!(out, ",{value}")?;
-        }
-        out.write_all(b"\n")?;
-        Ok(1)
-    }
+    out.write_all(b"\"\n")?;
+    Ok(1)
 }
 
-/// Writes every packet of type `I` it takes to a CSV file.
-pub struct CsvSink<I> {
+/// Writes every packet it takes to a CSV file.
+pub struct CsvSink {
     settings: Settings,
+    layout: Layout,
     values_per_channel: usize,
     sample_rate_hz: f64,
     writer: Option<LineFile>,
     packets: u64,
     rows: u64,
-    _input: PhantomData<fn(&I)>,
 }
 
-/// The `csv_sink` stage: raw EEG in.
-pub type CsvSinkRaw = CsvSink<EegPacket>;
-
-/// The `csv_sink_filtered` stage: filtered EEG in.
-pub type CsvSinkFiltered = CsvSink<FilteredEegPacket>;
-
-/// The `csv_features` stage: features in.
-pub type CsvFeatures = CsvSink<FeaturePacket>;
-
-impl<I> CsvSink<I> {
+impl CsvSink {
     /// Data rows written so far (the header not counted).
     pub fn rows(&self) -> u64 {
         self.rows
@@ -320,50 +307,66 @@ impl<I> CsvSink<I> {
     pub fn path(&self) -> &Path {
         &self.settings.path
     }
-}
 
-impl<I: CsvInput> CsvSink<I> {
     /// Writes to `file`, which holds `len` bytes of whole rows, through a
     /// buffer sized once, with room for two of the widest rows.
     fn line_file(&self, file: File) -> Result<LineFile, StageError> {
         let (file, len) = DiskFile::new(file).map_err(|e| write_error(&self.settings.path, e))?;
-        let values = I::values_per_row(self.settings.names.len(), self.values_per_channel);
+        let values = self
+            .layout
+            .values_per_row(self.settings.names.len(), self.values_per_channel);
         let widest_row = MAX_STAMP_BYTES + values * MAX_VALUE_BYTES;
         let capacity = BUFFER_BYTES.max(2 * widest_row);
         Ok(LineFile::new(file, len, capacity))
     }
+
+    fn write_header(&self, out: &mut impl Write) -> std::io::Result<()> {
+        self.layout
+            .write_header(out, &self.settings.names, self.values_per_channel)
+    }
 }
 
-impl<I: CsvInput> Stage for CsvSink<I> {
-    const KIND: &'static str = I::STAGE_KIND;
-    const DOC: &'static str = I::STAGE_DOC;
-    type Config = CsvConfig;
-    type Input = I;
-    type Output = NoPacket;
+/// The input of a CSV sink, checked.
+fn input_of(inputs: &[StreamFormat]) -> Result<&StreamFormat, StageError> {
+    inputs
+        .first()
+        .ok_or_else(|| StageError::new("`csv_sink` needs an input stream to write"))
+}
 
-    fn output_format(
+impl Stage for CsvSink {
+    const KIND: &'static str = "csv_sink";
+    const DOC: &'static str = "Writes EEG (one row per sample), features (one row per packet) or events (one row each) to a CSV file, headed by the channels' labels and units.";
+    type Config = CsvConfig;
+    type Input = AnyPacket;
+    type Output = NoPacket;
+    /// It writes to a file: on a thread of its own, the data plane never
+    /// waits on the disk.
+    const MAY_BLOCK: bool = true;
+
+    fn output_formats(
         config: &CsvConfig,
-        input: Option<&StreamFormat>,
-    ) -> Result<Option<StreamFormat>, StageError> {
+        inputs: &[StreamFormat],
+    ) -> Result<Vec<StreamFormat>, StageError> {
         // Checked here too so a bad path or name list fails the graph check,
         // before any stage starts.
-        Settings::new(config, input, Self::KIND)?;
-        Ok(None)
+        let input = input_of(inputs)?;
+        Layout::of(input.kind)?;
+        Settings::new(config, input)?;
+        Ok(Vec::new())
     }
 
-    fn new(config: CsvConfig, input: Option<&StreamFormat>) -> Result<Self, StageError> {
-        let settings = Settings::new(&config, input, Self::KIND)?;
-        let (values_per_channel, sample_rate_hz) = input
-            .map(|f| (f.values_per_channel(), f.sample_rate_hz))
-            .unwrap_or_default();
+    fn new(config: CsvConfig, inputs: &[StreamFormat]) -> Result<Self, StageError> {
+        let input = input_of(inputs)?;
+        let layout = Layout::of(input.kind)?;
+        let settings = Settings::new(&config, input)?;
         Ok(Self {
             settings,
-            values_per_channel,
-            sample_rate_hz,
+            layout,
+            values_per_channel: input.values_per_channel(),
+            sample_rate_hz: input.sample_rate_hz,
             writer: None,
             packets: 0,
             rows: 0,
-            _input: PhantomData,
         })
     }
 
@@ -377,7 +380,7 @@ impl<I: CsvInput> Stage for CsvSink<I> {
             ))
         })?;
         let mut writer = self.line_file(file)?;
-        I::write_header(&mut writer, &self.settings.names, self.values_per_channel)
+        self.write_header(&mut writer)
             .map_err(|e| write_error(&self.settings.path, e))?;
         self.writer = Some(writer);
         Ok(())
@@ -394,7 +397,7 @@ impl<I: CsvInput> Stage for CsvSink<I> {
             return self.start();
         }
         let mut header = Vec::new();
-        I::write_header(&mut header, &self.settings.names, self.values_per_channel)
+        self.write_header(&mut header)
             .map_err(|e| write_error(path, e))?;
         // Only the header is read: the file may hold hours of rows.
         let mut existing = Vec::with_capacity(header.len());
@@ -423,7 +426,7 @@ impl<I: CsvInput> Stage for CsvSink<I> {
 
     fn process(
         &mut self,
-        input: Option<&I>,
+        input: Option<PacketRef<'_>>,
         _output: &mut NoPacket,
     ) -> Result<Outcome, StageError> {
         let Some(input) = input else {
@@ -437,7 +440,20 @@ impl<I: CsvInput> Stage for CsvSink<I> {
                 path.display().to_string()
             )));
         };
-        self.rows += input.write_rows(writer, self.sample_rate_hz).map_err(|e| {
+        let written = match input {
+            PacketRef::RawEeg(block) => write_eeg_rows(block, writer, self.sample_rate_hz),
+            PacketRef::FilteredEeg(block) => write_eeg_rows(block, writer, self.sample_rate_hz),
+            PacketRef::Features(features) => write_feature_row(features, writer),
+            PacketRef::Event(event) => write_event_row(event, writer),
+            other => {
+                return Err(StageError::new(format!(
+                    "{}: cannot write a {} packet",
+                    Self::KIND,
+                    other.kind().map_or("empty", PacketKind::name)
+                )));
+            }
+        };
+        self.rows += written.map_err(|e| {
             // A row cut short never reaches the file.
             writer.discard_unfinished();
             write_error(path, e)
@@ -466,13 +482,13 @@ impl<I: CsvInput> Stage for CsvSink<I> {
     }
 }
 
-hsp_sdk::export_plugin!(CsvSinkRaw, CsvSinkFiltered, CsvFeatures);
+hsp_sdk::export_plugin!(CsvSink);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hsp_sdk::PacketKind;
     use hsp_sdk::testing::StageHarness;
+    use hsp_sdk::{FilteredEegPacket, PacketTag};
     use std::time::{SystemTime, UNIX_EPOCH};
 
     /// A path in the temp directory no other test (or run) uses.
@@ -525,17 +541,21 @@ mod tests {
         let path = temp_path("resume");
         let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
         let blocks = eeg_blocks(4, 10);
-        let mut first = StageHarness::<CsvSinkRaw>::new(&config(&path, ""), Some(format)).unwrap();
-        first.run(&blocks[..2]).unwrap();
-        // A live change: the new instance takes over after the old one stopped.
-        let mut second =
-            StageHarness::<CsvSinkRaw>::new(&config(&path, r#", "flush_every": 0"#), Some(format))
+        let mut first =
+            StageHarness::<CsvSink>::new(&config(&path, ""), std::slice::from_ref(&format))
                 .unwrap();
+        first.feed_all(&blocks[..2]).unwrap();
+        // A live change: the new instance takes over after the old one stopped.
+        let mut second = StageHarness::<CsvSink>::new(
+            &config(&path, r#", "flush_every": 0"#),
+            std::slice::from_ref(&format),
+        )
+        .unwrap();
         second.resume().unwrap();
-        second.run(&blocks[2..]).unwrap();
+        second.feed_all(&blocks[2..]).unwrap();
 
         let lines = lines(&path);
-        assert_eq!(lines[0], "timestamp_ns,ch0,ch1,ch2");
+        assert_eq!(lines[0], "timestamp_ns,ch1 [uV],ch2 [uV],ch3 [uV]");
         assert_eq!(lines.len() - 1, 40, "every row, once");
         assert!(lines[1..].iter().all(|l| !l.starts_with("timestamp")));
         assert_eq!(lines[21], format!("{},20,1020,2020", T0 + 20 * 4_000_000));
@@ -547,7 +567,9 @@ mod tests {
         let path = temp_path("other-header");
         std::fs::write(&path, "timestamp_ns,a,b,c\n1,2,3,4\n").unwrap();
         let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
-        let mut sink = StageHarness::<CsvSinkRaw>::new(&config(&path, ""), Some(format)).unwrap();
+        let mut sink =
+            StageHarness::<CsvSink>::new(&config(&path, ""), std::slice::from_ref(&format))
+                .unwrap();
         let error = sink.resume().unwrap_err().to_string();
         assert!(error.contains("header"), "{error}");
         assert_eq!(lines(&path), ["timestamp_ns,a,b,c", "1,2,3,4"]);
@@ -558,15 +580,16 @@ mod tests {
     fn writes_one_row_per_sample() {
         let path = temp_path("raw");
         let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
-        let mut h = StageHarness::<CsvSinkRaw>::new(&config(&path, ""), Some(format)).unwrap();
+        let mut h = StageHarness::<CsvSink>::new(&config(&path, ""), std::slice::from_ref(&format))
+            .unwrap();
         let mut blocks = eeg_blocks(4, 10);
         // A short last block, as a finite source ends.
         blocks[3].set_shape(3, 7).unwrap();
-        h.run(&blocks).unwrap();
+        h.feed_all(&blocks).unwrap();
         assert_eq!(h.stage().rows(), 37);
 
         let lines = lines(&path);
-        assert_eq!(lines[0], "timestamp_ns,ch0,ch1,ch2");
+        assert_eq!(lines[0], "timestamp_ns,ch1 [uV],ch2 [uV],ch3 [uV]");
         assert_eq!(lines.len() - 1, 37, "rows == samples per channel");
         // 250 Hz: 4 ms per sample, the same step across block edges.
         for (i, line) in lines[1..].iter().enumerate() {
@@ -583,20 +606,23 @@ mod tests {
     fn filtered_eeg_with_names_and_periodic_flush() {
         let path = temp_path("filtered");
         let format = StreamFormat::eeg(PacketKind::FilteredEeg, 3, FS, 5);
-        let mut h = StageHarness::<CsvSinkFiltered>::new(
-            &config(&path, r#", "channel_names": "Fz, Cz,Pz", "flush_every": 2"#),
-            Some(format),
+        let mut h = StageHarness::<CsvSink>::new(
+            &config(
+                &path,
+                r#", "channel_names": ["Fz", " Cz", "Pz"], "flush_every": 2"#,
+            ),
+            std::slice::from_ref(&format),
         )
         .unwrap();
         let blocks: Vec<FilteredEegPacket> = eeg_blocks(3, 5)
             .into_iter()
             .map(FilteredEegPacket)
             .collect();
-        h.process(Some(&blocks[0])).unwrap();
-        h.process(Some(&blocks[1])).unwrap();
+        h.feed(&blocks[0]).unwrap();
+        h.feed(&blocks[1]).unwrap();
         // Flushed after the second packet, before `stop`.
         assert_eq!(lines(&path).len(), 1 + 10);
-        h.process(Some(&blocks[2])).unwrap();
+        h.feed(&blocks[2]).unwrap();
         h.stop().unwrap();
         let lines = lines(&path);
         assert_eq!(lines[0], "timestamp_ns,Fz,Cz,Pz");
@@ -605,18 +631,49 @@ mod tests {
     }
 
     #[test]
+    fn the_header_names_the_stream_s_channels_and_units() {
+        use hsp_sdk::{ChannelInfo, ChannelType};
+        let path = temp_path("labels");
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10).with_channels([
+            ChannelInfo::eeg("Fz"),
+            ChannelInfo::eeg("Cz"),
+            ChannelInfo::new("EOG1", "mV", ChannelType::Eog),
+        ]);
+        let mut h = StageHarness::<CsvSink>::new(&config(&path, ""), &[format]).unwrap();
+        h.feed_all(&eeg_blocks(1, 10)).unwrap();
+        assert_eq!(lines(&path)[0], "timestamp_ns,Fz [uV],Cz [uV],EOG1 [mV]");
+        std::fs::remove_file(&path).unwrap();
+        // Events: a row each, the label quoted.
+        let events = [Event::new(3, "say \"hi\", twice").with_value(1.5).at(T0)];
+        let mut h =
+            StageHarness::<CsvSink>::new(&config(&path, ""), &[StreamFormat::events()]).unwrap();
+        h.feed_all(&events).unwrap();
+        assert_eq!(
+            lines(&path),
+            [
+                "timestamp_ns,code,value,label".to_string(),
+                format!("{T0},3,1.5,\"say \"\"hi\"\", twice\"")
+            ]
+        );
+        std::fs::remove_file(&path).unwrap();
+        // A stream of another kind is refused when the graph is checked.
+        let fft = StreamFormat::eeg(PacketKind::Fft, 3, FS, 10);
+        let e = StageHarness::<CsvSink>::new(&config(&path, ""), &[fft])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("not fft"), "{e}");
+    }
+
+    #[test]
     fn features_write_one_row_per_packet() {
         let path = temp_path("features");
         let format = StreamFormat {
-            kind: PacketKind::Features,
-            channels: 2,
-            values_per_channel: 3,
-            sample_rate_hz: FS,
             packet_rate_hz: 2.0,
+            ..StreamFormat::eeg(PacketKind::Features, 2, FS, 3)
         };
-        let mut h = StageHarness::<CsvFeatures>::new(
-            &config(&path, r#", "channel_names": "left,right""#),
-            Some(format),
+        let mut h = StageHarness::<CsvSink>::new(
+            &config(&path, r#", "channel_names": ["left", "right"]"#),
+            std::slice::from_ref(&format),
         )
         .unwrap();
         let packets: Vec<FeaturePacket> = (0..4)
@@ -630,7 +687,7 @@ mod tests {
                 p
             })
             .collect();
-        h.run(&packets).unwrap();
+        h.feed_all(&packets).unwrap();
         let lines = lines(&path);
         assert_eq!(
             lines[0],
@@ -649,7 +706,7 @@ mod tests {
         let dir = temp_path("no-such-dir");
         let path = dir.join("out.csv");
         let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
-        let e = StageHarness::<CsvSinkRaw>::new(&config(&path, ""), Some(format))
+        let e = StageHarness::<CsvSink>::new(&config(&path, ""), std::slice::from_ref(&format))
             .err()
             .unwrap()
             .to_string();
@@ -663,30 +720,32 @@ mod tests {
         let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
         for (extra, needle) in [
             (
-                r#", "channel_names": "a,b""#,
+                r#", "channel_names": ["a", "b"]"#,
                 "names 2 channels, the input has 3",
             ),
-            (r#", "channel_names": "a,,c""#, "`channel_names`"),
-            (r#", "channel_names": "a,\"b,c""#, "`channel_names`"),
+            (r#", "channel_names": ["a", "", "c"]"#, "`channel_names`"),
+            (r#", "channel_names": ["a", "\"b", "c"]"#, "`channel_names`"),
+            (r#", "channel_names": "a,b,c""#, "`channel_names`"),
             (r#", "flush_every": -1"#, "`flush_every`"),
             (r#", "flush_interval_s": -0.5"#, "`flush_interval_s`"),
             (r#", "flush_interval_s": 1e300"#, "`flush_interval_s`"),
             (r#", "flush_interval_s": "1s""#, "`flush_interval_s`"),
             (r#", "mode": "append""#, "unknown key `mode`"),
         ] {
-            let e = StageHarness::<CsvSinkRaw>::new(&config(&path, extra), Some(format))
-                .err()
-                .unwrap();
+            let e =
+                StageHarness::<CsvSink>::new(&config(&path, extra), std::slice::from_ref(&format))
+                    .err()
+                    .unwrap();
             assert!(e.to_string().contains(needle), "{extra}: {e}");
         }
-        let e = StageHarness::<CsvSinkRaw>::new("{}", Some(format))
+        let e = StageHarness::<CsvSink>::new("{}", std::slice::from_ref(&format))
             .err()
             .unwrap();
         assert!(e.to_string().contains("missing required key `path`"), "{e}");
-        let e = StageHarness::<CsvSinkRaw>::new(&config(&path, ""), None)
+        let e = StageHarness::<CsvSink>::new(&config(&path, ""), &[])
             .err()
             .unwrap();
-        assert!(e.to_string().contains("needs an input"), "{e}");
+        assert!(e.to_string().contains("takes 1 input"), "{e}");
         assert!(!path.exists(), "nothing is created before start");
     }
 
@@ -723,14 +782,14 @@ mod tests {
         if let Ok(path) = std::env::var(FULL_DISK_CHILD) {
             let path = PathBuf::from(path);
             let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
-            let mut h = StageHarness::<CsvSinkRaw>::new(
+            let mut h = StageHarness::<CsvSink>::new(
                 &config(&path, r#", "flush_every": 1"#),
-                Some(format),
+                std::slice::from_ref(&format),
             )
             .unwrap();
             let mut first_error = None;
             for block in eeg_blocks(100, 10) {
-                if let Err(e) = h.process(Some(&block)) {
+                if let Err(e) = h.feed(&block) {
                     first_error = Some(e.to_string());
                     break;
                 }
@@ -775,21 +834,25 @@ mod tests {
         let path = Path::new("/dev/full");
 
         // Only at stop.
-        let mut h =
-            StageHarness::<CsvSinkRaw>::new(&config(path, r#", "flush_every": 0"#), Some(format))
-                .unwrap();
+        let mut h = StageHarness::<CsvSink>::new(
+            &config(path, r#", "flush_every": 0"#),
+            std::slice::from_ref(&format),
+        )
+        .unwrap();
         for block in &blocks {
-            h.process(Some(block)).unwrap();
+            h.feed(block).unwrap();
         }
         let error = h.stop().unwrap_err().to_string();
         assert!(error.contains("/dev/full"), "{error}");
         assert!(error.contains("No space left on device"), "{error}");
 
         // Every packet: the first one fails, and so does `stop` afterwards.
-        let mut h =
-            StageHarness::<CsvSinkRaw>::new(&config(path, r#", "flush_every": 1"#), Some(format))
-                .unwrap();
-        let error = h.process(Some(&blocks[0])).unwrap_err().to_string();
+        let mut h = StageHarness::<CsvSink>::new(
+            &config(path, r#", "flush_every": 1"#),
+            std::slice::from_ref(&format),
+        )
+        .unwrap();
+        let error = h.feed(&blocks[0]).unwrap_err().to_string();
         assert!(error.contains("/dev/full"), "{error}");
         let error = h.stop().unwrap_err().to_string();
         assert!(error.contains("/dev/full"), "{error}");
@@ -802,22 +865,22 @@ mod tests {
     fn rows_reach_the_file_once_the_flush_interval_passes() {
         let path = temp_path("interval");
         let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
-        let mut h = StageHarness::<CsvSinkRaw>::new(
+        let mut h = StageHarness::<CsvSink>::new(
             &config(&path, r#", "flush_interval_s": 0.5"#),
-            Some(format),
+            std::slice::from_ref(&format),
         )
         .unwrap();
         let blocks = eeg_blocks(3, 10);
-        h.process(Some(&blocks[0])).unwrap();
+        h.feed(&blocks[0]).unwrap();
         assert_eq!(
             lines(&path).len(),
             0,
             "buffered: the interval has not passed"
         );
         std::thread::sleep(std::time::Duration::from_millis(600));
-        h.process(Some(&blocks[1])).unwrap();
+        h.feed(&blocks[1]).unwrap();
         assert_eq!(lines(&path).len(), 1 + 20, "flushed: the interval passed");
-        h.process(Some(&blocks[2])).unwrap();
+        h.feed(&blocks[2]).unwrap();
         assert_eq!(lines(&path).len(), 1 + 20);
         h.stop().unwrap();
         assert_eq!(lines(&path).len(), 1 + 30);
@@ -831,11 +894,12 @@ mod tests {
     fn the_default_flushes_at_least_every_second() {
         let path = temp_path("default-interval");
         let format = StreamFormat::eeg(PacketKind::RawEeg, 3, FS, 10);
-        let mut h = StageHarness::<CsvSinkRaw>::new(&config(&path, ""), Some(format)).unwrap();
+        let mut h = StageHarness::<CsvSink>::new(&config(&path, ""), std::slice::from_ref(&format))
+            .unwrap();
         let blocks = eeg_blocks(2, 10);
-        h.process(Some(&blocks[0])).unwrap();
+        h.feed(&blocks[0]).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1050));
-        h.process(Some(&blocks[1])).unwrap();
+        h.feed(&blocks[1]).unwrap();
         assert_eq!(lines(&path).len(), 1 + 20, "on disk before stop");
         h.stop().unwrap();
         std::fs::remove_file(&path).unwrap();
@@ -895,12 +959,13 @@ mod tests {
             let path = temp_path(name);
             let config = config(&path, flushes);
             let config = hsp_sdk::parse_config::<CsvConfig>(&config).unwrap();
-            let mut sink = CsvSinkRaw::new(config, Some(&format)).unwrap();
+            let mut sink = CsvSink::new(config, std::slice::from_ref(&format)).unwrap();
             sink.start().unwrap();
             let before = ALLOCATIONS.with(|n| n.get());
             for _ in 0..500 {
                 for block in &blocks {
-                    sink.process(Some(block), &mut NoPacket).unwrap();
+                    sink.process(Some(block.as_packet_ref()), &mut NoPacket)
+                        .unwrap();
                 }
             }
             let allocations = ALLOCATIONS.with(|n| n.get()) - before;

@@ -29,7 +29,7 @@ fn frame_of_64_channels(bencher: Bencher, scale: &str) {
         window: "hann".into(),
         scale: scale.into(),
     };
-    let mut stage = Fft::new(config, Some(&format)).unwrap();
+    let mut stage = Fft::new(config, std::slice::from_ref(&format)).unwrap();
     let mut block = EegPacket::with_capacity(CHANNELS, BLOCK);
     block.sample_rate_hz = FS;
     for (i, v) in block.values_mut().iter_mut().enumerate() {

@@ -105,8 +105,10 @@ impl Settings {
     }
 }
 
-fn require_input(input: Option<&StreamFormat>) -> Result<&StreamFormat, StageError> {
-    input.ok_or_else(|| StageError::new("`fft` needs an input stream"))
+fn require_input(inputs: &[StreamFormat]) -> Result<&StreamFormat, StageError> {
+    inputs
+        .first()
+        .ok_or_else(|| StageError::new("`fft` needs an input stream"))
 }
 
 /// Frames completed but not yet handed out, oldest first.
@@ -220,24 +222,29 @@ impl Stage for Fft {
     type Input = FilteredEegPacket;
     type Output = FftPacket;
 
-    fn output_format(
+    fn output_formats(
         config: &FftConfig,
-        input: Option<&StreamFormat>,
-    ) -> Result<Option<StreamFormat>, StageError> {
+        inputs: &[StreamFormat],
+    ) -> Result<Vec<StreamFormat>, StageError> {
         let s = Settings::from_config(config)?;
-        let input = require_input(input)?;
-        Ok(Some(StreamFormat {
-            kind: PacketKind::Fft,
-            channels: input.channels,
-            values_per_channel: s.bins() as u32,
-            sample_rate_hz: input.sample_rate_hz,
-            packet_rate_hz: input.sample_rate_hz / s.hop as f64,
-        }))
+        let input = require_input(inputs)?;
+        let mut output = input.reshaped(
+            PacketKind::Fft,
+            s.bins(),
+            input.sample_rate_hz / s.hop as f64,
+        );
+        if s.scale == Scale::Power {
+            // Bins of a power spectrum are in the square of the signal's unit.
+            for channel in output.channel_info.iter_mut() {
+                channel.unit = format!("{}^2", channel.unit).into();
+            }
+        }
+        Ok(vec![output])
     }
 
-    fn new(config: FftConfig, input: Option<&StreamFormat>) -> Result<Self, StageError> {
+    fn new(config: FftConfig, inputs: &[StreamFormat]) -> Result<Self, StageError> {
         let s = Settings::from_config(&config)?;
-        let input = require_input(input)?;
+        let input = require_input(inputs)?;
         let rate = input.sample_rate_hz;
         if !(rate.is_finite() && rate > 0.0) {
             return Err(StageError::new(format!(
@@ -420,7 +427,7 @@ mod tests {
                 let config = format!(
                     r#"{{"size": {size}, "hop": {hop}, "window": "{window}", "scale": "{scale}"}}"#
                 );
-                let mut h = StageHarness::<Fft>::new(&config, Some(format(max))).unwrap();
+                let mut h = StageHarness::<Fft>::new(&config, &[format(max)]).unwrap();
                 let frames = h.run(&blocks(&x, max, lengths)).unwrap();
                 assert_eq!(frames.len(), reference.len(), "{name}: frame count");
                 let mut worst = 0.0f64;
@@ -450,31 +457,31 @@ mod tests {
 
     #[test]
     fn declares_format_from_config_with_default_hop() {
-        let h = StageHarness::<Fft>::new("{}", Some(format(32))).unwrap();
+        let h = StageHarness::<Fft>::new("{}", &[format(32)]).unwrap();
         assert_eq!(
-            h.output_format(),
-            Some(StreamFormat {
+            h.output_formats(),
+            [StreamFormat {
                 kind: PacketKind::Fft,
                 channels: 2,
                 values_per_channel: 129,
                 sample_rate_hz: FS,
                 packet_rate_hz: FS / 128.0,
-            })
+                ..StreamFormat::events()
+            }]
         );
         let h = StageHarness::<Fft>::new(
             r#"{"size": 64, "hop": 16, "scale": "magnitude"}"#,
-            Some(format(32)),
+            &[format(32)],
         )
         .unwrap();
-        assert_eq!(h.output_format().unwrap().values_per_channel, 33);
-        assert_eq!(h.output_format().unwrap().packet_rate_hz, FS / 16.0);
+        assert_eq!(h.output_formats()[0].values_per_channel, 33);
+        assert_eq!(h.output_formats()[0].packet_rate_hz, FS / 16.0);
     }
 
     #[test]
     fn a_long_block_gives_several_frames_through_more_output() {
         let x = input();
-        let mut h =
-            StageHarness::<Fft>::new(r#"{"size": 16, "hop": 8}"#, Some(format(100))).unwrap();
+        let mut h = StageHarness::<Fft>::new(r#"{"size": 16, "hop": 8}"#, &[format(100)]).unwrap();
         let blocks = blocks(&x, 100, &[100]);
         // 100 samples: frames end at 16, 24, .., 96: 11 frames at once.
         let (frames, outcome) = h.process(Some(&blocks[0])).unwrap();
@@ -491,8 +498,7 @@ mod tests {
     #[test]
     fn input_before_drain_is_an_error() {
         let x = input();
-        let mut h =
-            StageHarness::<Fft>::new(r#"{"size": 16, "hop": 8}"#, Some(format(100))).unwrap();
+        let mut h = StageHarness::<Fft>::new(r#"{"size": 16, "hop": 8}"#, &[format(100)]).unwrap();
         let blocks = blocks(&x, 100, &[100]);
         // Drive the stage directly (not through `process`), which drains.
         let mut out = FftPacket::with_capacity(2, 9);
@@ -503,7 +509,7 @@ mod tests {
                 window: "hann".into(),
                 scale: "power".into(),
             },
-            Some(&format(100)),
+            &[format(100)],
         )
         .unwrap();
         assert_eq!(
@@ -527,18 +533,18 @@ mod tests {
             (r#"{"size": "big"}"#, "`size`"),
             (r#"{"overlap": 3}"#, "unknown key `overlap`"),
         ] {
-            let e = StageHarness::<Fft>::new(config, Some(format(32)))
+            let e = StageHarness::<Fft>::new(config, &[format(32)])
                 .err()
                 .unwrap();
             assert!(e.to_string().contains(needle), "{config}: {e}");
         }
-        let e = StageHarness::<Fft>::new("{}", None).err().unwrap();
-        assert!(e.to_string().contains("needs an input"), "{e}");
+        let e = StageHarness::<Fft>::new("{}", &[]).err().unwrap();
+        assert!(e.to_string().contains("takes 1 input"), "{e}");
     }
 
     #[test]
     fn wrong_blocks_are_errors_not_panics() {
-        let mut h = StageHarness::<Fft>::new("{}", Some(format(32))).unwrap();
+        let mut h = StageHarness::<Fft>::new("{}", &[format(32)]).unwrap();
         let three = FilteredEegPacket::with_capacity(3, 8);
         assert!(h.process(Some(&three)).is_err());
         let long = FilteredEegPacket::with_capacity(2, 33);

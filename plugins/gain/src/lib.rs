@@ -26,7 +26,7 @@ impl Stage for Gain {
     type Input = EegPacket;
     type Output = EegPacket;
 
-    fn new(config: GainConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
+    fn new(config: GainConfig, _inputs: &[StreamFormat]) -> Result<Self, StageError> {
         if !config.gain.is_finite() {
             return Err(StageError::new(format!(
                 "`gain` must be a finite number, got {}",
@@ -81,7 +81,7 @@ mod tests {
     #[test]
     fn scales_every_sample_and_keeps_metadata() {
         let format = StreamFormat::eeg(PacketKind::RawEeg, 1, 250.0, 3);
-        let mut harness = StageHarness::<Gain>::new(r#"{"gain": -2.0}"#, Some(format)).unwrap();
+        let mut harness = StageHarness::<Gain>::new(r#"{"gain": -2.0}"#, &[format]).unwrap();
         let out = harness.run([&block(&[1.0, 2.0, 3.0])]).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].values(), &[-2.0, -4.0, -6.0]);
@@ -91,7 +91,7 @@ mod tests {
     #[test]
     fn in_place_scales_the_packet_itself_like_process() {
         let format = StreamFormat::eeg(PacketKind::RawEeg, 1, 250.0, 3);
-        let mut harness = StageHarness::<Gain>::new(r#"{"gain": -2.0}"#, Some(format)).unwrap();
+        let mut harness = StageHarness::<Gain>::new(r#"{"gain": -2.0}"#, &[format]).unwrap();
         let mut packet = block(&[1.0, 2.0, 3.0]);
         assert_eq!(
             harness.process_in_place(&mut packet).unwrap(),
@@ -104,14 +104,15 @@ mod tests {
     #[test]
     fn default_gain_is_identity() {
         let format = StreamFormat::eeg(PacketKind::RawEeg, 1, 250.0, 2);
-        let mut harness = StageHarness::<Gain>::new("{}", Some(format)).unwrap();
+        let mut harness = StageHarness::<Gain>::new("{}", &[format]).unwrap();
         let out = harness.run([&block(&[0.5, -0.5])]).unwrap();
         assert_eq!(out[0].values(), &[0.5, -0.5]);
     }
 
     #[test]
     fn wrong_config_type_names_the_key() {
-        let error = StageHarness::<Gain>::new(r#"{"gain": "loud"}"#, None)
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 1, 250.0, 2);
+        let error = StageHarness::<Gain>::new(r#"{"gain": "loud"}"#, &[format])
             .err()
             .unwrap();
         assert!(error.to_string().contains("gain"), "{error}");

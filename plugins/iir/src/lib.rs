@@ -1,20 +1,20 @@
-//! `iir` and `iir_filtered`: Butterworth low-pass, high-pass, band-pass and
+//! `iir`: Butterworth low-pass, high-pass, band-pass and
 //! band-stop filters and a second-order notch, designed like scipy's
 //! `butter(..., output='sos')` / `iirnotch` and run as a cascade of
 //! second-order sections (see `src/design.rs`). Each channel keeps its filter
 //! state from packet to packet, so a stream filtered in blocks equals the
 //! whole recording filtered at once.
 //!
-//! Two kinds share one implementation: `iir` takes raw EEG, `iir_filtered`
-//! takes already-filtered EEG, so filters can be chained (a band-pass, then a
-//! mains notch). Both output filtered EEG.
+//! It takes EEG, raw or already filtered, so filters chain (a band-pass,
+//! then a mains notch), and outputs filtered EEG. Filtered EEG in is
+//! filtered where it is, in place: a chain of filters copies each block
+//! once. The channels' `prefilter` text says what was applied.
 
 use hsp_sdk::{
-    EegPacket, FilteredEegPacket, Outcome, PacketKind, PlanarBlock, PortPacket, Stage, StageConfig,
-    StageError, StreamFormat,
+    EegPacket, FilteredEegPacket, Outcome, PacketKind, PlanarBlock, Stage, StageConfig, StageError,
+    StreamFormat,
 };
 use serde::Deserialize;
-use std::marker::PhantomData;
 
 // A complete DSP module with its own tests; the stage uses part of its API
 // (no live retuning), and the rest stays as its author wrote it. Public for
@@ -23,7 +23,7 @@ pub mod design;
 
 use design::{DesignError, FilterKind, MAX_ORDER, Sos, SosFilter, butterworth, iirnotch};
 
-/// `[stage.config]` of `iir` and `iir_filtered`.
+/// `[stage.config]` of `iir`.
 #[derive(Debug, Deserialize, StageConfig)]
 #[serde(deny_unknown_fields)]
 pub struct IirConfig {
@@ -40,6 +40,21 @@ pub struct IirConfig {
     /// Notch quality factor: centre frequency / -3 dB bandwidth (notch only)
     #[config(default = 30.0)]
     pub quality: f64,
+}
+
+impl IirConfig {
+    /// The filter as EDF writes prefiltering: `HP:1Hz LP:40Hz`, `N:50Hz`.
+    pub fn describe(&self) -> String {
+        let hz = |f: &f64| format!("{f}Hz");
+        match (self.filter_type.as_str(), self.cutoff_hz.as_slice()) {
+            ("lowpass", [f]) => format!("LP:{}", hz(f)),
+            ("highpass", [f]) => format!("HP:{}", hz(f)),
+            ("bandpass", [lo, hi]) => format!("HP:{} LP:{}", hz(lo), hz(hi)),
+            ("bandstop", [lo, hi]) => format!("BS:{lo}-{}", hz(hi)),
+            ("notch", [f]) => format!("N:{}", hz(f)),
+            (kind, cutoffs) => format!("{kind}:{cutoffs:?}Hz"),
+        }
+    }
 }
 
 /// Designs the filter `config` describes for a stream at `sample_rate_hz`;
@@ -96,100 +111,27 @@ fn explain(error: DesignError, config: &IirConfig) -> StageError {
     StageError::new(format!("{key}: {error}"))
 }
 
-/// The input's sample rate, which every design needs.
-fn input_rate(input: Option<&StreamFormat>) -> Result<&StreamFormat, StageError> {
-    input.ok_or_else(|| StageError::new("an IIR filter needs an input stream to filter"))
+/// The input's format, which every design needs.
+fn input_of(inputs: &[StreamFormat]) -> Result<&StreamFormat, StageError> {
+    inputs
+        .first()
+        .ok_or_else(|| StageError::new("an IIR filter needs an input stream to filter"))
 }
 
-/// A packet an IIR stage can take: EEG, raw or filtered. Ties each input
-/// type to its stage kind's name, since `Stage::KIND` is per type.
-pub trait IirInput: PortPacket + Send {
-    /// The stage kind taking this input.
-    const STAGE_KIND: &'static str;
-    /// One line on that stage kind.
-    const STAGE_DOC: &'static str;
-    /// The EEG block inside.
-    fn eeg(&self) -> &EegPacket;
-}
-
-impl IirInput for EegPacket {
-    const STAGE_KIND: &'static str = "iir";
-    const STAGE_DOC: &'static str = "Butterworth lowpass/highpass/bandpass/bandstop or notch IIR filter on raw EEG; state kept per channel.";
-    fn eeg(&self) -> &EegPacket {
-        self
-    }
-}
-
-impl IirInput for FilteredEegPacket {
-    const STAGE_KIND: &'static str = "iir_filtered";
-    const STAGE_DOC: &'static str = "Butterworth lowpass/highpass/bandpass/bandstop or notch IIR filter on already-filtered EEG (to chain filters); state kept per channel.";
-    fn eeg(&self) -> &EegPacket {
-        self
-    }
-}
-
-/// An IIR filter stage taking `I` and producing filtered EEG.
-pub struct Iir<I> {
+/// The `iir` stage: EEG in, raw or filtered, filtered EEG out.
+pub struct Iir {
     filter: SosFilter,
     sample_rate_hz: f64,
-    _input: PhantomData<fn(&I)>,
 }
 
-/// The `iir` stage: raw EEG in.
-pub type IirRaw = Iir<EegPacket>;
-
-/// The `iir_filtered` stage: filtered EEG in.
-pub type IirFiltered = Iir<FilteredEegPacket>;
-
-impl<I> Iir<I> {
+impl Iir {
     /// The designed second-order sections, `[b0, b1, b2, 1, a1, a2]` each.
     pub fn sections(&self) -> &[[f64; 6]] {
         self.filter.sections()
     }
-}
 
-impl<I: IirInput> Stage for Iir<I> {
-    const KIND: &'static str = I::STAGE_KIND;
-    const DOC: &'static str = I::STAGE_DOC;
-    type Config = IirConfig;
-    type Input = I;
-    type Output = FilteredEegPacket;
-
-    fn output_format(
-        config: &IirConfig,
-        input: Option<&StreamFormat>,
-    ) -> Result<Option<StreamFormat>, StageError> {
-        let input = input_rate(input)?;
-        // Designing here reports a bad cutoff when the graph is checked,
-        // before anything runs.
-        design_sections(config, input.sample_rate_hz)?;
-        Ok(Some(StreamFormat {
-            kind: PacketKind::FilteredEeg,
-            ..*input
-        }))
-    }
-
-    fn new(config: IirConfig, input: Option<&StreamFormat>) -> Result<Self, StageError> {
-        let input = input_rate(input)?;
-        let sections = design_sections(&config, input.sample_rate_hz)?;
-        let filter = SosFilter::new(sections, input.channels())
-            .map_err(|e| StageError::new(format!("{}: {e}", Self::KIND)))?;
-        Ok(Self {
-            filter,
-            sample_rate_hz: input.sample_rate_hz,
-            _input: PhantomData,
-        })
-    }
-
-    fn process(
-        &mut self,
-        input: Option<&I>,
-        output: &mut FilteredEegPacket,
-    ) -> Result<Outcome, StageError> {
-        let Some(input) = input else {
-            return Ok(Outcome::NoOutput);
-        };
-        let input = input.eeg();
+    /// Refuses a block the filter was not built for.
+    fn check(&self, input: &EegPacket) -> Result<(), StageError> {
         if input.channels() != self.filter.channels() {
             return Err(StageError::new(format!(
                 "{}: got a block of {} channels, the filter was built for {}",
@@ -208,19 +150,87 @@ impl<I: IirInput> Stage for Iir<I> {
                 self.sample_rate_hz
             )));
         }
+        Ok(())
+    }
+
+    fn filter_block(&mut self, block: &mut EegPacket) -> Result<(), StageError> {
+        let samples_per_channel = block.values_per_channel();
+        self.filter
+            .process_planar(block.values_mut(), samples_per_channel)
+            .map_err(|e| StageError::new(format!("{}: {e}", Self::KIND)))
+    }
+}
+
+impl Stage for Iir {
+    const KIND: &'static str = "iir";
+    const DOC: &'static str = "Butterworth lowpass/highpass/bandpass/bandstop or notch IIR filter on EEG, raw or filtered; state kept per channel.";
+    type Config = IirConfig;
+    type Input = EegPacket;
+    type Output = FilteredEegPacket;
+
+    fn output_formats(
+        config: &IirConfig,
+        inputs: &[StreamFormat],
+    ) -> Result<Vec<StreamFormat>, StageError> {
+        let input = input_of(inputs)?;
+        // Designing here reports a bad cutoff when the graph is checked,
+        // before anything runs.
+        design_sections(config, input.sample_rate_hz)?;
+        let mut output = StreamFormat {
+            kind: PacketKind::FilteredEeg,
+            ..input.clone()
+        };
+        // The channels say what they went through.
+        let applied = config.describe();
+        for channel in output.channel_info.iter_mut() {
+            channel.prefilter = if channel.prefilter.is_empty() {
+                applied.as_str().into()
+            } else {
+                format!("{} {applied}", channel.prefilter).into()
+            };
+        }
+        Ok(vec![output])
+    }
+
+    fn new(config: IirConfig, inputs: &[StreamFormat]) -> Result<Self, StageError> {
+        let input = input_of(inputs)?;
+        let sections = design_sections(&config, input.sample_rate_hz)?;
+        let filter = SosFilter::new(sections, input.channels())
+            .map_err(|e| StageError::new(format!("{}: {e}", Self::KIND)))?;
+        Ok(Self {
+            filter,
+            sample_rate_hz: input.sample_rate_hz,
+        })
+    }
+
+    fn process(
+        &mut self,
+        input: Option<&EegPacket>,
+        output: &mut FilteredEegPacket,
+    ) -> Result<Outcome, StageError> {
+        let Some(input) = input else {
+            return Ok(Outcome::NoOutput);
+        };
+        self.check(input)?;
         output
             .0
             .copy_from(input)
             .map_err(|e| StageError::new(format!("{}: {e}", Self::KIND)))?;
-        let samples_per_channel = output.values_per_channel();
-        self.filter
-            .process_planar(output.values_mut(), samples_per_channel)
-            .map_err(|e| StageError::new(format!("{}: {e}", Self::KIND)))?;
+        self.filter_block(&mut output.0)?;
+        Ok(Outcome::Emitted)
+    }
+
+    /// Filtered EEG in: filtered where it is (chained filters copy nothing).
+    const IN_PLACE: bool = true;
+
+    fn process_in_place(&mut self, packet: &mut FilteredEegPacket) -> Result<Outcome, StageError> {
+        self.check(&packet.0)?;
+        self.filter_block(&mut packet.0)?;
         Ok(Outcome::Emitted)
     }
 }
 
-hsp_sdk::export_plugin!(IirRaw, IirFiltered);
+hsp_sdk::export_plugin!(Iir);
 
 #[cfg(test)]
 mod tests {
@@ -358,14 +368,12 @@ mod tests {
         let x = input();
         for case in cases() {
             let inputs = blocks(&x, case.fs);
-            let mut h = StageHarness::<IirRaw>::new(
-                &case.config,
-                Some(format(PacketKind::RawEeg, case.fs)),
-            )
-            .unwrap();
+            let mut h =
+                StageHarness::<Iir>::new(&case.config, &[format(PacketKind::RawEeg, case.fs)])
+                    .unwrap();
             assert_eq!(
-                h.output_format(),
-                Some(format(PacketKind::FilteredEeg, case.fs))
+                h.output_formats(),
+                [format(PacketKind::FilteredEeg, case.fs)]
             );
             let outputs = h.run(&inputs).unwrap();
             check_against_scipy(&case, &outputs, &inputs);
@@ -377,15 +385,16 @@ mod tests {
         let x = input();
         for case in cases() {
             let inputs = blocks(&x, case.fs);
-            let filtered: Vec<FilteredEegPacket> =
+            // Filtered in, filtered out: the host runs it in place.
+            let mut filtered: Vec<FilteredEegPacket> =
                 inputs.iter().cloned().map(FilteredEegPacket).collect();
-            let mut h = StageHarness::<IirFiltered>::new(
-                &case.config,
-                Some(format(PacketKind::FilteredEeg, case.fs)),
-            )
-            .unwrap();
-            let outputs = h.run(&filtered).unwrap();
-            check_against_scipy(&case, &outputs, &inputs);
+            let mut h =
+                StageHarness::<Iir>::new(&case.config, &[format(PacketKind::FilteredEeg, case.fs)])
+                    .unwrap();
+            for block in &mut filtered {
+                assert_eq!(h.process_in_place(block).unwrap(), Outcome::Emitted);
+            }
+            check_against_scipy(&case, &filtered, &inputs);
         }
     }
 
@@ -393,18 +402,18 @@ mod tests {
     fn bandpass_then_notch_chains() {
         let x = input();
         let inputs = blocks(&x, 250.0);
-        let mut bandpass = StageHarness::<IirRaw>::new(
+        let mut bandpass = StageHarness::<Iir>::new(
             r#"{"type": "bandpass", "cutoff_hz": [1.0, 60.0]}"#,
-            Some(format(PacketKind::RawEeg, 250.0)),
+            &[format(PacketKind::RawEeg, 250.0)],
         )
         .unwrap();
-        let mut notch = StageHarness::<IirFiltered>::new(
+        let mut notch = StageHarness::<Iir>::new(
             r#"{"type": "notch", "cutoff_hz": [50.0]}"#,
-            bandpass.output_format(),
+            bandpass.output_formats(),
         )
         .unwrap();
         let middle = bandpass.run(&inputs).unwrap();
-        let out = notch.run(&middle).unwrap();
+        let out = notch.run(middle.iter().map(|block| &block.0)).unwrap();
 
         assert_eq!(bandpass.stage().sections().len(), 4, "order-4 band-pass");
         assert_eq!(notch.stage().sections().len(), 1);
@@ -419,7 +428,7 @@ mod tests {
     }
 
     fn error(config: &str, fs: f64) -> String {
-        StageHarness::<IirRaw>::new(config, Some(format(PacketKind::RawEeg, fs)))
+        StageHarness::<Iir>::new(config, &[format(PacketKind::RawEeg, fs)])
             .err()
             .unwrap()
             .to_string()
@@ -477,9 +486,9 @@ mod tests {
         }
         // The notch ignores `order`, however it is set.
         assert!(
-            StageHarness::<IirRaw>::new(
+            StageHarness::<Iir>::new(
                 r#"{"type": "notch", "order": 0, "cutoff_hz": [50]}"#,
-                Some(format(PacketKind::RawEeg, 250.0))
+                &[format(PacketKind::RawEeg, 250.0)]
             )
             .is_ok()
         );
@@ -487,9 +496,9 @@ mod tests {
 
     #[test]
     fn mismatched_blocks_are_errors_not_panics() {
-        let mut h = StageHarness::<IirRaw>::new(
+        let mut h = StageHarness::<Iir>::new(
             r#"{"type": "highpass", "cutoff_hz": [1.0]}"#,
-            Some(format(PacketKind::RawEeg, 250.0)),
+            &[format(PacketKind::RawEeg, 250.0)],
         )
         .unwrap();
         let mut three = EegPacket::with_capacity(3, 4);
@@ -507,9 +516,9 @@ mod tests {
 
     #[test]
     fn needs_an_input() {
-        let e = StageHarness::<IirRaw>::new(r#"{"type": "lowpass", "cutoff_hz": [10]}"#, None)
+        let e = StageHarness::<Iir>::new(r#"{"type": "lowpass", "cutoff_hz": [10]}"#, &[])
             .err()
             .unwrap();
-        assert!(e.to_string().contains("needs an input"), "{e}");
+        assert!(e.to_string().contains("takes 1 input"), "{e}");
     }
 }

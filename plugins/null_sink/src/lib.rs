@@ -1,9 +1,10 @@
-//! `null_sink`: takes raw EEG blocks and counts them. The end of test and
-//! benchmark pipelines; optionally panics at a chosen packet, to test how
-//! the host survives a faulty plugin.
+//! `null_sink`: takes packets of any kind and counts them. The end of test
+//! and benchmark pipelines; optionally panics at a chosen packet, to test
+//! how the host survives a faulty plugin.
 
 use hsp_sdk::{
-    EegPacket, NoPacket, Outcome, PlanarBlock, Stage, StageConfig, StageError, StreamFormat,
+    AnyPacket, NoPacket, Outcome, PacketRef, PlanarBlock, Stage, StageConfig, StageError,
+    StreamFormat,
 };
 use serde::Deserialize;
 
@@ -29,7 +30,8 @@ impl NullSink {
         self.packets
     }
 
-    /// Samples (all channels) taken so far.
+    /// Values (all channels) of the planar packets taken so far: samples
+    /// of EEG, bins of spectra, features.
     pub fn samples(&self) -> u64 {
         self.samples
     }
@@ -37,12 +39,12 @@ impl NullSink {
 
 impl Stage for NullSink {
     const KIND: &'static str = "null_sink";
-    const DOC: &'static str = "Consumes raw EEG blocks and counts them.";
+    const DOC: &'static str = "Consumes packets of any kind and counts them.";
     type Config = NullSinkConfig;
-    type Input = EegPacket;
+    type Input = AnyPacket;
     type Output = NoPacket;
 
-    fn new(config: NullSinkConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
+    fn new(config: NullSinkConfig, _inputs: &[StreamFormat]) -> Result<Self, StageError> {
         Ok(Self {
             packets: 0,
             samples: 0,
@@ -53,12 +55,18 @@ impl Stage for NullSink {
     #[inline]
     fn process(
         &mut self,
-        input: Option<&EegPacket>,
+        input: Option<PacketRef<'_>>,
         _output: &mut NoPacket,
     ) -> Result<Outcome, StageError> {
         if let Some(input) = input {
             self.packets += 1;
-            self.samples += input.values().len() as u64;
+            self.samples += match input {
+                PacketRef::RawEeg(block) => block.values().len(),
+                PacketRef::FilteredEeg(block) => block.values().len(),
+                PacketRef::Fft(spectrum) => spectrum.values().len(),
+                PacketRef::Features(features) => features.values().len(),
+                PacketRef::Event(_) | PacketRef::None => 0,
+            } as u64;
             if self.packets == self.panic_at_packet {
                 panic!("null_sink: injected fault at packet {}", self.packets);
             }
@@ -73,27 +81,40 @@ hsp_sdk::export_plugin!(NullSink);
 mod tests {
     use super::*;
     use hsp_sdk::testing::StageHarness;
+    use hsp_sdk::{EegPacket, Event, PacketKind};
 
     #[test]
     fn counts_packets_and_samples() {
         let block = EegPacket::with_capacity(4, 8);
-        let mut harness = StageHarness::<NullSink>::new("{}", None).unwrap();
-        harness.run([&block, &block, &block]).unwrap();
+        let eeg = StreamFormat::eeg(PacketKind::RawEeg, 4, 250.0, 8);
+        let mut harness = StageHarness::<NullSink>::new("{}", &[eeg]).unwrap();
+        harness.feed_all([&block, &block, &block]).unwrap();
         assert_eq!(harness.stage().packets(), 3);
         assert_eq!(harness.stage().samples(), 96);
+        // Any kind: events count as packets with no values.
+        let mut harness = StageHarness::<NullSink>::new("{}", &[StreamFormat::events()]).unwrap();
+        harness
+            .feed_all([&Event::new(1, "a"), &Event::new(2, "b")])
+            .unwrap();
+        assert_eq!(
+            (harness.stage().packets(), harness.stage().samples()),
+            (2, 0)
+        );
     }
 
     #[test]
     fn an_injected_panic_comes_back_as_an_error_and_poisons_the_stage() {
         let block = EegPacket::with_capacity(1, 1);
-        let mut harness = StageHarness::<NullSink>::new(r#"{"panic_at_packet": 2}"#, None).unwrap();
-        harness.process(Some(&block)).unwrap();
-        let error = harness.process(Some(&block)).unwrap_err();
+        let eeg = StreamFormat::eeg(PacketKind::RawEeg, 1, 250.0, 1);
+        let mut harness =
+            StageHarness::<NullSink>::new(r#"{"panic_at_packet": 2}"#, &[eeg]).unwrap();
+        harness.feed(&block).unwrap();
+        let error = harness.feed(&block).unwrap_err();
         assert!(
             error.to_string().contains("injected fault at packet 2"),
             "{error}"
         );
-        let refused = harness.process(Some(&block)).unwrap_err();
+        let refused = harness.feed(&block).unwrap_err();
         assert!(
             refused.to_string().contains("panicked earlier"),
             "{refused}"

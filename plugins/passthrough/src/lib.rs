@@ -1,8 +1,9 @@
-//! `passthrough`: forwards raw EEG blocks unchanged, and `counter_source`:
-//! emits a given number of blocks doing as little as a source can. For tests
-//! and for measuring what the framework costs per packet; `passthrough` can
-//! also misbehave on purpose (panic, hang, sleep, emit the wrong shape), to
-//! test how the host copes.
+//! `passthrough`: forwards raw EEG blocks unchanged, `counter_source`:
+//! emits a given number of blocks doing as little as a source can, and
+//! `merge`: forwards two streams as one. For tests and for measuring what
+//! the framework costs per packet; `passthrough` can also misbehave on
+//! purpose (panic, hang, sleep, emit the wrong shape), to test how the host
+//! copes.
 
 use hsp_sdk::{
     EegPacket, NoPacket, Outcome, PacketKind, PlanarBlock, Stage, StageConfig, StageError,
@@ -51,7 +52,7 @@ impl Stage for Passthrough {
     type Input = EegPacket;
     type Output = EegPacket;
 
-    fn new(config: PassthroughConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
+    fn new(config: PassthroughConfig, _inputs: &[StreamFormat]) -> Result<Self, StageError> {
         let faulty = config.panic_at_packet > 0
             || config.hang_at_packet > 0
             || config.sleep_ms > 0
@@ -167,26 +168,25 @@ impl Stage for CounterSource {
     type Input = NoPacket;
     type Output = EegPacket;
 
-    fn output_format(
+    fn output_formats(
         config: &CounterSourceConfig,
-        _input: Option<&StreamFormat>,
-    ) -> Result<Option<StreamFormat>, StageError> {
+        _inputs: &[StreamFormat],
+    ) -> Result<Vec<StreamFormat>, StageError> {
         if config.channels == 0 || config.block_size == 0 {
             return Err(StageError::new(
                 "`channels` and `block_size` must be at least 1",
             ));
         }
-        Ok(Some(StreamFormat::eeg(
+        Ok(vec![StreamFormat::eeg(
             PacketKind::RawEeg,
             config.channels as usize,
             250.0,
             config.block_size as usize,
-        )))
+        )])
     }
 
-    fn new(config: CounterSourceConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
-        let format = Self::output_format(&config, None)?
-            .ok_or_else(|| StageError::new("counter_source always has an output"))?;
+    fn new(config: CounterSourceConfig, _inputs: &[StreamFormat]) -> Result<Self, StageError> {
+        let format = Self::output_formats(&config, &[])?.remove(0);
         Ok(Self {
             sent: 0,
             packets: config.packets,
@@ -214,7 +214,61 @@ impl Stage for CounterSource {
     }
 }
 
-hsp_sdk::export_plugin!(Passthrough, CounterSource);
+/// `merge`'s two inputs.
+#[derive(hsp_sdk::InputPorts)]
+pub enum MergeInput<'a> {
+    /// One stream.
+    A(&'a EegPacket),
+    /// The other, of the same shape.
+    B(&'a EegPacket),
+}
+
+/// Forwards the blocks of two streams of one shape as one stream, in the
+/// order the host hands them over (the oldest waiting first): the simplest
+/// stage with two inputs, for measuring what a second port costs.
+pub struct Merge;
+
+impl Stage for Merge {
+    const KIND: &'static str = "merge";
+    const DOC: &'static str = "Forwards the EEG blocks of two streams of one shape as one stream, oldest first (benchmarks).";
+    type Config = hsp_sdk::NoConfig;
+    type Input = MergeInput<'static>;
+    type Output = EegPacket;
+
+    fn output_formats(
+        _: &hsp_sdk::NoConfig,
+        inputs: &[StreamFormat],
+    ) -> Result<Vec<StreamFormat>, StageError> {
+        if !inputs[0].same_shape(&inputs[1]) {
+            return Err(StageError::new(
+                "`merge` takes two streams of the same kind and shape",
+            ));
+        }
+        Ok(vec![inputs[0].clone()])
+    }
+
+    fn new(_: hsp_sdk::NoConfig, _: &[StreamFormat]) -> Result<Self, StageError> {
+        Ok(Merge)
+    }
+
+    #[inline]
+    fn process(
+        &mut self,
+        input: Option<MergeInput<'_>>,
+        output: &mut EegPacket,
+    ) -> Result<Outcome, StageError> {
+        let block = match input {
+            Some(MergeInput::A(block) | MergeInput::B(block)) => block,
+            None => return Ok(Outcome::NoOutput),
+        };
+        output
+            .copy_from(block)
+            .map_err(|e| StageError::new(e.to_string()))?;
+        Ok(Outcome::Emitted)
+    }
+}
+
+hsp_sdk::export_plugin!(Passthrough, CounterSource, Merge);
 
 #[cfg(test)]
 mod tests {
@@ -228,14 +282,14 @@ mod tests {
         let mut input = EegPacket::with_capacity(2, 2);
         input.values_mut().copy_from_slice(&[1.0, 2.0, 3.0, 4.0]);
         input.timestamp_ns = 99;
-        let mut harness = StageHarness::<Passthrough>::new("{}", Some(format)).unwrap();
+        let mut harness = StageHarness::<Passthrough>::new("{}", &[format]).unwrap();
         let out = harness.run([&input]).unwrap();
         assert_eq!(out, vec![input]);
     }
 
     #[test]
     fn counter_source_emits_exactly_its_packets() {
-        let mut harness = StageHarness::<CounterSource>::new(r#"{"packets": 5}"#, None).unwrap();
+        let mut harness = StageHarness::<CounterSource>::new(r#"{"packets": 5}"#, &[]).unwrap();
         let blocks = harness.run_source(100).unwrap();
         assert_eq!(blocks.len(), 5);
         assert_eq!(blocks[4].sequence, 4);
@@ -244,7 +298,8 @@ mod tests {
 
     #[test]
     fn unknown_config_key_is_refused() {
-        let error = StageHarness::<Passthrough>::new(r#"{"speed": 1}"#, None)
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 1, 250.0, 1);
+        let error = StageHarness::<Passthrough>::new(r#"{"speed": 1}"#, &[format])
             .err()
             .unwrap();
         assert!(error.to_string().contains("unknown key `speed`"), "{error}");

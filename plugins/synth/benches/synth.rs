@@ -27,7 +27,7 @@ fn block_of_32(bencher: Bencher, channels: usize) {
         realtime: false,
         stream_id: 0,
     };
-    let mut synth = Synth::new(config, None).unwrap();
+    let mut synth = Synth::new(config, &[]).unwrap();
     let mut output = EegPacket::with_capacity(channels, 32);
     bencher
         .counter(ItemsCount::new(channels * 32))

@@ -4,8 +4,8 @@
 //! to the wall clock or as fast as the pipeline takes it.
 
 use hsp_sdk::{
-    EegPacket, NoPacket, Outcome, PacketKind, PlanarBlock, Stage, StageConfig, StageError,
-    StreamFormat,
+    ChannelInfo, EegPacket, NoPacket, Outcome, PacketKind, PlanarBlock, Stage, StageConfig,
+    StageError, StreamFormat,
 };
 use serde::Deserialize;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -178,6 +178,22 @@ impl Synth {
     }
 }
 
+/// The labels of the first channels: the midline and a few lateral sites
+/// first, as low-density caps place them, then the rest of the 10-20
+/// system, then 10-10 sites.
+const MONTAGE: [&str; 32] = [
+    "Fz", "Cz", "Pz", "Oz", "F3", "F4", "O1", "O2", "C3", "C4", "P3", "P4", "Fp1", "Fp2", "F7",
+    "F8", "T7", "T8", "P7", "P8", "AF3", "AF4", "FC5", "FC1", "FC2", "FC6", "CP5", "CP1", "CP2",
+    "CP6", "PO3", "PO4",
+];
+
+/// Channel `index`'s label: a 10-20/10-10 site, `E33`, `E34`, ... past them.
+fn channel_label(index: usize) -> String {
+    MONTAGE
+        .get(index)
+        .map_or_else(|| format!("E{}", index + 1), |site| (*site).to_string())
+}
+
 impl Stage for Synth {
     const KIND: &'static str = "synth";
     const DOC: &'static str = "Synthetic multichannel EEG (theta/alpha/beta sines, pink noise, alpha bursts), seeded and reproducible.";
@@ -185,20 +201,25 @@ impl Stage for Synth {
     type Input = NoPacket;
     type Output = EegPacket;
 
-    fn output_format(
+    fn output_formats(
         config: &SynthStageConfig,
-        _input: Option<&StreamFormat>,
-    ) -> Result<Option<StreamFormat>, StageError> {
+        _inputs: &[StreamFormat],
+    ) -> Result<Vec<StreamFormat>, StageError> {
         let s = Settings::from_config(config)?;
-        Ok(Some(StreamFormat::eeg(
+        let format = StreamFormat::eeg(
             PacketKind::RawEeg,
             s.channels,
             s.sample_rate_hz,
             s.block_size,
-        )))
+        )
+        .with_channels((0..s.channels).map(|c| ChannelInfo::eeg(&channel_label(c))));
+        Ok(vec![StreamFormat {
+            source: format!("synth (seed {})", s.seed).into(),
+            ..format
+        }])
     }
 
-    fn new(config: SynthStageConfig, _input: Option<&StreamFormat>) -> Result<Self, StageError> {
+    fn new(config: SynthStageConfig, _inputs: &[StreamFormat]) -> Result<Self, StageError> {
         let settings = Settings::from_config(&config)?;
         let generator = EegSynth::new(SynthConfig::new(
             settings.channels,
@@ -277,18 +298,32 @@ mod tests {
     use std::time::Duration;
 
     fn harness(config: &str) -> StageHarness<Synth> {
-        StageHarness::<Synth>::new(config, None).unwrap()
+        StageHarness::<Synth>::new(config, &[]).unwrap()
     }
 
     #[test]
     fn defaults_declare_8_channels_at_250_hz_in_blocks_of_32() {
         let h = harness("{}");
-        let format = h.output_format().unwrap();
+        let format = h.output_formats()[0].clone();
         assert_eq!(
-            format,
-            StreamFormat::eeg(PacketKind::RawEeg, 8, 250.0, 32),
+            (
+                format.kind,
+                format.channels,
+                format.sample_rate_hz,
+                format.values_per_channel
+            ),
+            (PacketKind::RawEeg, 8, 250.0, 32),
             "{format:?}"
         );
+        // The channels are named as a low-density cap places them.
+        let labels: Vec<String> = format
+            .channel_list()
+            .iter()
+            .map(|c| c.label.to_string())
+            .collect();
+        assert_eq!(labels, ["Fz", "Cz", "Pz", "Oz", "F3", "F4", "O1", "O2"]);
+        assert_eq!(format.channel(0).unit.as_str(), "uV");
+        assert_eq!(format.source.as_str(), "synth (seed 1)");
         assert!(h.stage().settings.realtime);
         assert_eq!(h.stage().settings.total, None);
     }
@@ -398,7 +433,7 @@ mod tests {
             (r#"{"realtime": "yes"}"#, "`realtime`"),
             (r#"{"chanels": 4}"#, "unknown key `chanels`"),
         ] {
-            let error = StageHarness::<Synth>::new(config, None).err().unwrap();
+            let error = StageHarness::<Synth>::new(config, &[]).err().unwrap();
             assert!(error.to_string().contains(key), "{config}: {error}");
         }
     }

@@ -204,3 +204,27 @@ fn unescape_markdown(text: &str) -> String {
     }
     out
 }
+
+/// Derives `hsp_sdk::InputPorts` for an enum with one variant per input
+/// port; see its documentation in `hsp-sdk`.
+#[proc_macro_derive(InputPorts)]
+pub fn derive_input_ports(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match ports::expand_inputs(&input) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
+/// Derives `hsp_sdk::OutputPorts` for a struct with one `Out` field per
+/// output port; see its documentation in `hsp-sdk`.
+#[proc_macro_derive(OutputPorts)]
+pub fn derive_output_ports(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match ports::expand_outputs(&input) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => error.to_compile_error().into(),
+    }
+}
+
+mod ports;

@@ -105,6 +105,21 @@ macro_rules! packet_kind {
                 }
             }
 
+            /// This kind alone, as a slice.
+            pub const fn as_slice(self) -> &'static [PacketKind] {
+                match self {
+                    $(Self::$variant => &[Self::$variant],)*
+                }
+            }
+
+            /// Every kind, in ABI order.
+            pub const ALL: &'static [PacketKind] = &[$(Self::$variant),*];
+
+            /// The kind named `name` (as [`name`](Self::name) gives).
+            pub fn from_name(name: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|kind| kind.name() == name)
+            }
+
             /// Bytes of one packet of this kind: the size of its type, not
             /// counting the values its buffer (if any) points to.
             pub const fn packet_size(self) -> usize {

@@ -23,8 +23,8 @@ use task::{Begin, TaskEnv, run_stage};
 use super::bridge::TapReceiver;
 use super::packets::OutputPool;
 use crate::graph::{BuildError, PipelineGraph, StageNode, StageRecipe};
+use hsp_sdk::StreamFormat;
 use hsp_sdk::abi::{FfiControlStageBox, ParamChange};
-use hsp_sdk::{PacketKind, StreamFormat};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -73,7 +73,8 @@ pub struct ControlSpec {
     pub id: String,
     /// How to build it.
     pub recipe: StageRecipe,
-    /// Ids of the stages it reads, each with its decimation (1: every packet).
+    /// The streams it reads (a stage's id, or `id.port` for another output
+    /// port than its first), each with its decimation (1: every packet).
     pub inputs: Vec<(String, usize)>,
     /// Its input channel's capacity.
     pub capacity: usize,
@@ -88,7 +89,7 @@ impl ControlSpec {
             inputs: node
                 .inputs
                 .iter()
-                .map(|e| (graph.stages[e.from].id.clone(), e.decimate))
+                .map(|e| (graph.stream_name(e.from, e.from_port), e.decimate))
                 .collect(),
             capacity: node.inputs.first().map_or(16, |e| e.capacity),
         }
@@ -131,14 +132,7 @@ const EVENT_POOL: usize = 1024;
 pub const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn event_pool() -> OutputPool {
-    let events = StreamFormat {
-        kind: PacketKind::Event,
-        channels: 1,
-        values_per_channel: 1,
-        sample_rate_hz: 0.0,
-        packet_rate_hz: 0.0,
-    };
-    OutputPool::for_format(&events, EVENT_POOL).expect("events are pooled")
+    OutputPool::for_format(&StreamFormat::events(), EVENT_POOL).expect("events are pooled")
 }
 
 /// A bridge's control-plane end: the task that delivers its packets.

@@ -6,20 +6,41 @@ use super::DataPlane;
 use crate::graph::StageRecipe;
 use crate::runtime::bridge::Tap;
 use hsp_sdk::abi::FfiStageBox;
-use hsp_sdk::runtime::DataPlaneStage;
+use hsp_sdk::runtime::{DataPlaneStage, PolledConsumer, PolledProducer, QueueProducer};
 use std::time::Instant;
 
 /// Commands in flight at once; the control plane waits for room.
 pub(super) const COMMAND_CAPACITY: usize = 64;
 
+/// Where a plane hands back what it retired: the data-plane thread to the
+/// control plane, the thread of a stage that may block to the data-plane
+/// thread (which passes it on).
+pub(super) enum RetiredSink {
+    /// To the control plane.
+    Control(QueueProducer<Retired>),
+    /// To the data-plane thread.
+    DataPlane(PolledProducer<Retired>),
+}
+
+/// The data-plane thread's link to the thread of a stage that may block:
+/// the commands it passes on, and what comes back.
+pub(super) struct OwnThreadLink {
+    pub(super) commands: PolledProducer<Command>,
+    pub(super) retired: PolledConsumer<Retired>,
+    /// Unparked after a command is passed on.
+    pub(super) thread: Option<std::thread::Thread>,
+}
+
 /// A change for the running data plane, applied between two packets.
 pub enum Command {
     /// Swap a stage's object for a new one (new parameters or new code).
     Replace(Box<Replacement>),
-    /// Set (or remove) the bridge on a stage's output.
+    /// Set (or remove) the bridge on a stage's output port.
     SetTap {
         /// Data-plane stage index.
         stage: usize,
+        /// Its output port.
+        port: usize,
         /// The new tap.
         tap: Option<Tap>,
     },
@@ -63,9 +84,14 @@ pub enum Retired {
 }
 
 impl DataPlane {
-    /// Applies the commands the control plane sent since the last pass.
+    /// Applies the commands the control plane sent since the last pass,
+    /// passing on those for a stage on a thread of its own.
     pub(super) fn apply_commands(&mut self) {
         while let Some(command) = self.commands.pop() {
+            let command = match self.pass_on(command) {
+                Some(command) => command,
+                None => continue,
+            };
             match command {
                 Command::Replace(replacement) => {
                     let index = replacement.stage;
@@ -84,9 +110,13 @@ impl DataPlane {
                         None => self.retire_refused(replacement, "no such stage"),
                     }
                 }
-                Command::SetTap { stage, tap } => {
-                    let old = match self.stages.get_mut(stage) {
-                        Some(running) => std::mem::replace(&mut running.tap, tap),
+                Command::SetTap { stage, port, tap } => {
+                    let output = self
+                        .stages
+                        .get_mut(stage)
+                        .and_then(|running| running.outputs.get_mut(port));
+                    let old = match output {
+                        Some(output) => std::mem::replace(&mut output.tap, tap),
                         None => tap,
                     };
                     if let Some(old) = old {
@@ -161,10 +191,68 @@ impl DataPlane {
         });
     }
 
+    /// Passes `command` on when its stage runs on a thread of its own
+    /// (numbered after this plane's stages, in the order of those threads);
+    /// gives it back otherwise.
+    fn pass_on(&mut self, command: Command) -> Option<Command> {
+        let here = self.stages.len();
+        let (stage, command) = match command {
+            Command::Replace(mut replacement) if replacement.stage >= here => {
+                let stage = replacement.stage - here;
+                replacement.stage = 0;
+                (stage, Command::Replace(replacement))
+            }
+            Command::SetTap { stage, port, tap } if stage >= here => (
+                stage - here,
+                Command::SetTap {
+                    stage: 0,
+                    port,
+                    tap,
+                },
+            ),
+            command => return Some(command),
+        };
+        let Some(link) = self.own_threads.get_mut(stage) else {
+            return Some(command); // refused below as "no such stage"
+        };
+        match link.commands.push(command) {
+            Ok(()) => {
+                if let Some(thread) = &link.thread {
+                    thread.unpark();
+                }
+                None
+            }
+            Err(error) => match error.into_inner() {
+                Command::Replace(replacement) => {
+                    self.retire_refused(replacement, "the stage's command queue is full");
+                    None
+                }
+                Command::SetTap { tap, .. } => {
+                    if let Some(tap) = tap {
+                        self.retire(Retired::Tap(tap));
+                    }
+                    None
+                }
+            },
+        }
+    }
+
+    /// Passes on what the threads of stages that may block handed back.
+    pub(super) fn collect_retired(&mut self) {
+        for index in 0..self.own_threads.len() {
+            while let Some(item) = self.own_threads[index].retired.pop() {
+                self.retire(item);
+            }
+        }
+    }
+
     /// Hands `item` to the control plane to drop.
     pub(super) fn retire(&mut self, item: Retired) {
         // The queue has room for every command in flight; if the control
         // plane is gone, the item is dropped here.
-        drop(self.retired.push(item));
+        match &mut self.retired {
+            RetiredSink::Control(queue) => drop(queue.push(item)),
+            RetiredSink::DataPlane(queue) => drop(queue.push(item)),
+        }
     }
 }

@@ -28,12 +28,11 @@ impl DataPlane {
         &mut self,
         index: usize,
         message: &str,
-        input: Option<PipelineData>,
-        output: Option<PipelineData>,
+        input: Option<(u32, PipelineData)>,
     ) -> Result<(), DataPlaneError> {
         self.control_path.plugins += self.stages[index].allocations_since_seen();
         let before = self.allocations.read();
-        let handled = self.apply_policy(index, message, input, output);
+        let handled = self.apply_policy(index, message, input);
         self.control_path += self.allocations.since(&before);
         handled
     }
@@ -42,8 +41,7 @@ impl DataPlane {
         &mut self,
         index: usize,
         message: &str,
-        input: Option<PipelineData>,
-        output: Option<PipelineData>,
+        input: Option<(u32, PipelineData)>,
     ) -> Result<(), DataPlaneError> {
         let stage = &mut self.stages[index];
         stage.stats.errors += 1;
@@ -65,13 +63,16 @@ impl DataPlane {
                         )
                     })?;
                 }
-                if let (Some(input), Some(mut output)) = (input, output) {
+                let stage = &mut self.stages[index];
+                let output = stage.outputs.first_mut().and_then(|port| port.held.take());
+                if let (Some((_, input)), Some(mut output)) = (input, output) {
                     if bypass_into(&input, &mut output) {
-                        self.stages[index].stats.bypassed += 1;
+                        stage.stats.bypassed += 1;
                         drop(input);
-                        self.emit(index, output)?;
+                        self.emit(index, 0, output)?;
                     } else {
-                        self.stages[index].stats.lost += 1;
+                        stage.outputs[0].held = Some(output);
+                        stage.stats.lost += 1;
                     }
                 }
                 Ok(())
@@ -84,7 +85,7 @@ impl DataPlane {
                     )
                 })?;
                 if let Some(input) = input {
-                    self.feed_again(index, input, output)?;
+                    self.feed_again(index, input)?;
                 }
                 Ok(())
             }
@@ -119,30 +120,43 @@ impl DataPlane {
     pub(super) fn feed_again(
         &mut self,
         index: usize,
-        input: PipelineData,
-        mut output: Option<PipelineData>,
+        (port, input): (u32, PipelineData),
     ) -> Result<(), DataPlaneError> {
         let stage = &mut self.stages[index];
-        let output_mut = output.as_mut().map_or(PacketMut::None, as_output);
         self.progress.enter(index);
-        let result = DataPlaneStage::process(&mut stage.stage, as_input(&input), output_mut);
+        let result = {
+            let RunningStage {
+                stage: object,
+                outputs,
+                ..
+            } = &mut *stage;
+            let mut packets: Vec<PacketMut<'_>> = outputs
+                .iter_mut()
+                .map(|output| output.held.as_mut().map_or(PacketMut::None, as_output))
+                .collect();
+            DataPlaneStage::process(object, port, as_input(&input), &mut packets)
+        };
         self.progress.leave();
+        drop(input);
         match result {
-            Ok(Outcome::Emitted) | Ok(Outcome::MoreOutput) => {
-                stage.more_output = matches!(result, Ok(Outcome::MoreOutput));
-                match output {
-                    Some(output) if misshapen(stage, &output).is_none() => self.emit(index, output),
-                    Some(_) => {
-                        stage.stats.lost += 1;
-                        Ok(())
+            Ok(processed) => {
+                stage.more_output = processed.outcome == Outcome::MoreOutput;
+                for port in 0..stage.outputs.len() {
+                    if processed.sent & (1 << port) == 0 {
+                        continue;
                     }
-                    None => Ok(()),
+                    let stage = &mut self.stages[index];
+                    match stage.outputs[port].held.take() {
+                        Some(output) if misshapen(stage, port, &output).is_none() => {
+                            self.emit(index, port, output)?;
+                        }
+                        Some(_) => stage.stats.lost += 1,
+                        None => {}
+                    }
                 }
-            }
-            Ok(Outcome::NoOutput) => Ok(()),
-            Ok(Outcome::Finished) => {
-                drop(output);
-                self.finish(index);
+                if processed.outcome == Outcome::Finished {
+                    self.finish(index);
+                }
                 Ok(())
             }
             Err(error) => {

@@ -29,9 +29,7 @@ use super::bridge::TapReceiver;
 use super::run_flags::{Progress, RunFlags};
 use crate::graph::{IdleStrategy, StageNode};
 use edge::Edge;
-use hsp_sdk::runtime::{
-    DataPlaneStage, PolledConsumer, PolledProducer, QueueConsumer, QueueProducer,
-};
+use hsp_sdk::runtime::{DataPlaneStage, PolledConsumer, PolledProducer, QueueConsumer};
 use report::WarmUp;
 use stage::RunningStage;
 use std::sync::Arc;
@@ -84,7 +82,7 @@ pub struct DataPlane {
     stats_interval: Option<Duration>,
     name: String,
     commands: PolledConsumer<Command>,
-    retired: QueueProducer<Retired>,
+    retired: commands::RetiredSink,
     /// Stages that have finished.
     finished: usize,
     /// What the watchdog reads.
@@ -99,6 +97,14 @@ pub struct DataPlane {
     /// Allocations made while swapping or rebuilding a stage (off the
     /// packet path, counted apart from the steady state).
     control_path: allocations::Tally,
+    /// This plane is one stage that may block, on a thread of its own.
+    own_thread: bool,
+    /// Those planes, until [`spawn`](Self::spawn) starts their threads.
+    io_planes: Vec<DataPlane>,
+    /// Their threads, joined when this plane's stages have finished.
+    io_threads: Vec<JoinHandle<Result<DataPlane, DataPlaneError>>>,
+    /// Commands passed on to those threads, and what they hand back.
+    own_threads: Vec<commands::OwnThreadLink>,
 }
 
 /// The control plane's handle on a data plane it did not spawn yet.
@@ -107,9 +113,11 @@ pub struct DataPlaneLink {
     pub commands: PolledProducer<Command>,
     /// What the data plane hands back.
     pub retired: QueueConsumer<Retired>,
-    /// The bridges built with it, by data-plane stage index.
-    pub taps: Vec<(usize, TapReceiver)>,
-    /// Data-plane stage index of each graph stage (`None`: a control stage).
+    /// The bridges built with it, by graph stage index and output port.
+    pub taps: Vec<(usize, usize, TapReceiver)>,
+    /// Data-plane stage index of each graph stage (`None`: a control
+    /// stage). Stages that may block, each on a thread of its own, are
+    /// numbered after the data-plane thread's.
     pub index_of: Vec<Option<usize>>,
     /// What the data-plane thread is doing, for the watchdog.
     pub progress: Arc<Progress>,
@@ -119,16 +127,157 @@ impl DataPlane {
     /// Runs the data plane on its own thread until every stage has finished
     /// (sources at their end, queues drained), `STOP` is raised (sources
     /// stop, the rest drains) or `ABORT` is (every stage stops now).
+    ///
+    /// Each stage that may block runs on a thread of its own, started
+    /// first; the data-plane thread waits for them when its own stages have
+    /// finished, and reports them with its own.
     pub fn spawn(
-        self,
+        mut self,
         flags: Arc<RunFlags>,
     ) -> std::io::Result<JoinHandle<Result<DataPlaneReport, DataPlaneError>>> {
+        for plane in std::mem::take(&mut self.io_planes) {
+            let flags_here = Arc::clone(&flags);
+            let name = format!("hsp-io-{}", plane.stages[0].id);
+            match thread::Builder::new()
+                .name(name)
+                .spawn(move || plane.run_own_thread(&flags_here))
+            {
+                Ok(handle) => {
+                    // The i-th thread is the i-th link's.
+                    if let Some(link) = self.own_threads.get_mut(self.io_threads.len()) {
+                        link.thread = Some(handle.thread().clone());
+                    }
+                    self.io_threads.push(handle);
+                }
+                Err(error) => {
+                    flags.raise(RunFlags::ABORT);
+                    return Err(error);
+                }
+            }
+        }
+        let flags_here = Arc::clone(&flags);
         thread::Builder::new()
             .name("hsp-data-plane".into())
-            .spawn(move || self.run(&flags))
+            .spawn(move || self.run(&flags_here))
+            .inspect_err(|_| flags.raise(RunFlags::ABORT))
     }
 
     fn run(mut self, flags: &RunFlags) -> Result<DataPlaneReport, DataPlaneError> {
+        let outcome = self.run_stages(flags);
+        let hurry = match &outcome {
+            Err(_) => {
+                // The other threads stop too (sinks flush what they hold).
+                flags.raise(RunFlags::ABORT);
+                true
+            }
+            Ok((_, _, aborted)) => *aborted,
+        };
+        // What this thread allocated in its steady state, read before
+        // waiting for the other threads (which allocates) and the report.
+        let steady = outcome
+            .as_ref()
+            .ok()
+            .map(|(_, warm, _)| warm.allocations_since(&self.allocations));
+        // A normal end waits for them to drain what they were sent.
+        let planes = self.join_own_threads(hurry);
+        self.collect_retired();
+        let (started, warm, aborted) = outcome?;
+        let planes = planes?;
+        let steady = steady.unwrap_or_default();
+        Ok(self.final_report(started, &warm, steady, aborted, planes))
+    }
+
+    /// Runs a plane of one stage that may block, on its own thread, until
+    /// it finishes; hands the plane back for the report. If it fails, every
+    /// other plane is told to stop at once.
+    fn run_own_thread(mut self, flags: &RunFlags) -> Result<DataPlane, DataPlaneError> {
+        for edge in &self.edges {
+            edge.wake_this_thread();
+        }
+        let outcome = self.drive_own_thread(flags);
+        if outcome.is_err() {
+            flags.raise(RunFlags::ABORT);
+        }
+        outcome.map(|()| self)
+    }
+
+    fn drive_own_thread(&mut self, flags: &RunFlags) -> Result<(), DataPlaneError> {
+        self.start_stages()?;
+        let mut signalled = Signalled::default();
+        let mut idle_passes: u32 = 0;
+        loop {
+            let raised = flags.get();
+            if raised & (RunFlags::STOP | RunFlags::ABORT) != 0 {
+                self.on_stop_flags(raised, &mut signalled);
+            }
+            if !self.commands.is_empty() {
+                self.apply_commands();
+            }
+            let mut worked = false;
+            for index in 0..self.stages.len() {
+                worked |= self.step(index)?;
+            }
+            if self.finished == self.stages.len() {
+                // Changes that arrived too late to apply go back, refused.
+                self.apply_commands();
+                return Ok(());
+            }
+            if worked {
+                idle_passes = 0;
+            } else {
+                idle_passes = idle_passes.saturating_add(1);
+                // The threads it shares queues with unpark it when they
+                // push or pop; the timeout catches a packet coming home to
+                // an empty pool, which wakes no one.
+                if idle_passes > 64 {
+                    thread::park_timeout(Duration::from_millis(1));
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    /// Waits for the threads of the stages that may block (in a `hurry`,
+    /// after a failure or an abort, at most [`OWN_THREAD_WAIT`]) and takes
+    /// their planes back; the first error among them, if any.
+    fn join_own_threads(&mut self, hurry: bool) -> Result<Vec<DataPlane>, DataPlaneError> {
+        let mut planes = Vec::new();
+        let mut first_error = None;
+        let deadline = Instant::now() + OWN_THREAD_WAIT;
+        for handle in std::mem::take(&mut self.io_threads) {
+            while hurry && !handle.is_finished() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(1));
+            }
+            if hurry && !handle.is_finished() {
+                // Stuck in its plugin's code: left behind, named.
+                first_error.get_or_insert(DataPlaneError::RunFailed(format!(
+                    "thread {:?} did not stop within {} s",
+                    handle.thread().name().unwrap_or("?"),
+                    OWN_THREAD_WAIT.as_secs()
+                )));
+                continue;
+            }
+            match handle.join() {
+                Ok(Ok(plane)) => planes.push(plane),
+                Ok(Err(error)) => {
+                    first_error.get_or_insert(error);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(DataPlaneError::RunFailed(
+                        "a stage's own thread panicked".into(),
+                    ));
+                }
+            }
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(planes),
+        }
+    }
+
+    /// Starts every stage of this plane, in order.
+    fn start_stages(&mut self) -> Result<(), DataPlaneError> {
         for index in 0..self.stages.len() {
             let stage = &mut self.stages[index];
             self.progress.enter(index);
@@ -138,6 +287,15 @@ impl DataPlane {
                 return Err(DataPlaneError::running(stage, error));
             }
         }
+        Ok(())
+    }
+
+    /// The data plane's loop: until every stage of this plane has finished.
+    fn run_stages(&mut self, flags: &RunFlags) -> Result<(Instant, WarmUp, bool), DataPlaneError> {
+        for edge in &self.edges {
+            edge.wake_this_thread();
+        }
+        self.start_stages()?;
         let started = Instant::now();
         let mut last_report = started;
         let mut idle_passes: u32 = 0;
@@ -155,6 +313,9 @@ impl DataPlane {
             }
             if !self.commands.is_empty() {
                 self.apply_commands();
+            }
+            if !self.own_threads.is_empty() {
+                self.collect_retired();
             }
             let mut worked = false;
             for index in 0..self.stages.len() {
@@ -182,7 +343,7 @@ impl DataPlane {
         }
         // Changes that arrived too late to apply go back, refused.
         self.apply_commands();
-        Ok(self.final_report(started, &warm, signalled.aborted))
+        Ok((started, warm, signalled.aborted))
     }
 
     /// Acts on the run flags raised since the last pass.
@@ -193,10 +354,20 @@ impl DataPlane {
         signalled: &mut Signalled,
         started: Instant,
     ) {
+        self.on_stop_flags(raised, signalled);
+        if raised & RunFlags::REPORT != 0 {
+            flags.lower(RunFlags::REPORT);
+            crate::err!("{}", self.report_table(started));
+        }
+    }
+
+    /// `STOP`: the sources stop, the rest drains. `ABORT`: every stage
+    /// stops now.
+    fn on_stop_flags(&mut self, raised: u8, signalled: &mut Signalled) {
         if !signalled.stopping && raised & RunFlags::STOP != 0 {
             signalled.stopping = true;
             for index in 0..self.stages.len() {
-                if self.stages[index].input_edge.is_none() {
+                if self.stages[index].is_source() {
                     self.finish(index);
                 }
             }
@@ -208,10 +379,6 @@ impl DataPlane {
             for index in 0..self.stages.len() {
                 self.finish(index);
             }
-        }
-        if raised & RunFlags::REPORT != 0 {
-            flags.lower(RunFlags::REPORT);
-            crate::err!("{}", self.report_table(started));
         }
     }
 
@@ -231,6 +398,10 @@ impl DataPlane {
         }
     }
 }
+
+/// How long a data plane that failed waits for the threads of its stages
+/// that may block to stop (they were told to at once).
+const OWN_THREAD_WAIT: Duration = Duration::from_secs(2);
 
 /// The run flags acted on so far.
 #[derive(Default)]

@@ -4,6 +4,7 @@
 
 use super::DataPlane;
 use super::allocations::{Allocations, Reading, Tally};
+use super::edge::Edge;
 use super::stage::{RunningStage, unix_now_ns};
 use crate::runtime::packets::OutputPool;
 use crate::runtime::stats::{self, EdgeRow, StageRow};
@@ -43,7 +44,7 @@ impl DataPlane {
     /// several times; the cost that matters is per packet of data), and how
     /// much signal that was against the wall time.
     fn throughput(&self, elapsed: Duration, delivered: u64) -> String {
-        let sources = || self.stages.iter().filter(|s| s.input_edge.is_none());
+        let sources = || self.stages.iter().filter(|s| s.is_source());
         let emitted: u64 = sources().map(|s| s.stats.packets_out).sum();
         if emitted == 0 {
             return String::new();
@@ -57,7 +58,7 @@ impl DataPlane {
         // The longest stream a source emitted, from its declared blocks.
         let signal = sources()
             .filter_map(|s| {
-                let format = s.recipe.output_format?;
+                let format = s.recipe.output_format()?;
                 (format.sample_rate_hz > 0.0).then(|| {
                     s.stats.packets_out as f64 * format.values_per_channel as f64
                         / format.sample_rate_hz
@@ -74,24 +75,38 @@ impl DataPlane {
     }
 
     /// The report at the end of a run that began at `started`.
+    /// `planes` are those of the stages that ran on threads of their own:
+    /// their rows join this plane's.
+    /// `since_warm_up` is what this thread allocated after warm-up, read
+    /// when its stages had finished (its own stages only: the others may
+    /// allocate).
     pub(super) fn final_report(
         &mut self,
         started: Instant,
         warm: &WarmUp,
+        since_warm_up: Tally,
         aborted: bool,
+        planes: Vec<DataPlane>,
     ) -> DataPlaneReport {
         let elapsed = started.elapsed();
-        // Counted before the report itself allocates.
-        let since_warm_up = warm.allocations_since(&self.allocations);
         let control = self.control_path;
         let steady_host = since_warm_up.host.saturating_sub(control.host);
         let steady_plugins = since_warm_up.plugins.saturating_sub(control.plugins);
         let steady_state_packets = warm.packets_since(&self.stages);
+        for plane in planes {
+            self.stages.extend(plane.stages);
+            self.edges
+                .extend(plane.edges.into_iter().filter(Edge::pushed_here));
+            self.stop_failures.extend(plane.stop_failures);
+        }
+        // Every stage has finished: indices no longer matter, the file's
+        // order does.
+        self.stages.sort_by_key(|stage| stage.order);
         let mut table = self.report_table(started);
         let delivered: u64 = self
             .stages
             .iter()
-            .filter(|s| s.output_edges.is_empty())
+            .filter(|s| s.outputs.is_empty())
             .map(|s| s.stats.packets_in)
             .sum();
         table.push_str(&self.throughput(elapsed, delivered));
@@ -99,7 +114,8 @@ impl DataPlane {
         let pools_full = self
             .stages
             .iter()
-            .filter_map(|s| s.pool.as_ref().map(OutputPool::stats))
+            .flat_map(|s| s.outputs.iter())
+            .filter_map(|port| port.pool.as_ref().map(OutputPool::stats))
             .all(|p| p.available == p.capacity);
         // A sink that failed under `bypass` or `restart` ran on, but what it
         // was given then may not be written: not a success.
@@ -107,7 +123,7 @@ impl DataPlane {
         stop_failures.extend(
             self.stages
                 .iter()
-                .filter(|s| s.recipe.output_format.is_none() && s.stats.errors > 0)
+                .filter(|s| s.outputs.is_empty() && s.stats.errors > 0)
                 .map(|s| {
                     format!(
                         "sink `{}` ({}) failed {} time(s) under on_error = {:?}",
@@ -143,15 +159,20 @@ impl DataPlane {
                 id: &s.id,
                 kind: &s.recipe.kind,
                 stats: &s.stats,
-                pool: s.pool.as_ref().map(OutputPool::stats),
+                pool: s
+                    .outputs
+                    .first()
+                    .and_then(|port| port.pool.as_ref())
+                    .map(OutputPool::stats),
             })
             .collect();
         let edges: Vec<EdgeRow<'_>> = self
             .edges
             .iter()
+            .filter(|e| e.pushed_here())
             .map(|e| EdgeRow {
-                from: &self.stages[e.from].id,
-                to: &self.stages[e.to].id,
+                from: &e.names.0,
+                to: &e.names.1,
                 pushed: e.pushed,
                 dropped: e.dropped,
             })
@@ -188,9 +209,9 @@ impl WarmUp {
         if self.baseline.is_some() {
             return false;
         }
-        let warmed = stages.iter().all(|s| {
-            s.stats.packets_in >= 16 || s.input_edge.is_none() && s.stats.packets_out >= 16
-        });
+        let warmed = stages
+            .iter()
+            .all(|s| s.stats.packets_in >= 16 || s.is_source() && s.stats.packets_out >= 16);
         if warmed || self.started.elapsed() > Duration::from_secs(1) {
             self.baseline = Some((allocations.read(), total_packets(stages)));
             return true;

@@ -13,16 +13,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(super) struct RunningStage {
     pub(super) id: String,
+    /// Its place in the pipeline (the graph's order), for reports.
+    pub(super) order: usize,
     /// What it was built from; a restart builds it again from this.
     pub(super) recipe: StageRecipe,
     pub(super) stage: FfiStageBox,
-    pub(super) input_edge: Option<usize>,
-    pub(super) output_edges: Vec<usize>,
-    pub(super) pool: Option<OutputPool>,
-    /// An emitted packet not yet pushed to every output edge.
-    pub(super) pending: Option<PipelineData>,
-    /// Output edges `pending` has already reached.
-    pub(super) pending_reached: usize,
+    /// The edge into each input port, in port order (none for a source).
+    pub(super) inputs: Vec<usize>,
+    /// Each output port: its pool, its edges, what it holds.
+    pub(super) outputs: Vec<OutputPort>,
     /// The stage said `MoreOutput`: call it again with no input.
     pub(super) more_output: bool,
     /// It turns each input packet into its output in place: no output
@@ -38,52 +37,92 @@ pub(super) struct RunningStage {
     pub(super) allocation_counter: Option<AllocationCounter>,
     /// That counter at its last reading (a timed call, an error).
     pub(super) allocations_seen: u64,
-    /// The bridge to the control plane, if control stages read this one.
-    pub(super) tap: Option<Tap>,
     /// A replacement waiting for the stage to finish its `MoreOutput` run.
     pub(super) replacement: Option<Box<Replacement>>,
 }
 
+/// One output port of a running stage.
+pub(super) struct OutputPort {
+    /// Its packets (none for an in-place stage that forwards what it gets).
+    pub(super) pool: Option<OutputPool>,
+    /// The edges it feeds.
+    pub(super) edges: Vec<usize>,
+    /// A packet taken from the pool for the stage to fill, kept across
+    /// calls until the stage sends it.
+    pub(super) held: Option<PipelineData>,
+    /// A sent packet not yet pushed to every edge.
+    pub(super) pending: Option<PipelineData>,
+    /// Edges `pending` has already reached.
+    pub(super) pending_reached: usize,
+    /// The bridge to the control plane, if control stages read this port.
+    pub(super) tap: Option<Tap>,
+}
+
+impl OutputPort {
+    pub(super) fn new(pool: Option<OutputPool>) -> Self {
+        Self {
+            pool,
+            edges: Vec::new(),
+            held: None,
+            pending: None,
+            pending_reached: 0,
+            tap: None,
+        }
+    }
+}
+
 impl RunningStage {
-    /// A stage built from `recipe`, not yet wired to its edges.
+    /// A stage built from `recipe`, not yet wired to its edges, with one
+    /// pool per output port (`None` where it needs none).
     pub(super) fn new(
         id: String,
+        order: usize,
         recipe: StageRecipe,
         stage: FfiStageBox,
-        pool: Option<OutputPool>,
+        pools: Vec<Option<OutputPool>>,
     ) -> Self {
         Self {
             id,
+            order,
             in_place: recipe.runs_in_place(),
-            stats: StageStats::new(recipe.output_format.is_none()),
+            stats: StageStats::new(recipe.output_formats.is_empty()),
             allocation_counter: recipe.allocation_counter(),
             allocations_seen: 0,
             recipe,
             stage,
-            input_edge: None,
-            output_edges: Vec::new(),
-            pool,
-            pending: None,
-            pending_reached: 0,
+            inputs: Vec::new(),
+            outputs: pools.into_iter().map(OutputPort::new).collect(),
             more_output: false,
             finished: false,
             first_error_logged: false,
             sampler: CallSampler::new(),
-            tap: None,
             replacement: None,
         }
     }
 
+    /// A source: it has no input ports.
+    #[inline]
+    pub(super) fn is_source(&self) -> bool {
+        self.inputs.is_empty()
+    }
+
+    /// Whether any output port has a sent packet still to push.
+    #[inline]
+    pub(super) fn has_pending(&self) -> bool {
+        self.outputs.iter().any(|port| port.pending.is_some())
+    }
+
     /// Whether it can be handed an input packet now, bypassing its queue:
-    /// it needs no output packet of its own (in place, or a sink) and has
-    /// nothing in progress that must go first.
+    /// it has one input, needs no output packet of its own (in place, or a
+    /// sink) and has nothing in progress that must go first.
     #[inline]
     pub(super) fn takes_directly(&self) -> bool {
-        (self.in_place || self.pool.is_none() && self.output_edges.is_empty())
+        (self.in_place || self.outputs.is_empty())
+            && self.inputs.len() == 1
             && !self.finished
-            && self.pending.is_none()
             && !self.more_output
             && self.replacement.is_none()
+            && !self.has_pending()
     }
 
     /// A source emitted `packet`: remember where its data ends, and on
@@ -97,7 +136,7 @@ impl RunningStage {
                 // The first block decides whether the source is live, and
                 // the declared block gives the length of every block.
                 let now = unix_now_ns();
-                let block_ns = self.recipe.output_format.as_ref().map_or(0, |f| {
+                let block_ns = self.recipe.output_format().map_or(0, |f| {
                     if f.sample_rate_hz > 0.0 {
                         (f.values_per_channel as f64 * 1e9 / f.sample_rate_hz) as u64
                     } else {
@@ -169,11 +208,16 @@ impl RunningStage {
     }
 }
 
-/// `Some(message)` if `packet` does not have the shape `stage` declared.
+/// `Some(message)` if `packet` does not have the shape `stage` declared
+/// for output port `port`.
 #[inline]
-pub(super) fn misshapen(stage: &mut RunningStage, packet: &PipelineData) -> Option<String> {
-    match &stage.recipe.output_format {
-        Some(format) if !shape_fits(packet, format) => Some(misshapen_message(stage, packet)),
+pub(super) fn misshapen(
+    stage: &mut RunningStage,
+    port: usize,
+    packet: &PipelineData,
+) -> Option<String> {
+    match stage.recipe.output_formats.get(port) {
+        Some(format) if !shape_fits(packet, format) => Some(misshapen_message(stage, port, packet)),
         _ => None,
     }
 }
@@ -181,12 +225,13 @@ pub(super) fn misshapen(stage: &mut RunningStage, packet: &PipelineData) -> Opti
 /// Counts a misshapen packet and says what is wrong (out of the hot path).
 #[cold]
 #[inline(never)]
-fn misshapen_message(stage: &mut RunningStage, packet: &PipelineData) -> String {
+fn misshapen_message(stage: &mut RunningStage, port: usize, packet: &PipelineData) -> String {
     stage.stats.misshapen += 1;
     let (channels, values) = shape_of(packet).unwrap_or_default();
     let (declared_channels, declared_values) = stage
         .recipe
-        .output_format
+        .output_formats
+        .get(port)
         .map_or((0, 0), |f| (f.channels, f.values_per_channel));
     format!(
         "emitted a packet of {channels} channel(s) x {values} value(s), but declared {declared_channels} x {declared_values}"

@@ -1,8 +1,8 @@
 //! The hot path: one stage's step, the call into its plugin, and the
 //! packet's way on (a direct hand-off, its queue, or a fan-out of copies).
 
-use super::edge::push;
-use super::stage::{misshapen, unix_now_ns};
+use super::edge::{Producer, push};
+use super::stage::{RunningStage, misshapen, unix_now_ns};
 use super::{DataPlane, DataPlaneError};
 use crate::runtime::packets::{as_input, as_output, copy_into};
 use crate::runtime::stats::MAX_LATENCY_NS;
@@ -15,6 +15,9 @@ use std::time::Instant;
 /// the data-plane thread's stack.
 const MAX_HAND_OFF_DEPTH: u32 = 32;
 
+/// The most output ports a stage may have (the SDK's derive refuses more).
+const MAX_OUTPUT_PORTS: usize = 8;
+
 impl DataPlane {
     /// Lets stage `index` do at most one packet's work; `true` if it did any.
     pub(super) fn step(&mut self, index: usize) -> Result<bool, DataPlaneError> {
@@ -22,8 +25,8 @@ impl DataPlane {
             return Ok(false);
         }
         let mut worked = false;
-        if self.stages[index].pending.is_some() {
-            if !self.distribute(index) {
+        if self.stages[index].has_pending() {
+            if !self.distribute_all(index) {
                 return Ok(false);
             }
             worked = true;
@@ -33,48 +36,76 @@ impl DataPlane {
                 self.replace(index, replacement);
             }
         }
-        let stage = &mut self.stages[index];
+        let stage = &self.stages[index];
         let draining = stage.more_output;
-        if let (Some(edge), false) = (stage.input_edge, draining) {
-            if stage.in_place {
-                return match self.edges[edge].consumer.pop() {
-                    Some(packet) => self.step_in_place(index, packet),
-                    None => Ok(self.end_of_input(index, edge) || worked),
-                };
+        let port = match (&stage.inputs[..], draining) {
+            (_, true) | ([], _) => None,
+            (&[edge], false) => {
+                if stage.in_place {
+                    return match self.edges[edge].pop() {
+                        Some(packet) => self.step_in_place(index, packet),
+                        None => Ok(self.end_of_input(index) || worked),
+                    };
+                }
+                if self.edges[edge].is_empty() {
+                    return Ok(self.end_of_input(index) || worked);
+                }
+                Some(0)
             }
-            if self.edges[edge].consumer.is_empty() {
-                return Ok(self.end_of_input(index, edge) || worked);
+            (_, false) => match self.oldest_input(index) {
+                Some(port) => Some(port),
+                None => return Ok(self.end_of_input(index) || worked),
+            },
+        };
+        // Every output port needs a packet to fill before the input is taken.
+        for output in &mut self.stages[index].outputs {
+            if output.held.is_none() {
+                if let Some(pool) = &output.pool {
+                    match pool.try_acquire() {
+                        Some(packet) => output.held = Some(packet),
+                        None => return Ok(worked),
+                    }
+                }
             }
         }
-        let stage = &mut self.stages[index];
-        let output = match &stage.pool {
-            Some(pool) => match pool.try_acquire() {
-                Some(packet) => Some(packet),
-                None => return Ok(worked),
-            },
-            None => None,
-        };
-        let input = match (stage.input_edge, draining) {
-            (Some(edge), false) => self.edges[edge].consumer.pop(),
-            _ => None,
-        };
-        self.call_stage(index, input, output, worked)
+        let input = port.and_then(|port| {
+            let edge = self.stages[index].inputs[port];
+            self.edges[edge].pop().map(|packet| (port as u32, packet))
+        });
+        self.call_stage(index, input, worked)
     }
 
-    /// Calls stage `index` on `input` (if any) with `output` (if it has a
-    /// pool) and acts on the outcome; `worked` is what to report for a
-    /// source that had nothing ready.
+    /// The input port of stage `index` whose next packet is the oldest,
+    /// among those that have one (the first such port on a tie).
+    #[inline]
+    fn oldest_input(&mut self, index: usize) -> Option<usize> {
+        let mut oldest: Option<(usize, u64)> = None;
+        for port in 0..self.stages[index].inputs.len() {
+            let edge = self.stages[index].inputs[port];
+            if let Some(timestamp) = self.edges[edge].next_timestamp() {
+                if oldest.is_none_or(|(_, t)| timestamp < t) {
+                    oldest = Some((port, timestamp));
+                }
+            }
+        }
+        oldest.map(|(port, _)| port)
+    }
+
+    /// Calls stage `index` on `input` (a packet and the port it came on, if
+    /// any) with the packets its output ports hold, and acts on the outcome;
+    /// `worked` is what to report for a source that had nothing ready.
     pub(super) fn call_stage(
         &mut self,
         index: usize,
-        input: Option<PipelineData>,
-        mut output: Option<PipelineData>,
+        input: Option<(u32, PipelineData)>,
         worked: bool,
     ) -> Result<bool, DataPlaneError> {
         let stage = &mut self.stages[index];
         stage.stats.packets_in += u64::from(input.is_some());
-        let input_ref = input.as_ref().map_or(PacketRef::None, as_input);
-        let output_mut = output.as_mut().map_or(PacketMut::None, as_output);
+        let (port, input_ref) = match &input {
+            Some((port, packet)) => (*port, as_input(packet)),
+            None => (0, PacketRef::None),
+        };
         let timed = stage.sampler.tick();
         let allocated_before = if timed {
             stage.library_allocations()
@@ -85,7 +116,22 @@ impl DataPlane {
         // No `leave` on the hot path: the next pass or call moves the
         // progress on, which is all the watchdog needs.
         self.progress.enter(index);
-        let result = DataPlaneStage::process(&mut stage.stage, input_ref, output_mut);
+        let result = {
+            let RunningStage {
+                stage: object,
+                outputs,
+                ..
+            } = &mut *stage;
+            let mut packets: [PacketMut<'_>; MAX_OUTPUT_PORTS] =
+                std::array::from_fn(|_| PacketMut::None);
+            let count = outputs.len().min(MAX_OUTPUT_PORTS);
+            for (slot, output) in packets.iter_mut().zip(outputs.iter_mut()) {
+                if let Some(held) = &mut output.held {
+                    *slot = as_output(held);
+                }
+            }
+            DataPlaneStage::process(object, port, input_ref, &mut packets[..count])
+        };
         if let Some(began) = began {
             stage
                 .stats
@@ -93,7 +139,8 @@ impl DataPlane {
                 .saturating_record(began.elapsed().as_nanos() as u64);
             stage.count_call_allocations(allocated_before);
         }
-        if let (true, Some(latency), Some(item)) = (timed, &mut stage.stats.latency_ns, &input) {
+        if let (true, Some(latency), Some((_, item))) = (timed, &mut stage.stats.latency_ns, &input)
+        {
             match unix_now_ns().checked_sub(item.timestamp_ns()) {
                 Some(age) if age <= MAX_LATENCY_NS => latency.saturating_record(age),
                 // Stamped before any real latency: no wall clock behind it.
@@ -102,52 +149,74 @@ impl DataPlane {
                 None => stage.stats.ahead_of_clock += 1,
             }
         }
-        match result {
-            Ok(Outcome::Emitted) | Ok(Outcome::MoreOutput) => {
-                stage.more_output = matches!(result, Ok(Outcome::MoreOutput));
-                if let Some(output) = output {
-                    if let Some(message) = misshapen(stage, &output) {
-                        stage.more_output = false;
-                        self.on_stage_error(index, &message, input, Some(output))?;
-                        return Ok(true);
-                    }
-                    if stage.input_edge.is_none() {
-                        stage.track_pace(&output, timed);
-                    }
-                    self.emit(index, output)?;
-                }
-            }
-            Ok(Outcome::NoOutput) => {
-                stage.more_output = false;
-                // A source that had nothing ready yet is not work done.
-                if stage.input_edge.is_none() {
-                    return Ok(worked);
-                }
-            }
-            Ok(Outcome::Finished) => {
-                stage.more_output = false;
-                drop(output);
-                self.finish(index);
-            }
+        let processed = match result {
+            Ok(processed) => processed,
             Err(error) => {
                 stage.more_output = false;
-                self.on_stage_error(index, error.message(), input, output)?;
+                self.on_stage_error(index, error.message(), input)?;
+                return Ok(true);
             }
+        };
+        stage.more_output = processed.outcome == Outcome::MoreOutput;
+        if processed.sent != 0 {
+            self.send_outputs(index, processed.sent, timed, input)?;
+        } else if processed.outcome == Outcome::NoOutput && self.stages[index].is_source() {
+            // A source that had nothing ready yet is not work done.
+            return Ok(worked);
+        }
+        if processed.outcome == Outcome::Finished {
+            self.stages[index].more_output = false;
+            self.finish(index);
         }
         Ok(true)
     }
 
-    /// Stage `index` found its input `edge` empty: if the producer is gone
-    /// too, the stage's input has ended and it finishes (`true`).
-    pub(super) fn end_of_input(&mut self, index: usize, edge: usize) -> bool {
-        // Both ends live on this thread: the producer half is dropped when
-        // the upstream stage finishes, so no atomic needs reading before.
-        let edge = &self.edges[edge];
-        if edge.producer.is_none() && edge.consumer.is_finished() {
-            self.finish(index);
-            return true;
+    /// Sends the held packet of every output port in `sent` (one bit per
+    /// port) on its way, after checking its shape; `input` is what the call
+    /// was given, for the stage's policy if a packet is misshapen.
+    #[inline]
+    fn send_outputs(
+        &mut self,
+        index: usize,
+        sent: u32,
+        timed: bool,
+        mut input: Option<(u32, PipelineData)>,
+    ) -> Result<(), DataPlaneError> {
+        let ports = self.stages[index].outputs.len();
+        for port in 0..ports {
+            if sent & (1 << port) == 0 {
+                continue;
+            }
+            let stage = &mut self.stages[index];
+            let Some(packet) = stage.outputs[port].held.take() else {
+                continue;
+            };
+            if let Some(message) = misshapen(stage, port, &packet) {
+                // The packet goes back to be filled again (or to take the
+                // input under `bypass`).
+                stage.more_output = false;
+                stage.outputs[port].held = Some(packet);
+                return self.on_stage_error(index, &message, input.take());
+            }
+            if port == 0 && stage.is_source() {
+                stage.track_pace(&packet, timed);
+            }
+            self.emit(index, port, packet)?;
         }
-        false
+        Ok(())
+    }
+
+    /// Stage `index` found no input waiting: if every producer is gone
+    /// too, its input has ended and it finishes (`true`).
+    pub(super) fn end_of_input(&mut self, index: usize) -> bool {
+        let ended = self.stages[index]
+            .inputs
+            .iter()
+            .all(|&edge| self.edges[edge].is_finished());
+        if ended {
+            self.finish(index);
+        }
+        ended
     }
 
     /// [`step`](Self::step) for an in-place stage given its next input: the
@@ -176,8 +245,8 @@ impl DataPlane {
             stage.count_call_allocations(allocated_before);
         }
         match result {
-            Ok(Outcome::Emitted) => match misshapen(stage, &packet) {
-                None => self.emit(index, packet)?,
+            Ok(Outcome::Emitted) => match misshapen(stage, 0, &packet) {
+                None => self.emit(index, 0, packet)?,
                 Some(message) => self.lost_in_place(index, packet, &message)?,
             },
             Ok(Outcome::NoOutput) => drop(packet),
@@ -207,12 +276,13 @@ impl DataPlane {
     ) -> Result<(), DataPlaneError> {
         drop(packet);
         self.stages[index].stats.lost += 1;
-        self.on_stage_error(index, message, None, None)
+        self.on_stage_error(index, message, None)
     }
 
-    /// Stage `index` emitted `packet`: counts it, offers it to the control
-    /// plane, and sends it on (straight into the queue when there is one
-    /// consumer; a packet that does not fit waits as the stage's pending one).
+    /// Stage `index` emitted `packet` on output port `port`: counts it,
+    /// offers it to the control plane, and sends it on (straight into the
+    /// queue when there is one consumer; a packet that does not fit waits as
+    /// the port's pending one).
     ///
     /// With one consumer that could take the packet right now (its queue is
     /// empty, and it works in place or is a sink, so it needs no packet of
@@ -222,92 +292,110 @@ impl DataPlane {
     pub(super) fn emit(
         &mut self,
         index: usize,
+        port: usize,
         packet: PipelineData,
     ) -> Result<(), DataPlaneError> {
         let stage = &mut self.stages[index];
         stage.stats.packets_out += 1;
-        if let Some(tap) = &mut stage.tap {
+        let output = &mut stage.outputs[port];
+        if let Some(tap) = &mut output.tap {
             tap.offer(&packet);
         }
-        if let [edge_index] = stage.output_edges[..] {
+        if let [edge_index] = output.edges[..] {
             let edge = &mut self.edges[edge_index];
-            let consumer = &self.stages[edge.to];
-            let direct = edge.producer.is_some()
-                && consumer.takes_directly()
-                && edge.consumer.is_empty()
-                && self.hand_off_depth < MAX_HAND_OFF_DEPTH;
-            if direct {
+            let direct = match (edge.to, &edge.producer) {
+                (Some(to), Some(Producer::Local(_))) => {
+                    self.stages[to].takes_directly()
+                        && edge.is_empty()
+                        && self.hand_off_depth < MAX_HAND_OFF_DEPTH
+                }
+                _ => false,
+            };
+            if let (true, Some(to)) = (direct, edge.to) {
                 edge.pushed += 1;
-                let to = edge.to;
                 self.hand_off_depth += 1;
                 let result = if self.stages[to].in_place {
                     self.step_in_place(to, packet).map(|_| ())
                 } else {
-                    self.call_stage(to, Some(packet), None, true).map(|_| ())
+                    self.call_stage(to, Some((0, packet)), true).map(|_| ())
                 };
                 self.hand_off_depth -= 1;
                 return result;
             }
             if let Err(packet) = push(edge, packet) {
-                let stage = &mut self.stages[index];
-                stage.pending = Some(packet);
-                stage.pending_reached = 0;
+                let output = &mut self.stages[index].outputs[port];
+                output.pending = Some(packet);
+                output.pending_reached = 0;
             }
             return Ok(());
         }
-        stage.pending = Some(packet);
-        stage.pending_reached = 0;
-        self.distribute(index);
+        output.pending = Some(packet);
+        output.pending_reached = 0;
+        self.distribute(index, port);
         Ok(())
     }
 
-    /// Pushes the stage's pending packet to every output edge (copies for all
-    /// but the last); `false` if an edge is full under `block` and the packet
-    /// stays pending.
-    pub(super) fn distribute(&mut self, index: usize) -> bool {
-        let stage = &mut self.stages[index];
-        let edge_count = stage.output_edges.len();
+    /// [`distribute`](Self::distribute) for every output port with a
+    /// pending packet; `false` if one still waits.
+    pub(super) fn distribute_all(&mut self, index: usize) -> bool {
+        let mut all = true;
+        for port in 0..self.stages[index].outputs.len() {
+            if self.stages[index].outputs[port].pending.is_some() {
+                all &= self.distribute(index, port);
+            }
+        }
+        all
+    }
+
+    /// Pushes output port `port`'s pending packet to every edge it feeds
+    /// (copies for all but the last); `false` if an edge is full under
+    /// `block` and the packet stays pending.
+    pub(super) fn distribute(&mut self, index: usize, port: usize) -> bool {
+        let output = &mut self.stages[index].outputs[port];
+        let edge_count = output.edges.len();
         if edge_count == 0 {
-            stage.pending = None;
+            output.pending = None;
             return true;
         }
-        while stage.pending_reached < edge_count {
-            let edge_index = stage.output_edges[stage.pending_reached];
-            let last = stage.pending_reached + 1 == edge_count;
+        while output.pending_reached < edge_count {
+            let edge_index = output.edges[output.pending_reached];
+            let last = output.pending_reached + 1 == edge_count;
             let item = if last {
-                match stage.pending.take() {
+                match output.pending.take() {
                     Some(item) => item,
                     None => return true,
                 }
             } else {
-                let Some(pool) = &stage.pool else { return true };
+                let Some(pool) = &output.pool else {
+                    return true;
+                };
                 let Some(mut copy) = pool.try_acquire() else {
                     return false;
                 };
-                let Some(original) = &stage.pending else {
+                let Some(original) = &output.pending else {
                     return true;
                 };
                 if !copy_into(original, &mut copy) {
                     // Cannot happen for packets of the stage's declared
                     // shape; a copy that does not fit is dropped, counted.
                     self.edges[edge_index].dropped += 1;
-                    stage.pending_reached += 1;
+                    output.pending_reached += 1;
                     continue;
                 }
                 copy
             };
             let edge = &mut self.edges[edge_index];
             match push(edge, item) {
-                Ok(()) => stage.pending_reached += 1,
+                Ok(()) => output.pending_reached += 1,
                 Err(item) => {
                     if last {
-                        stage.pending = Some(item);
+                        output.pending = Some(item);
                     }
                     return false;
                 }
             }
         }
-        stage.pending = None;
+        output.pending = None;
         true
     }
 
@@ -322,16 +410,15 @@ impl DataPlane {
             // How far behind a live source is, measured when it stops.
             pace.wall_ns = unix_now_ns();
         }
-        stage.pending = None;
         stage.more_output = false;
-        if let Some(edge) = stage.input_edge {
+        for output in &mut stage.outputs {
+            output.pending = None;
+            output.held = None;
+        }
+        for &edge in &stage.inputs {
             // Upstream may still be running: what it sends now goes home,
             // and what was queued is let go, so it is never blocked on us.
-            let edge = &mut self.edges[edge];
-            edge.downstream_gone = true;
-            while edge.consumer.pop().is_some() {
-                edge.dropped += 1;
-            }
+            self.edges[edge].let_go();
         }
         self.progress.enter(index);
         let stopped = DataPlaneStage::stop(&mut stage.stage);
@@ -344,12 +431,14 @@ impl DataPlane {
             );
             self.stop_failures.push(failure);
         }
-        for &edge in &stage.output_edges {
-            // Downstream sees the end once it has drained this edge.
-            self.edges[edge].producer = None;
+        for output in &mut stage.outputs {
+            for &edge in &output.edges {
+                // Downstream sees the end once it has drained this edge.
+                self.edges[edge].producer = None;
+            }
+            // The control stages reading it see the end too.
+            output.tap = None;
         }
-        // The control stages reading it see the end too.
-        stage.tap = None;
         if let Some(replacement) = stage.replacement.take() {
             self.retire_refused(replacement, "the stage finished first");
         }
