@@ -26,8 +26,23 @@ use abi_stable::sabi_types::VersionStrings;
 use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec};
 
 /// Bumped by hand on an intentional ABI break that layout checks cannot see
-/// (a change of meaning). Checked by the host after abi_stable's own checks.
+/// (a change of meaning), and on every change of layout. Checked by the host
+/// after abi_stable's own checks; when those fail, the host reads the
+/// version from [`ABI_MARKER`] to say which ABI the plugin speaks.
 pub const HSP_ABI_VERSION: u32 = 3;
+
+/// The symbol every plugin library defines (see
+/// [`export_plugin!`](crate::export_plugin)), named after
+/// [`HSP_ABI_VERSION`]: a host reads it from the file, without loading the
+/// library.
+///
+/// ```
+/// assert_eq!(
+///     hsp_sdk::abi::ABI_MARKER,
+///     format!("hsp_plugin_abi_v{}", hsp_sdk::abi::HSP_ABI_VERSION)
+/// );
+/// ```
+pub const ABI_MARKER: &str = "hsp_plugin_abi_v3";
 
 /// What flows on one edge: the packets' kind and shape, and what the
 /// stream is (its rate, its channels, where and when it began). A stage

@@ -58,6 +58,15 @@ macro_rules! export_plugin {
             .leak_into_prefix()
         }
 
+        // The ABI version, in a symbol's name, so that a host can tell which
+        // ABI a library speaks without loading it, whatever its layout.
+        // (`hsp_sdk::abi::ABI_MARKER`; a test keeps the two equal.)
+        #[cfg(not(test))]
+        #[unsafe(no_mangle)]
+        #[allow(non_upper_case_globals)]
+        #[doc(hidden)]
+        pub static hsp_plugin_abi_v3: u32 = $crate::abi::HSP_ABI_VERSION;
+
         // The library's own allocator, counting per thread, so the host can
         // see allocations its code makes on the data-plane thread.
         #[cfg(not(test))]

@@ -57,8 +57,27 @@ fn inspect_shows_ports_and_config_keys_with_types_defaults_units_and_docs() {
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.contains("Stage kind `null_sink`"), "{text}");
-    assert!(text.contains("input:  raw_eeg"), "{text}");
+    assert!(
+        text.contains("input:  raw_eeg or filtered_eeg or fft or features or event\n"),
+        "{text}"
+    );
     assert!(text.contains("output: none (sink)"), "{text}");
+    // A stage with several ports lists each by name.
+    let detect = stdout(&host(&["plugins", "inspect", "detect"]));
+    for port in [
+        "input:  raw_eeg or filtered_eeg\n",
+        "output: `signal`: raw_eeg or filtered_eeg\n",
+        "output: `events`: event\n",
+    ] {
+        assert!(detect.contains(port), "no `{port}` in:\n{detect}");
+    }
+    // List types are shown as such.
+    let csv = stdout(&host(&["plugins", "inspect", "csv_sink"]));
+    assert!(
+        csv.lines()
+            .any(|l| l.trim_start().starts_with("channel_names") && l.contains("list of strings")),
+        "{csv}"
+    );
     let key = text
         .lines()
         .find(|l| l.trim_start().starts_with("panic_at_packet"))
@@ -159,7 +178,18 @@ fn every_bad_file_gets_its_own_reason_and_the_good_plugins_still_load() {
     assert!(reason("libcut_4k.so").contains("truncated library (4096 bytes"));
     assert!(reason("libcut_half.so").contains("truncated library"));
     assert!(reason("libnot_a_plugin.so").contains("not an hsp plugin"));
-    assert!(reason("libforeign_abi.so").contains("incompatible hsp-sdk"));
+    // Another layout and no ABI marker: a plugin from before ABI 3.
+    assert!(
+        reason("libforeign_abi.so").contains(&format!(
+            "built for hsp plugin ABI 2 or older, this host speaks ABI {HSP_ABI_VERSION}: rebuild it against hsp-sdk"
+        )),
+        "{text}"
+    );
+    // Every shipped plugin says which ABI it speaks, readable without
+    // loading it.
+    let gain = hsp_tests::built_plugins_dir()
+        .join(format!("libhsp_gain.{}", std::env::consts::DLL_EXTENSION));
+    assert_eq!(hsp_host::registry::plugin_abi(&gain), Some(HSP_ABI_VERSION));
     let future = format!(
         "hsp ABI version {}, this host speaks {}",
         HSP_ABI_VERSION + 1,

@@ -96,6 +96,16 @@ pub fn defined_dynamic_symbols(path: &Path) -> io::Result<Option<Vec<String>>> {
     Ok(Some(names))
 }
 
+/// The plugin ABI version `path` declares by its marker symbol
+/// (`hsp_plugin_abi_v3` and on, which `export_plugin!` defines), read from
+/// the file without loading it; `None` when it has none.
+pub fn plugin_abi(path: &Path) -> Option<u32> {
+    let names = defined_dynamic_symbols(path).ok()??;
+    names
+        .iter()
+        .find_map(|name| name.strip_prefix("hsp_plugin_abi_v")?.parse().ok())
+}
+
 /// Whether `path` is a Rust procedural-macro library (a build artifact
 /// cargo leaves beside the binaries it builds, never a plugin).
 pub fn is_proc_macro(path: &Path) -> bool {

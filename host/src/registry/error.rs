@@ -2,7 +2,7 @@
 //! abi_stable's own (sometimes 80 kB) explanation goes to the debug log.
 
 use abi_stable::library::LibraryError;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A plugin file that could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,18 @@ pub enum LoadError {
         /// The host's SDK version.
         host_sdk: &'static str,
     },
+    /// Built for an older ABI than any that exports its version.
+    #[error(
+        "{path}: built for hsp plugin ABI 2 or older, this host speaks ABI {expected}: rebuild it against hsp-sdk {host_sdk}"
+    )]
+    OldAbi {
+        /// The plugin file.
+        path: PathBuf,
+        /// The host's ABI version.
+        expected: u32,
+        /// The host's SDK version.
+        host_sdk: &'static str,
+    },
     /// Declares a stage kind another loaded plugin already provides.
     #[error(
         "{path}: stage kind `{kind}` is already provided by {other}, earlier in the search path, which wins; not loaded"
@@ -139,6 +151,24 @@ pub enum LoadError {
 }
 
 impl LoadError {
+    /// A plugin whose layout differs from this host's, by the ABI version
+    /// its marker declares (`None`: it has none, so predates ABI 3).
+    pub fn older_or_other_abi(path: &Path, found: Option<u32>) -> Self {
+        match found {
+            Some(found) => Self::AbiVersion {
+                path: path.to_path_buf(),
+                found,
+                expected: hsp_sdk::abi::HSP_ABI_VERSION,
+                host_sdk: hsp_sdk::abi::SDK_VERSION,
+            },
+            None => Self::OldAbi {
+                path: path.to_path_buf(),
+                expected: hsp_sdk::abi::HSP_ABI_VERSION,
+                host_sdk: hsp_sdk::abi::SDK_VERSION,
+            },
+        }
+    }
+
     /// `true` for a skipped duplicate of a plugin loaded from earlier in the
     /// search path: informational, not a fault.
     pub fn is_shadowed(&self) -> bool {

@@ -184,9 +184,18 @@ pub fn load_in_process(
     let header = abi_stable::library::lib_header_from_path(shadow)
         .map_err(|e| LoadError::from_library(path.to_path_buf(), &e))?;
     MAPPED_LIBRARIES.fetch_add(1, Ordering::Relaxed);
-    let module = header
-        .init_root_module::<PluginModuleRef>()
-        .map_err(|e| LoadError::from_library(path.to_path_buf(), &e))?;
+    let module =
+        header
+            .init_root_module::<PluginModuleRef>()
+            .map_err(|e| match LoadError::from_library(path.to_path_buf(), &e) {
+                // Its layout differs: its ABI marker says which ABI it speaks.
+                LoadError::SdkMismatch { .. }
+                    if elf::plugin_abi(shadow) != Some(HSP_ABI_VERSION) =>
+                {
+                    LoadError::older_or_other_abi(path, elf::plugin_abi(shadow))
+                }
+                error => error,
+            })?;
     let manifest = (module.manifest())();
     if manifest.abi_version != HSP_ABI_VERSION {
         return Err(LoadError::AbiVersion {

@@ -9,6 +9,7 @@ mod search_path;
 mod shadow;
 mod trust;
 
+pub use elf::plugin_abi;
 pub use error::LoadError;
 pub use install::{InstallError, install};
 pub use load::{
