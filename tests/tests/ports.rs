@@ -1,4 +1,5 @@
-//! Stages with several ports, run by the host: a stage with two outputs
+//! Stages with several ports, run by the host: a source with a signal and
+//! an event output (`synth` with stimuli), a stage with two outputs
 //! (`detect`: the signal and its threshold crossings), a stage with two
 //! inputs (`gate`: a signal and the events that open it), `id.port` naming
 //! an output port in `inputs`, and a control stage reading an event port.
@@ -113,6 +114,53 @@ path = "events.csv"
         last = at;
     }
     assert!(report.contains("edge det.events -> events"), "{report}");
+}
+
+#[test]
+fn a_source_with_a_signal_and_an_event_output_marks_its_stimuli() {
+    let dir = scratch_dir("ports-source-events");
+    let output = run_in(
+        &dir,
+        r#"
+[[stage]]
+id = "src"
+plugin = "synth"
+[stage.config]
+channels = 2
+block_size = 25
+duration_s = 5.0
+realtime = false
+stimulus_every_s = 1.0
+
+[[stage]]
+id = "signal"
+plugin = "csv_sink"
+inputs = ["src.signal"]
+[stage.config]
+path = "signal.csv"
+
+[[stage]]
+id = "markers"
+plugin = "csv_sink"
+inputs = ["src.events"]
+[stage.config]
+path = "markers.csv"
+"#,
+    );
+    let report = stderr(&output);
+    assert!(output.status.success(), "{report}");
+    let signal = rows(&dir.join("signal.csv"));
+    let markers = rows(&dir.join("markers.csv"));
+    assert_eq!(signal.len(), 1250);
+    // A marker at 1, 2, 3 and 4 s, each at the time of a sample.
+    assert_eq!(markers.len(), 4, "{markers:?}");
+    let t0: u64 = signal[0][0].parse().unwrap();
+    for (i, marker) in markers.iter().enumerate() {
+        let at: u64 = marker[0].parse().unwrap();
+        assert_eq!(at - t0, (i as u64 + 1) * 1_000_000_000);
+        assert_eq!(marker[1..], ["1", &(i + 1).to_string(), "\"stimulus\""]);
+        assert!(signal.iter().any(|row| row[0] == marker[0]));
+    }
 }
 
 #[test]

@@ -26,13 +26,15 @@ fn block_of_32(bencher: Bencher, channels: usize) {
         samples: 0,
         realtime: false,
         stream_id: 0,
+        stimulus_every_s: 0.0,
+        evoked_uv: 0.0,
     };
     let mut synth = Synth::new(config, &[]).unwrap();
     let mut output = EegPacket::with_capacity(channels, 32);
     bencher
         .counter(ItemsCount::new(channels * 32))
         .bench_local(|| {
-            synth.process(None, &mut output).unwrap();
+            synth.next_block(&mut output).unwrap();
             black_box(output.values());
         });
 }
