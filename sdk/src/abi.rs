@@ -85,6 +85,9 @@ pub struct StreamFormat {
     /// Where the stream comes from: a file name, a device, a stream name;
     /// empty when unknown.
     pub source: RString,
+    /// What each of a channel's values is, when they are named: features
+    /// (`alpha`, `beta`); empty for samples and bins.
+    pub value_labels: RVec<RString>,
 }
 
 impl StreamFormat {
@@ -104,11 +107,13 @@ impl StreamFormat {
             channel_info: RVec::new(),
             start_time_ns: 0,
             source: RString::new(),
+            value_labels: RVec::new(),
         }
     }
 
     /// The same stream with the packets' kind and shape changed (a stage
-    /// that reshapes: an FFT, band power); the channels and the rest stay.
+    /// that reshapes: an FFT, band power); the channels and the rest stay,
+    /// the values are no longer named.
     pub fn reshaped(
         &self,
         kind: PacketKind,
@@ -119,8 +124,19 @@ impl StreamFormat {
             kind,
             values_per_channel: values_per_channel as u32,
             packet_rate_hz,
+            value_labels: RVec::new(),
             ..self.clone()
         }
+    }
+
+    /// The same stream with each of a channel's values named, one label per
+    /// value (the host checks the count): features by what they measure.
+    pub fn with_value_labels<S: AsRef<str>>(mut self, labels: impl IntoIterator<Item = S>) -> Self {
+        self.value_labels = labels
+            .into_iter()
+            .map(|label| RString::from(label.as_ref()))
+            .collect();
+        self
     }
 
     /// The same stream with these channels, one per row (their count must
@@ -149,6 +165,7 @@ impl StreamFormat {
             channel_info: RVec::new(),
             start_time_ns: 0,
             source: RString::new(),
+            value_labels: RVec::new(),
         }
     }
 

@@ -132,6 +132,13 @@ fn the_data_plane_allocates_nothing_in_steady_state() {
     );
     let report = stderr(&output);
     assert!(output.status.success(), "{report}");
+    // Its CSV names each column by channel and band.
+    let csv = std::fs::read_to_string(dir.join("alpha_power.csv")).unwrap();
+    assert!(
+        csv.starts_with("timestamp_ns,Fz_delta,Fz_theta,Fz_alpha,Fz_beta,Fz_gamma,Cz_delta,"),
+        "{}",
+        &csv[..csv.len().min(200)]
+    );
     let line = report
         .lines()
         .find(|l| l.contains("data-plane allocations after warm-up"))

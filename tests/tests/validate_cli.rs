@@ -91,7 +91,9 @@ fn the_shipped_example_pipelines_validate() {
     }
     let text = stdout(&host(&["validate", "pipelines/alpha_power.toml"]));
     for expected in [
-        "eeg       synth      -> raw_eeg, 8 ch x 32 samples @ 250 Hz, 7.8125 packets/s",
+        "eeg       synth      -> 2 outputs: signal, events",
+        ".signal -> raw_eeg, 8 ch x 32 samples @ 250 Hz, 7.8125 packets/s",
+        ".events -> events",
         "channels: Fz, Cz, Pz, Oz, F3, F4, O1, O2 (uV), from synth (seed 1)",
         "spectrum  fft        -> fft, 8 ch x 129 bins from 250 Hz EEG, 2 packets/s",
         // Power bins, in the square of the signal's unit, and what filtered it.

@@ -68,7 +68,14 @@ pub fn report(file: &Path, graph: &PipelineGraph) -> String {
         let mut output = match &outputs[..] {
             [] => "sink".to_string(),
             [format] => describe_format(format),
-            _ => format!("{} outputs", outputs.len()),
+            _ => format!(
+                "{} outputs: {}",
+                outputs.len(),
+                (0..outputs.len())
+                    .map(|port| stage.recipe.output_port_name(port))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         if stage.stage_type == StageType::Control {
             output.push_str(" (control plane)");

@@ -204,6 +204,20 @@ fn outputs_of(
             ));
             return None;
         }
+        if !format.value_labels.is_empty()
+            && format.value_labels.len() != format.values_per_channel()
+        {
+            issues.push(Issue::new(
+                stage.plugin_span(),
+                format!(
+                    "plugin `{}` is inconsistent: `{kind}` names {} values per channel for a stream of {} (a bug in the plugin)",
+                    plugin.manifest.name,
+                    format.value_labels.len(),
+                    format.values_per_channel
+                ),
+            ));
+            return None;
+        }
     }
     Some(outputs)
 }

@@ -185,6 +185,11 @@ fn output_port(
     if let Some(index) = upstream.output_port(port) {
         return Some(index);
     }
+    if port == "out" && !upstream.outputs.is_empty() {
+        // `id.out`, as every stage's one output was called before stages
+        // had several: its first output.
+        return Some(0);
+    }
     let ports: Vec<String> = upstream
         .outputs
         .iter()

@@ -177,14 +177,24 @@ pub(crate) fn estimate(
         );
         for (port, format) in stage.output.iter().enumerate() {
             let per_packet = packet_bytes(format);
-            let needs_pool = !in_place[index] || data_consumers[index][port].len() > 1;
+            let consumers = data_consumers[index][port].len();
+            let needs_pool = !in_place[index] || consumers > 1;
             if needs_pool {
+                // A port nothing reads needs one packet to be filled.
                 let wanted = queued[index][port].saturating_add(4);
-                let packets = (pool_size as u64).max(wanted);
-                this.pool_packets += packets;
-                this.packet_bytes = this.packet_bytes.max(per_packet);
-                this.sized_by_pool_size |= pool_size as u64 > wanted;
-                add(&mut this.bytes, packets.saturating_mul(per_packet));
+                let (packets, by_pool_size) = if consumers == 0 {
+                    (1, false)
+                } else {
+                    ((pool_size as u64).max(wanted), pool_size as u64 > wanted)
+                };
+                let bytes = packets.saturating_mul(per_packet);
+                // The message names the largest pool of the stage.
+                if bytes >= this.pool_packets.saturating_mul(this.packet_bytes) {
+                    this.pool_packets = packets;
+                    this.packet_bytes = per_packet;
+                    this.sized_by_pool_size = by_pool_size;
+                }
+                add(&mut this.bytes, bytes);
             }
             if feeds_control[index][port] {
                 add(&mut this.bytes, BRIDGE_PACKETS.saturating_mul(per_packet));

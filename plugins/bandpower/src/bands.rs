@@ -156,7 +156,6 @@ impl BandSet {
     }
 
     /// The bands, in output order.
-    #[cfg(test)]
     pub fn bands(&self) -> &[Band] {
         &self.bands
     }

@@ -105,7 +105,9 @@ impl Stage for Bandpower {
     ) -> Result<Vec<StreamFormat>, StageError> {
         let input = require_input(inputs)?;
         let bands = band_set(config, Some(input))?;
-        let mut output = input.reshaped(PacketKind::Features, bands.len(), input.packet_rate_hz);
+        let mut output = input
+            .reshaped(PacketKind::Features, bands.len(), input.packet_rate_hz)
+            .with_value_labels(bands.bands().iter().map(|band| band.name.as_str()));
         if config.relative {
             // A fraction of the total: no unit.
             for channel in output.channel_info.iter_mut() {

@@ -32,6 +32,7 @@
 //! the operating system, which keeps them if the process dies; `stop` also
 //! syncs them to the disk, which keeps them through a power cut.
 
+use abi_stable::std_types::RString;
 use hsp_sdk::line_file::{DiskFile, LineFile};
 use hsp_sdk::{
     AnyPacket, EegPacket, Event, FeaturePacket, NoPacket, Outcome, PacketKind, PacketRef,
@@ -214,6 +215,7 @@ impl Layout {
         out: &mut impl Write,
         names: &[String],
         values_per_channel: usize,
+        value_labels: &[RString],
     ) -> std::io::Result<()> {
         out.write_all(b"timestamp_ns")?;
         if self == Self::Events {
@@ -224,7 +226,10 @@ impl Layout {
                 Self::Eeg | Self::Events => write!(out, ",{name}")?,
                 Self::Features => {
                     for feature in 0..values_per_channel {
-                        write!(out, ",{name}_f{feature}")?;
+                        match value_labels.get(feature) {
+                            Some(value) => write!(out, ",{name}_{value}")?,
+                            None => write!(out, ",{name}_f{feature}")?,
+                        }
                     }
                 }
             }
@@ -291,6 +296,8 @@ pub struct CsvSink {
     settings: Settings,
     layout: Layout,
     values_per_channel: usize,
+    /// The features' names, when the stream names them (band power's bands).
+    value_labels: Vec<RString>,
     sample_rate_hz: f64,
     writer: Option<LineFile>,
     packets: u64,
@@ -321,8 +328,12 @@ impl CsvSink {
     }
 
     fn write_header(&self, out: &mut impl Write) -> std::io::Result<()> {
-        self.layout
-            .write_header(out, &self.settings.names, self.values_per_channel)
+        self.layout.write_header(
+            out,
+            &self.settings.names,
+            self.values_per_channel,
+            &self.value_labels,
+        )
     }
 }
 
@@ -363,6 +374,7 @@ impl Stage for CsvSink {
             settings,
             layout,
             values_per_channel: input.values_per_channel(),
+            value_labels: input.value_labels.to_vec(),
             sample_rate_hz: input.sample_rate_hz,
             writer: None,
             packets: 0,

@@ -230,9 +230,15 @@ fn build_stage(graph: &PipelineGraph, graph_index: usize) -> Result<RunningStage
             let needs_pool = !recipe.runs_in_place() || consumers > 1;
             needs_pool.then(|| {
                 // Room for every queue its packets can sit in to be full
-                // (through in-place stages downstream), plus packets in flight.
-                let queued = packets_in_flight(graph, graph_index, port);
-                OutputPool::for_format(format, graph.settings.pool_size.max(queued + 4))
+                // (through in-place stages downstream), plus packets in
+                // flight; a port nothing reads needs one packet to fill.
+                let capacity = if consumers == 0 {
+                    1
+                } else {
+                    let queued = packets_in_flight(graph, graph_index, port);
+                    graph.settings.pool_size.max(queued + 4)
+                };
+                OutputPool::for_format(format, capacity)
             })?
         })
         .collect();

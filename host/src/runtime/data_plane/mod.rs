@@ -164,13 +164,17 @@ impl DataPlane {
 
     fn run(mut self, flags: &RunFlags) -> Result<DataPlaneReport, DataPlaneError> {
         let outcome = self.run_stages(flags);
-        let hurry = match &outcome {
+        let patience = match &outcome {
             Err(_) => {
-                // The other threads stop too (sinks flush what they hold).
-                flags.raise(RunFlags::ABORT);
-                true
+                // The other threads stop too, after writing what they were
+                // sent: sources stop, and what fed them or read from them
+                // here is closed.
+                flags.raise(RunFlags::STOP);
+                self.close_shared_edges();
+                Some(DRAIN_AFTER_FAILURE)
             }
-            Ok((_, _, aborted)) => *aborted,
+            Ok((_, _, true)) => Some(OWN_THREAD_WAIT),
+            Ok(_) => None,
         };
         // What this thread allocated in its steady state, read before
         // waiting for the other threads (which allocates) and the report.
@@ -179,7 +183,7 @@ impl DataPlane {
             .ok()
             .map(|(_, warm, _)| warm.allocations_since(&self.allocations));
         // A normal end waits for them to drain what they were sent.
-        let planes = self.join_own_threads(hurry);
+        let planes = self.join_own_threads(patience);
         self.collect_retired();
         let (started, warm, aborted) = outcome?;
         let planes = planes?;
@@ -196,7 +200,9 @@ impl DataPlane {
         }
         let outcome = self.drive_own_thread(flags);
         if outcome.is_err() {
-            flags.raise(RunFlags::ABORT);
+            // The run stops; the other stages drain what they hold. This
+            // plane's queues close as it is dropped.
+            flags.raise(RunFlags::STOP);
         }
         outcome.map(|()| self)
     }
@@ -238,25 +244,43 @@ impl DataPlane {
         }
     }
 
-    /// Waits for the threads of the stages that may block (in a `hurry`,
-    /// after a failure or an abort, at most [`OWN_THREAD_WAIT`]) and takes
-    /// their planes back; the first error among them, if any.
-    fn join_own_threads(&mut self, hurry: bool) -> Result<Vec<DataPlane>, DataPlaneError> {
+    /// Closes every queue this thread shares with another: the stages
+    /// there see their input end, and their pushes come back closed.
+    fn close_shared_edges(&mut self) {
+        for edge in &mut self.edges {
+            if matches!(edge.producer, Some(edge::Producer::Shared(_))) {
+                edge.producer = None;
+            }
+            if matches!(edge.consumer, Some(edge::Consumer::Shared { .. })) {
+                edge.let_go();
+            }
+        }
+    }
+
+    /// Waits for the threads of the stages that may block (at most
+    /// `patience`, after a failure or an abort; for ever after a normal
+    /// end, as they drain what they were sent) and takes their planes
+    /// back; the first error among them, if any.
+    fn join_own_threads(
+        &mut self,
+        patience: Option<Duration>,
+    ) -> Result<Vec<DataPlane>, DataPlaneError> {
         let mut planes = Vec::new();
         let mut first_error = None;
-        let deadline = Instant::now() + OWN_THREAD_WAIT;
+        let deadline = patience.map(|patience| Instant::now() + patience);
         for handle in std::mem::take(&mut self.io_threads) {
-            while hurry && !handle.is_finished() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(1));
-            }
-            if hurry && !handle.is_finished() {
-                // Stuck in its plugin's code: left behind, named.
-                first_error.get_or_insert(DataPlaneError::RunFailed(format!(
-                    "thread {:?} did not stop within {} s",
-                    handle.thread().name().unwrap_or("?"),
-                    OWN_THREAD_WAIT.as_secs()
-                )));
-                continue;
+            if let Some(deadline) = deadline {
+                while !handle.is_finished() && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                if !handle.is_finished() {
+                    // Stuck in its plugin's code: left behind, named.
+                    first_error.get_or_insert(DataPlaneError::RunFailed(format!(
+                        "thread {:?} did not stop in time",
+                        handle.thread().name().unwrap_or("?"),
+                    )));
+                    continue;
+                }
             }
             match handle.join() {
                 Ok(Ok(plane)) => planes.push(plane),
@@ -399,9 +423,13 @@ impl DataPlane {
     }
 }
 
-/// How long a data plane that failed waits for the threads of its stages
-/// that may block to stop (they were told to at once).
+/// How long an aborted data plane waits for the threads of its stages that
+/// may block to stop (they were told to at once).
 const OWN_THREAD_WAIT: Duration = Duration::from_secs(2);
+
+/// How long a data plane that failed waits for those threads to write what
+/// they were sent before it failed.
+const DRAIN_AFTER_FAILURE: Duration = Duration::from_secs(10);
 
 /// The run flags acted on so far.
 #[derive(Default)]
