@@ -5,10 +5,10 @@
 use super::commands::Replacement;
 use crate::graph::{AllocationCounter, StageRecipe};
 use crate::runtime::bridge::Tap;
-use crate::runtime::packets::{OutputPool, shape_fits, shape_of};
+use crate::runtime::packets::{OutputPool, as_output, shape_fits, shape_of};
 use crate::runtime::stats::{SourcePace, StageStats};
 use hsp_sdk::abi::FfiStageBox;
-use hsp_sdk::runtime::PipelineData;
+use hsp_sdk::runtime::{PacketMut, PipelineData};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(super) struct RunningStage {
@@ -24,6 +24,9 @@ pub(super) struct RunningStage {
     pub(super) outputs: Vec<OutputPort>,
     /// The stage said `MoreOutput`: call it again with no input.
     pub(super) more_output: bool,
+    /// Set whenever a port is left with a pending packet; cleared once
+    /// every port's is pushed.
+    pub(super) maybe_pending: bool,
     /// It turns each input packet into its output in place: no output
     /// packet is taken and nothing is copied. The recipe's answer, kept here
     /// because the loop reads it on every packet.
@@ -59,6 +62,16 @@ pub(super) struct OutputPort {
 }
 
 impl OutputPort {
+    /// The held packet, for the stage to fill (none for a port without a
+    /// pool).
+    #[inline]
+    pub(super) fn held_mut(&mut self) -> PacketMut<'_> {
+        match &mut self.held {
+            Some(held) => as_output(held),
+            None => PacketMut::None,
+        }
+    }
+
     pub(super) fn new(pool: Option<OutputPool>) -> Self {
         Self {
             pool,
@@ -93,6 +106,7 @@ impl RunningStage {
             inputs: Vec::new(),
             outputs: pools.into_iter().map(OutputPort::new).collect(),
             more_output: false,
+            maybe_pending: false,
             finished: false,
             first_error_logged: false,
             sampler: CallSampler::new(),
@@ -106,10 +120,12 @@ impl RunningStage {
         self.inputs.is_empty()
     }
 
-    /// Whether any output port has a sent packet still to push.
+    /// Whether any output port may have a sent packet still to push: a
+    /// flag kept beside the ports, so the loop reads one byte, not every
+    /// port, on every pass.
     #[inline]
     pub(super) fn has_pending(&self) -> bool {
-        self.outputs.iter().any(|port| port.pending.is_some())
+        self.maybe_pending
     }
 
     /// Whether it can be handed an input packet now, bypassing its queue:

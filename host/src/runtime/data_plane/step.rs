@@ -20,6 +20,7 @@ const MAX_OUTPUT_PORTS: usize = 8;
 
 impl DataPlane {
     /// Lets stage `index` do at most one packet's work; `true` if it did any.
+    #[inline]
     pub(super) fn step(&mut self, index: usize) -> Result<bool, DataPlaneError> {
         if self.stages[index].finished {
             return Ok(false);
@@ -122,15 +123,20 @@ impl DataPlane {
                 outputs,
                 ..
             } = &mut *stage;
-            let mut packets: [PacketMut<'_>; MAX_OUTPUT_PORTS] =
-                std::array::from_fn(|_| PacketMut::None);
-            let count = outputs.len().min(MAX_OUTPUT_PORTS);
-            for (slot, output) in packets.iter_mut().zip(outputs.iter_mut()) {
-                if let Some(held) = &mut output.held {
-                    *slot = as_output(held);
+            match &mut outputs[..] {
+                // A sink, and a stage with one output: no array to fill.
+                [] => DataPlaneStage::process(object, port, input_ref, &mut []),
+                [one] => DataPlaneStage::process(object, port, input_ref, &mut [one.held_mut()]),
+                many => {
+                    let mut packets: [PacketMut<'_>; MAX_OUTPUT_PORTS] =
+                        std::array::from_fn(|_| PacketMut::None);
+                    let count = many.len().min(MAX_OUTPUT_PORTS);
+                    for (slot, output) in packets.iter_mut().zip(many.iter_mut()) {
+                        *slot = output.held_mut();
+                    }
+                    DataPlaneStage::process(object, port, input_ref, &mut packets[..count])
                 }
             }
-            DataPlaneStage::process(object, port, input_ref, &mut packets[..count])
         };
         if let Some(began) = began {
             stage
@@ -323,7 +329,9 @@ impl DataPlane {
                 return result;
             }
             if let Err(packet) = push(edge, packet) {
-                let output = &mut self.stages[index].outputs[port];
+                let stage = &mut self.stages[index];
+                stage.maybe_pending = true;
+                let output = &mut stage.outputs[port];
                 output.pending = Some(packet);
                 output.pending_reached = 0;
             }
@@ -331,7 +339,13 @@ impl DataPlane {
         }
         output.pending = Some(packet);
         output.pending_reached = 0;
-        self.distribute(index, port);
+        stage.maybe_pending = true;
+        if self.distribute(index, port) {
+            self.stages[index].maybe_pending = self.stages[index]
+                .outputs
+                .iter()
+                .any(|p| p.pending.is_some());
+        }
         Ok(())
     }
 
@@ -344,6 +358,7 @@ impl DataPlane {
                 all &= self.distribute(index, port);
             }
         }
+        self.stages[index].maybe_pending = !all;
         all
     }
 
@@ -411,6 +426,7 @@ impl DataPlane {
             pace.wall_ns = unix_now_ns();
         }
         stage.more_output = false;
+        stage.maybe_pending = false;
         for output in &mut stage.outputs {
             output.pending = None;
             output.held = None;
