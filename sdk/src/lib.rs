@@ -14,10 +14,14 @@
 //!
 //! **2. The stage.** A config struct, a stage struct, and [`Stage`]: its
 //! kind name, its config (a struct with [`StageConfig`] derived: each field
-//! a key, with its type, default, unit and doc declared once), its port
-//! packet types, and its lifecycle: `new` from
-//! config, `start`, `process` once per packet (on the data-plane thread: no
-//! allocation, no lock, no blocking), `stop`.
+//! a key, with its type, default, unit and doc declared once), its ports
+//! (one packet type each way, or several named ports: [`InputPorts`],
+//! [`OutputPorts`]), what it outputs given its inputs' streams
+//! ([`StreamFormat`]: shape, rate, and each channel's label, unit and type),
+//! and its lifecycle: `new` from config, `start`, `process` once per packet
+//! (on the data-plane thread: no allocation, no lock, no blocking, unless
+//! the stage sets [`Stage::MAY_BLOCK`] and gets a thread of its own),
+//! `stop`.
 //!
 //! ```
 //! use hsp_sdk::{EegPacket, Outcome, PlanarBlock, Stage, StageConfig, StageError, StreamFormat};
