@@ -22,18 +22,20 @@ impl DataPlane {
     /// Lets stage `index` do at most one packet's work; `true` if it did any.
     #[inline]
     pub(super) fn step(&mut self, index: usize) -> Result<bool, DataPlaneError> {
-        if self.stages[index].finished {
+        let stage = &self.stages[index];
+        if stage.finished {
             return Ok(false);
         }
         let mut worked = false;
-        if self.stages[index].has_pending() {
+        if stage.has_pending() {
             if !self.distribute_all(index) {
                 return Ok(false);
             }
             worked = true;
         }
-        if !self.stages[index].more_output {
-            if let Some(replacement) = self.stages[index].replacement.take() {
+        let stage = &mut self.stages[index];
+        if !stage.more_output && stage.replacement.is_some() {
+            if let Some(replacement) = stage.replacement.take() {
                 self.replace(index, replacement);
             }
         }
@@ -214,11 +216,12 @@ impl DataPlane {
 
     /// Stage `index` found no input waiting: if every producer is gone
     /// too, its input has ended and it finishes (`true`).
+    #[inline]
     pub(super) fn end_of_input(&mut self, index: usize) -> bool {
-        let ended = self.stages[index]
-            .inputs
-            .iter()
-            .all(|&edge| self.edges[edge].is_finished());
+        let ended = match self.stages[index].inputs[..] {
+            [edge] => self.edges[edge].is_finished(),
+            ref inputs => inputs.iter().all(|&edge| self.edges[edge].is_finished()),
+        };
         if ended {
             self.finish(index);
         }
