@@ -235,6 +235,26 @@ pub struct ChannelInfo {
     /// Filtering applied before or along the pipeline (EDF's prefiltering,
     /// e.g. `HP:0.1Hz LP:75Hz`), empty when none is known.
     pub prefilter: RString,
+    /// The values the sensor can report, in `unit` (EDF's physical
+    /// minimum and maximum), when known: a recording sink scales to it.
+    pub range: ROption<PhysicalRange>,
+}
+
+/// The smallest and largest value a channel can take, in its unit.
+///
+/// ```
+/// use hsp_sdk::{ChannelInfo, PhysicalRange};
+///
+/// let fz = ChannelInfo::eeg("Fz").with_range(-3276.8, 3276.7);
+/// assert_eq!(fz.range.into_option(), Some(PhysicalRange { min: -3276.8, max: 3276.7 }));
+/// ```
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq)]
+pub struct PhysicalRange {
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
 }
 
 impl ChannelInfo {
@@ -246,12 +266,19 @@ impl ChannelInfo {
             kind,
             transducer: RString::new(),
             prefilter: RString::new(),
+            range: ROption::RNone,
         }
     }
 
     /// An EEG channel labelled `label`, in uV.
     pub fn eeg(label: &str) -> Self {
         Self::new(label, "uV", ChannelType::Eeg)
+    }
+
+    /// The same channel, known to take values from `min` to `max`.
+    pub fn with_range(mut self, min: f64, max: f64) -> Self {
+        self.range = ROption::RSome(PhysicalRange { min, max });
+        self
     }
 }
 
@@ -443,6 +470,9 @@ pub struct PortDescriptor {
     /// The packet kinds it takes (input) or can produce (output); the edge's
     /// kind is settled when formats are negotiated.
     pub kinds: RVec<PacketKind>,
+    /// An input port a pipeline may leave unconnected; optional ports come
+    /// after the required ones.
+    pub optional: bool,
 }
 
 /// One stage kind a plugin provides.
@@ -545,7 +575,7 @@ pub struct ControlOutputs {
 mod ffi_stage {
     use super::{ControlOutputs, Outcome, PacketMut, PacketRef, Processed};
     use abi_stable::sabi_trait;
-    use abi_stable::std_types::{RResult, RSliceMut, RStr, RString};
+    use abi_stable::std_types::{RResult, RSliceMut, RStr, RString, RVec};
 
     /// The stage object as the host sees it. Every method runs the plugin's
     /// code under `catch_unwind` (see `export.rs`): a panic comes back as
@@ -570,9 +600,10 @@ mod ffi_stage {
         /// Turns the input in `packet` into the output, in place.
         fn process_in_place(&mut self, packet: PacketMut<'_>) -> RResult<Outcome, RString>;
 
-        /// Called once after the last `process`: flush and close.
+        /// Called once after the last `process`: flush and close; returns
+        /// what the user should know (see `Stage::notes`).
         #[sabi(last_prefix_field)]
-        fn stop(&mut self) -> RResult<(), RString>;
+        fn stop(&mut self) -> RResult<RVec<RString>, RString>;
     }
 
     /// The control stage object as the host sees it; every method runs

@@ -161,8 +161,8 @@ impl<S: Stage> DataPlaneStage for StageAdapter<S> {
         self.call("process_in_place", |stage| stage.process_in_place(packet))
     }
 
-    fn stop(&mut self) -> Result<(), StageError> {
-        self.call("stop", S::stop)
+    fn stop(&mut self) -> Result<Vec<String>, StageError> {
+        self.call("stop", |stage| stage.stop().map(|()| stage.notes()))
     }
 }
 
@@ -218,8 +218,10 @@ impl<S: Stage> FfiStage for StageAdapter<S> {
         into_rresult(DataPlaneStage::process_in_place(self, packet))
     }
 
-    fn stop(&mut self) -> RResult<(), RString> {
-        into_rresult(DataPlaneStage::stop(self))
+    fn stop(&mut self) -> RResult<RVec<RString>, RString> {
+        into_rresult(
+            DataPlaneStage::stop(self).map(|notes| notes.into_iter().map(RString::from).collect()),
+        )
     }
 }
 
@@ -248,8 +250,9 @@ impl DataPlaneStage for FfiStageBox {
         from_rresult(FfiStage_TO::process_in_place(self, packet))
     }
 
-    fn stop(&mut self) -> Result<(), StageError> {
+    fn stop(&mut self) -> Result<Vec<String>, StageError> {
         from_rresult(FfiStage_TO::stop(self))
+            .map(|notes| notes.into_iter().map(String::from).collect())
     }
 }
 
@@ -301,10 +304,16 @@ pub(crate) fn output_formats<S: Stage>(
     inputs: &[StreamFormat],
 ) -> Result<Vec<StreamFormat>, StageError> {
     let ports = <S::Input as InputPorts>::PORTS;
-    if inputs.len() != ports.len() {
+    // Optional ports come last: the inputs given fill the first ports.
+    let required = ports.iter().filter(|p| !p.optional).count();
+    if !(required..=ports.len()).contains(&inputs.len()) {
+        let count = if required == ports.len() {
+            ports.len().to_string()
+        } else {
+            format!("{required} to {}", ports.len())
+        };
         return Err(StageError::new(format!(
-            "takes {} input(s) ({}), given {}",
-            ports.len(),
+            "takes {count} input(s) ({}), given {}",
             port_names(ports),
             inputs.len()
         )));
@@ -358,6 +367,7 @@ fn describe_ports(ports: &[Port]) -> RVec<PortDescriptor> {
         .map(|port| PortDescriptor {
             name: port.name.into(),
             kinds: port.kinds.iter().copied().collect(),
+            optional: port.optional,
         })
         .collect()
 }
@@ -393,12 +403,14 @@ pub fn describe_control<C: ControlStage>() -> StageDescriptor {
             RVec::from(vec![PortDescriptor {
                 name: "in".into(),
                 kinds: C::ACCEPTS.iter().copied().collect(),
+                optional: false,
             }])
         },
         outputs: if C::EMITS_EVENTS {
             RVec::from(vec![PortDescriptor {
                 name: "events".into(),
                 kinds: RVec::from(vec![PacketKind::Event]),
+                optional: false,
             }])
         } else {
             RVec::new()

@@ -146,7 +146,9 @@ pub use data::{
     PacketKind, PlanarBlock, ShapeError, SpectrumScale,
 };
 
-pub use abi::{ChannelInfo, ChannelType, ConfigType, Outcome, PacketRef, StreamFormat};
+pub use abi::{
+    ChannelInfo, ChannelType, ConfigType, Outcome, PacketRef, PhysicalRange, StreamFormat,
+};
 pub use config::{ConfigSpec, ConfigValue, NoConfig, StageConfig, parse_config};
 pub use control::{ControlContext, ControlStage};
 pub use ports::{AnyPacket, InputPorts, Out, OutputPorts, Port};

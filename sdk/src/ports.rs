@@ -24,6 +24,10 @@ pub struct Port {
     pub name: &'static str,
     /// The packet kinds it takes (input) or can make (output).
     pub kinds: &'static [PacketKind],
+    /// An input port a pipeline may leave unconnected (`#[port(optional)]`
+    /// on its variant); optional ports come after the required ones, since
+    /// `inputs` binds by position. Always `false` for outputs.
+    pub optional: bool,
 }
 
 /// A stage's input ports, and what `process` is handed from them.
@@ -53,6 +57,25 @@ pub struct Port {
 /// Each variant is a port, named in snake case, holding a reference to
 /// the packet type it takes. The stage names the enum at `'static`:
 /// `type Input = EpochInput<'static>;`.
+///
+/// A port marked `#[port(optional)]` may be left out of a pipeline's
+/// `inputs` (a recording sink's annotations); optional ports come last.
+/// The stage learns which ports are connected from the number of formats
+/// `new` is given, one per connected port, in port order:
+///
+/// ```
+/// use hsp_sdk::{EegPacket, Event, InputPorts};
+///
+/// #[derive(InputPorts)]
+/// enum RecordInput<'a> {
+///     Signal(&'a EegPacket),
+///     #[port(optional)]
+///     Events(&'a Event),
+/// }
+///
+/// let ports = <RecordInput<'static> as InputPorts>::PORTS;
+/// assert!(!ports[0].optional && ports[1].optional);
+/// ```
 pub trait InputPorts: 'static {
     /// What one packet is handed to `process` as.
     type Ref<'a>;
@@ -122,6 +145,7 @@ impl InputPorts for AnyPacket {
     const PORTS: &'static [Port] = &[Port {
         name: "in",
         kinds: PacketKind::ALL,
+        optional: false,
     }];
     #[inline]
     fn from_ref(port: usize, packet: PacketRef<'_>) -> Option<PacketRef<'_>> {
@@ -204,7 +228,7 @@ macro_rules! single_ports {
     ($($(#[doc = $doc:literal])* $variant:ident($type:ident) = $name:literal;)*) => {$(
         impl InputPorts for $type {
             type Ref<'a> = &'a $type;
-            const PORTS: &'static [Port] = &[Port { name: "in", kinds: <$type as PacketTag>::KINDS }];
+            const PORTS: &'static [Port] = &[Port { name: "in", kinds: <$type as PacketTag>::KINDS, optional: false }];
             #[inline]
             fn from_ref(port: usize, packet: PacketRef<'_>) -> Option<&$type> {
                 if port == 0 { <$type as PacketTag>::from_ref(packet) } else { None }
@@ -213,7 +237,7 @@ macro_rules! single_ports {
 
         impl OutputPorts for $type {
             type Mut<'a> = &'a mut $type;
-            const PORTS: &'static [Port] = &[Port { name: "out", kinds: <$type as PacketTag>::KINDS }];
+            const PORTS: &'static [Port] = &[Port { name: "out", kinds: <$type as PacketTag>::KINDS, optional: false }];
             const SENDS_EACH: bool = false;
             #[inline]
             fn from_muts<'a>(packets: &'a mut [PacketMut<'_>], _: &'a Cell<u32>) -> Option<&'a mut $type> {

@@ -359,6 +359,33 @@ pub trait Stage: Send + Sized + 'static {
     fn stop(&mut self) -> Result<(), StageError> {
         Ok(())
     }
+
+    /// What the user should know once the stage has stopped, one line
+    /// each, which the host prints with the stage's id: samples a recorder
+    /// clipped, padding it added. Asked after every successful `stop`.
+    ///
+    /// ```
+    /// # use hsp_sdk::prelude::*;
+    /// # struct Recorder { clipped: u64 }
+    /// # impl Stage for Recorder {
+    /// #     const KIND: &'static str = "recorder";
+    /// #     const DOC: &'static str = "";
+    /// #     type Config = NoConfig;
+    /// #     type Input = EegPacket;
+    /// #     type Output = NoPacket;
+    /// #     fn new(_: NoConfig, _: &[StreamFormat]) -> Result<Self, StageError> { Ok(Self { clipped: 0 }) }
+    /// #     fn process(&mut self, _: Option<&EegPacket>, _: &mut NoPacket) -> Result<Outcome, StageError> { Ok(Outcome::NoOutput) }
+    /// fn notes(&self) -> Vec<String> {
+    ///     match self.clipped {
+    ///         0 => Vec::new(),
+    ///         n => vec![format!("{n} samples were outside the range and clipped")],
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The ABI side of a port's packet type: the [`PacketKind`]s a port of
@@ -540,6 +567,6 @@ pub trait DataPlaneStage: Send {
     ) -> Result<Processed, StageError>;
     /// See [`Stage::process_in_place`].
     fn process_in_place(&mut self, packet: PacketMut<'_>) -> Result<Outcome, StageError>;
-    /// See [`Stage::stop`].
-    fn stop(&mut self) -> Result<(), StageError>;
+    /// See [`Stage::stop`]; then [`Stage::notes`].
+    fn stop(&mut self) -> Result<Vec<String>, StageError>;
 }

@@ -160,8 +160,9 @@ impl<S: Stage> StageHarness<S> {
         Ok(all)
     }
 
-    /// Stops the stage (flush and close).
-    pub fn stop(&mut self) -> Result<(), StageError> {
+    /// Stops the stage (flush and close); returns what it says the user
+    /// should know ([`Stage::notes`]).
+    pub fn stop(&mut self) -> Result<Vec<String>, StageError> {
         self.ensure_started()?;
         self.stage.stop()
     }

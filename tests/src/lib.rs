@@ -224,3 +224,51 @@ impl LiveHost {
         (status.code(), self.log())
     }
 }
+
+/// The Python packages the interop tests run (`tests/requirements.txt`).
+const PYTHON_PACKAGES: &str = "numpy, scipy, pyedflib, edfio, mne";
+
+/// The project's Python, `.venv/bin/python`, with the reference tools the
+/// interop tests compare against (pyedflib, edfio, MNE, scipy). The README's
+/// test command, `tests/run`, makes it; without it these tests fail and say
+/// how to make it, never skip.
+pub fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let python = std::env::var_os("HSP_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
+        let how = "run the tests with `tests/run`, which makes it, or make it by hand: \
+                   python3 -m venv .venv && .venv/bin/pip install -r tests/requirements.txt";
+        let imported = Command::new(&python)
+            .args(["-c", &format!("import {PYTHON_PACKAGES}")])
+            .output();
+        match imported {
+            Ok(output) if output.status.success() => python,
+            Ok(output) => panic!(
+                "{} cannot import {PYTHON_PACKAGES}: {}\n{how}",
+                python.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+            Err(e) => panic!("no project Python at {} ({e}): {how}", python.display()),
+        }
+    })
+}
+
+/// Runs `tests/python/SCRIPT ARGS...` with [`python`]; panics with its
+/// output unless it succeeds. Returns its standard output.
+pub fn run_python(script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let output = Command::new(python())
+        .arg(workspace_root().join("tests/python").join(script))
+        .args(args)
+        .current_dir(workspace_root())
+        .output()
+        .expect("run python");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{script} {args:?} failed:\n{text}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

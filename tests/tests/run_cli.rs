@@ -54,6 +54,14 @@ fn assert_clean_end(report: &str) {
     assert!(!report.contains("did not return"), "{report}");
 }
 
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
 #[test]
 fn every_shipped_pipeline_runs_to_completion() {
     let pipelines = workspace_root().join("pipelines");
@@ -67,6 +75,8 @@ fn every_shipped_pipeline_runs_to_completion() {
             "pipeline-{}",
             path.file_stem().unwrap().to_string_lossy()
         ));
+        // Pipelines name their inputs from the repository root.
+        copy_dir(&pipelines.join("data"), &dir.join("pipelines/data"));
         // Finite pipelines end by themselves well within this; live
         // (endless, paced) ones are stopped by it, as Ctrl-C would.
         let output = run_in(&dir, &path, &["--duration", "3"]);

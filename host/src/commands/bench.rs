@@ -246,7 +246,7 @@ fn plain_loop(graph: &crate::graph::PipelineGraph, packets: u64) -> Result<f64, 
     }
     let elapsed = started.elapsed();
     for stage in &mut stages {
-        DataPlaneStage::stop(stage).map_err(failed)?;
+        let _notes = DataPlaneStage::stop(stage).map_err(failed)?;
     }
     Ok(per_packet(elapsed, packets))
 }

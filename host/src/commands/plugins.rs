@@ -123,7 +123,8 @@ fn describe_stage(out: &mut String, stage: &StageDescriptor) {
         }
         many => {
             for port in many {
-                let _ = writeln!(out, "  {label} `{}`: {}", port.name, kinds(port));
+                let optional = if port.optional { " (optional)" } else { "" };
+                let _ = writeln!(out, "  {label} `{}`: {}{optional}", port.name, kinds(port));
             }
         }
     };

@@ -167,16 +167,20 @@ impl<'r> StageInputs<'_, 'r> {
             }
             return true;
         }
-        if listed.len() == ports.len() {
+        let required = ports.iter().filter(|p| !p.optional).count();
+        if (required..=ports.len()).contains(&listed.len()) && !listed.is_empty() {
             return true;
         }
-        let names = listing(ports.iter().map(|p| format!("`{}`", p.name)));
+        let names = listing(ports.iter().map(|p| match p.optional {
+            true => format!("`{}` (optional)", p.name),
+            false => format!("`{}`", p.name),
+        }));
         if listed.is_empty() {
             let wanted: Vec<PacketKind> = ports[0].kinds.iter().copied().collect();
             let takes = if ports.len() == 1 {
                 accepted(&wanted)
             } else {
-                format!("{} inputs ({names})", ports.len())
+                format!("{} inputs ({names})", count_range(required, ports.len()))
             };
             issues.push(
                 Issue::new(
@@ -198,7 +202,7 @@ impl<'r> StageInputs<'_, 'r> {
             )
         } else {
             (
-                format!("{} inputs ({names})", ports.len()),
+                format!("{} inputs ({names})", count_range(required, ports.len())),
                 format!(
                     "list one input per port, in this order: {names}; `id.port` names another stage's output port"
                 ),
@@ -354,5 +358,14 @@ pub(super) fn converters(
         format!("stage kinds that take {emitted}: {}", takers.join(", "))
     } else {
         format!("no loaded stage kind takes {emitted}")
+    }
+}
+
+/// `2`, or `1 to 2` when some ports are optional.
+fn count_range(required: usize, all: usize) -> String {
+    if required == all {
+        all.to_string()
+    } else {
+        format!("{required} to {all}")
     }
 }

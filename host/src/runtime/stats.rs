@@ -42,6 +42,12 @@ pub struct StageStats {
     pub allocating_calls: u64,
     /// Allocations its library made during those calls.
     pub sampled_allocations: u64,
+    /// Of `packets_out`, those sent on its first output port (a source's
+    /// signal, whose blocks say how much data went through).
+    pub first_port_out: u64,
+    /// Whether it runs on a thread of its own (it may block), where
+    /// allocating holds up no other stage.
+    pub own_thread: bool,
 }
 
 /// How a source keeps up with the wall clock. A source is *live* when its
@@ -104,6 +110,8 @@ impl StageStats {
             pace: None,
             allocating_calls: 0,
             sampled_allocations: 0,
+            first_port_out: 0,
+            own_thread: false,
         }
     }
 }
@@ -259,7 +267,13 @@ fn notes(out: &mut String, row: &StageRow<'_>) {
             row.id, row.stats.restarts, row.stats.bypassed, row.stats.lost
         );
     }
-    if row.stats.allocating_calls > 0 {
+    if row.stats.allocating_calls > 0 && row.stats.own_thread {
+        let _ = writeln!(
+            out,
+            "  {}: allocated in {} timed call(s) ({} allocation(s)), on its own thread: no other stage waited",
+            row.id, row.stats.allocating_calls, row.stats.sampled_allocations
+        );
+    } else if row.stats.allocating_calls > 0 {
         let _ = writeln!(
             out,
             "  {}: its plugin allocated on the data plane in {} timed call(s) ({} allocation(s)): a stage must not allocate in `process`",

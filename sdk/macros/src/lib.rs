@@ -207,7 +207,7 @@ fn unescape_markdown(text: &str) -> String {
 
 /// Derives `hsp_sdk::InputPorts` for an enum with one variant per input
 /// port; see its documentation in `hsp-sdk`.
-#[proc_macro_derive(InputPorts)]
+#[proc_macro_derive(InputPorts, attributes(port))]
 pub fn derive_input_ports(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     match ports::expand_inputs(&input) {

@@ -58,6 +58,7 @@ pub(crate) fn expand_inputs(input: &DeriveInput) -> syn::Result<Tokens> {
     let name = &input.ident;
     let mut ports = Vec::new();
     let mut arms = Vec::new();
+    let mut seen_optional = false;
     for (index, variant) in data.variants.iter().enumerate() {
         let packet = match &variant.fields {
             Fields::Unnamed(fields) if fields.unnamed.len() == 1 => match &fields.unnamed[0].ty {
@@ -78,8 +79,17 @@ pub(crate) fn expand_inputs(input: &DeriveInput) -> syn::Result<Tokens> {
         };
         let variant_name = &variant.ident;
         let port = snake_case(&variant_name.to_string());
+        let optional = is_optional(variant)?;
+        if optional {
+            seen_optional = true;
+        } else if seen_optional {
+            return Err(syn::Error::new_spanned(
+                variant,
+                "a required port cannot follow an optional one: `inputs` binds by position, so optional ports come last",
+            ));
+        }
         ports.push(quote! {
-            ::hsp_sdk::Port { name: #port, kinds: <#packet as ::hsp_sdk::PacketTag>::KINDS }
+            ::hsp_sdk::Port { name: #port, kinds: <#packet as ::hsp_sdk::PacketTag>::KINDS, optional: #optional }
         });
         arms.push(quote! {
             #index => <#packet as ::hsp_sdk::PacketTag>::from_ref(packet).map(#name::#variant_name),
@@ -98,6 +108,22 @@ pub(crate) fn expand_inputs(input: &DeriveInput) -> syn::Result<Tokens> {
             }
         }
     })
+}
+
+/// Whether `variant` is marked `#[port(optional)]` (and nothing else).
+fn is_optional(variant: &syn::Variant) -> syn::Result<bool> {
+    let mut optional = false;
+    for attr in variant.attrs.iter().filter(|a| a.path().is_ident("port")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("optional") {
+                optional = true;
+                Ok(())
+            } else {
+                Err(meta.error("the one port attribute is `#[port(optional)]`"))
+            }
+        })?;
+    }
+    Ok(optional)
 }
 
 /// `T` of a field typed `Out<'a, T>`.
@@ -149,7 +175,7 @@ pub(crate) fn expand_outputs(input: &DeriveInput) -> syn::Result<Tokens> {
         let port = ident.to_string();
         let binding = format_ident!("port_{}", index);
         ports.push(quote! {
-            ::hsp_sdk::Port { name: #port, kinds: <#packet as ::hsp_sdk::PacketTag>::KINDS }
+            ::hsp_sdk::Port { name: #port, kinds: <#packet as ::hsp_sdk::PacketTag>::KINDS, optional: false }
         });
         bindings.push(binding.clone());
         inits.push(quote! {

@@ -28,6 +28,9 @@ pub struct Event {
     pub code: u32,
     /// A value carried with the event (the level crossed, say).
     pub value: f64,
+    /// How long it lasts, in ns; 0 for an instant (a marker). A recording's
+    /// annotations carry theirs (a sleep stage: 30 s).
+    pub duration_ns: u64,
     label_len: u32,
     label: [u8; EVENT_LABEL_CAPACITY],
 }
@@ -46,6 +49,7 @@ impl Event {
             stream_id: 0,
             code,
             value: 0.0,
+            duration_ns: 0,
             label_len: cut as u32,
             label: bytes,
         }
@@ -54,6 +58,12 @@ impl Event {
     /// The same event carrying `value`.
     pub fn with_value(mut self, value: f64) -> Self {
         self.value = value;
+        self
+    }
+
+    /// The same event lasting `duration_ns`.
+    pub fn lasting(mut self, duration_ns: u64) -> Self {
+        self.duration_ns = duration_ns;
         self
     }
 

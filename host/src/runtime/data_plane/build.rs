@@ -52,6 +52,7 @@ impl DataPlane {
             let index = planes[plane].stages.len();
             placed.push(Some((plane, index)));
             let mut running = build_stage(graph, graph_index)?;
+            running.stats.own_thread = node.recipe.may_block();
             for (port, format) in node.recipe.output_formats.iter().enumerate() {
                 if feeds_control(graph, graph_index, port) {
                     let (tap, receiver) = bridge::tap(format);

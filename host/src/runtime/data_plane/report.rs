@@ -55,12 +55,13 @@ impl DataPlane {
             seconds * 1e9 / emitted as f64,
             emitted as f64 / seconds
         );
-        // The longest stream a source emitted, from its declared blocks.
+        // The longest stream a source emitted, from its declared blocks on
+        // its first port (not its events).
         let signal = sources()
             .filter_map(|s| {
                 let format = s.recipe.output_format()?;
                 (format.sample_rate_hz > 0.0).then(|| {
-                    s.stats.packets_out as f64 * format.values_per_channel as f64
+                    s.stats.first_port_out as f64 * format.values_per_channel as f64
                         / format.sample_rate_hz
                 })
             })

@@ -306,6 +306,7 @@ impl DataPlane {
     ) -> Result<(), DataPlaneError> {
         let stage = &mut self.stages[index];
         stage.stats.packets_out += 1;
+        stage.stats.first_port_out += u64::from(port == 0);
         let output = &mut stage.outputs[port];
         if let Some(tap) = &mut output.tap {
             tap.offer(&packet);
@@ -442,6 +443,11 @@ impl DataPlane {
         self.progress.enter(index);
         let stopped = DataPlaneStage::stop(&mut stage.stage);
         self.progress.leave();
+        if let Ok(notes) = &stopped {
+            for note in notes {
+                tracing::warn!(stage = %stage.id, "{note}");
+            }
+        }
         if let Err(error) = stopped {
             tracing::error!(stage = %stage.id, "stop failed: {error}");
             let failure = format!(
