@@ -380,3 +380,47 @@ fn signal_of(inputs: &[StreamFormat]) -> Result<&StreamFormat, StageError> {
     }
     Ok(signal)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hsp_sdk::testing::StageHarness;
+    use hsp_sdk::{ChannelInfo, PacketTag, PortPacket};
+
+    #[test]
+    fn clipped_samples_and_padding_are_reported_per_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip.bdf");
+        let format = StreamFormat::eeg(PacketKind::RawEeg, 2, 100.0, 50)
+            .with_channels([ChannelInfo::eeg("Fz"), ChannelInfo::eeg("Cz")]);
+        let config = format!(
+            r#"{{"path": {:?}, "physical_min": -100.0, "physical_max": 100.0}}"#,
+            path.display().to_string()
+        );
+        let mut harness =
+            StageHarness::<EdfSink>::new(&config, std::slice::from_ref(&format)).unwrap();
+        let mut block = EegPacket::for_format(&format);
+        block.set_shape(2, 50).unwrap();
+        block.values_mut()[3] = 150.0;
+        block.values_mut()[60] = -150.0;
+        block.values_mut()[61] = -170.0;
+        block.sample_rate_hz = 100.0;
+        block.timestamp_ns = 1_600_000_000_000_000_000;
+        harness
+            .process_port(Some("signal"), block.as_packet_ref())
+            .unwrap();
+        let notes = harness.stop().unwrap();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("clipped: Fz 1 (range -100..100 uV), Cz 2")),
+            "{notes:?}"
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("completed with 50 samples of zeros")),
+            "{notes:?}"
+        );
+    }
+}

@@ -185,7 +185,9 @@ impl EdfSource {
             return None;
         }
         if self.next_event == self.events.len() {
-            if !self.opened.replay.looped {
+            // The next pass's annotations wait for the next pass's blocks.
+            let block_pass = (end - 1) / self.opened.window.len;
+            if !self.opened.replay.looped || self.event_pass >= block_pass {
                 return None;
             }
             self.next_event = 0;
@@ -338,5 +340,128 @@ impl Stage for EdfSource {
     fn stop(&mut self) -> Result<(), StageError> {
         self.progress.finish();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edf::writer::{ChannelSpec, EdfWriter, RecordingSpec};
+    use hsp_sdk::testing::StageHarness;
+
+    /// 4 s of one channel at 10 Hz whose sample `i` is `i`, with an
+    /// annotation at 1.5 s.
+    fn recording(dir: &std::path::Path) -> String {
+        let path = dir.join("ramp.edf");
+        let spec = RecordingSpec {
+            format: crate::edf::FileFormat::Edf,
+            channels: vec![ChannelSpec {
+                label: "Cz".into(),
+                unit: "uV".into(),
+                transducer: String::new(),
+                prefilter: String::new(),
+                physical_min: -3276.8,
+                physical_max: 3276.7,
+            }],
+            samples_per_record: 10,
+            record_duration_ns: 1_000_000_000,
+            start_unix_ns: 1_600_000_000_000_000_000,
+            patient: "X X X X".into(),
+            recording: "X X X".into(),
+            annotation_bytes: 60,
+        };
+        let mut writer = EdfWriter::create(&path, &spec).unwrap();
+        writer.annotate(1_600_000_001_500_000_000, None, "marker");
+        let ramp: Vec<f32> = (0..40).map(|i| i as f32).collect();
+        writer.write_samples(&ramp, 40).unwrap();
+        writer.finish().unwrap();
+        path.display().to_string()
+    }
+
+    /// (first value, timestamp) of each block; (label, timestamp) of each event.
+    type Played = (Vec<(f32, u64)>, Vec<(String, u64)>);
+
+    /// What `calls` calls send.
+    fn play(config: &str, calls: usize) -> Played {
+        let mut harness = StageHarness::<EdfSource>::new(config, &[]).unwrap();
+        let (mut blocks, mut events) = (Vec::new(), Vec::new());
+        for _ in 0..calls {
+            let (sent, outcome) = harness
+                .process_port(None, hsp_sdk::PacketRef::None)
+                .unwrap();
+            for s in sent {
+                match s.port {
+                    "signal" => {
+                        let block = s.packet.get::<EegPacket>().unwrap();
+                        blocks.push((block.values()[0], block.timestamp_ns));
+                    }
+                    _ => {
+                        let event = s.packet.get::<Event>().unwrap();
+                        events.push((event.label().to_string(), event.timestamp_ns));
+                    }
+                }
+            }
+            if outcome == Outcome::Finished {
+                break;
+            }
+        }
+        (blocks, events)
+    }
+
+    const T0: u64 = 1_600_000_000_000_000_000;
+
+    #[test]
+    fn a_window_plays_from_start_s_for_duration_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = recording(dir.path());
+        let config = format!(
+            r#"{{"path": {path:?}, "realtime": false, "block_size": 5, "start_s": 1.0, "duration_s": 2.0}}"#
+        );
+        let (blocks, events) = play(&config, 100);
+        let firsts: Vec<f32> = blocks.iter().map(|b| b.0).collect();
+        assert_eq!(firsts, [10.0, 15.0, 20.0, 25.0]);
+        assert_eq!(blocks[0].1, T0 + 1_000_000_000);
+        assert_eq!(events, [("marker".to_string(), T0 + 1_500_000_000)]);
+    }
+
+    #[test]
+    fn a_loop_starts_over_and_keeps_the_clock_counting() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = recording(dir.path());
+        let config = format!(
+            r#"{{"path": {path:?}, "realtime": false, "block_size": 10, "start_s": 1.0, "duration_s": 1.0, "loop": true}}"#
+        );
+        // Each pass: its annotation, then its block.
+        let (blocks, events) = play(&config, 6);
+        assert_eq!(
+            blocks,
+            [
+                (10.0, T0 + 1_000_000_000),
+                (10.0, T0 + 2_000_000_000),
+                (10.0, T0 + 3_000_000_000)
+            ]
+        );
+        assert_eq!(
+            events,
+            [
+                ("marker".to_string(), T0 + 1_500_000_000),
+                ("marker".to_string(), T0 + 2_500_000_000),
+                ("marker".to_string(), T0 + 3_500_000_000)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_window_past_the_end_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = recording(dir.path());
+        let config = format!(r#"{{"path": {path:?}, "start_s": 3.5, "duration_s": 1.0}}"#);
+        let error = StageHarness::<EdfSource>::new(&config, &[]).err().unwrap();
+        assert!(
+            error
+                .to_string()
+                .contains("runs past the end of the recording (4 s)"),
+            "{error}"
+        );
     }
 }
