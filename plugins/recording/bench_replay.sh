@@ -69,7 +69,7 @@ while [ "$i" -lt "$runs" ]; do
     cat "$work/hour.bdf" > /dev/null
     floor_end=$(date +%s.%N)
     start=$(date +%s.%N)
-    line=$("$host" --plugins "$release" run "$work/replay.toml" 2>&1 | grep 'real time' || true)
+    line=$("$host" --plugins "$release" run "$work/replay.toml" 2>&1 | grep 'x real time' || true)
     end=$(date +%s.%N)
     echo "run $i: $line"
     echo "$start $end $floor_start $floor_end $seconds" | awk '{
