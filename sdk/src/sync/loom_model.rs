@@ -27,9 +27,6 @@ impl FreeList {
     pub(crate) fn pop(&self) -> Option<u32> {
         self.items.lock().unwrap().pop_front()
     }
-    pub(crate) fn len(&self) -> usize {
-        self.items.lock().unwrap().len()
-    }
 }
 
 struct Ring<T> {
